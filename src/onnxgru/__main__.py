@@ -1,0 +1,5 @@
+import sys
+
+from onnxgru.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""Heavy frameworks are imported only when a command needs them.
+
+``require("torch", "pip install 'onnxgru[torch]'")`` returns the module or raises a UserError that says how to
+install it, so a missing framework is exit 2 with a sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+
+from onnxgru.errors import UserError
+
+_HINTS = {
+    "tensorflow": "tensorflow-cpu==2.21.0 tf-keras==2.21.0",
+    "tf_keras": "tf-keras==2.21.0",
+    "tf2onnx": "tf2onnx==1.17.0",
+    "torch": "torch==2.13.0",
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+    "tract": "tract",
+    "onnxscript": "onnxscript>=0.7.1",
+    "matplotlib": "matplotlib",
+}
+
+
+def require(name: str, purpose: str = "") -> ModuleType:
+    """Import ``name`` or raise a UserError naming the package to install."""
+    if name in ("tensorflow", "tf_keras", "tf2onnx"):
+        # tf.compat.v1.nn.rnn_cell.GRUCell exists in TF 2.21 only with the legacy Keras, and TensorFlow reads
+        # this variable once, at its first import.
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        top = name.split(".")[0]
+        pkg = _HINTS.get(top, top)
+        why = f" to {purpose}" if purpose else ""
+        raise UserError(
+            f"{top} is not installed but is needed{why}; install it with: pip install '{pkg}' "
+            f"(or pip install 'onnxgru[all]') ({exc.__class__.__name__}: {exc})."
+        ) from exc
+
+
+def available(name: str) -> bool:
+    """True when ``name`` can be imported (without importing it)."""
+    return importlib.util.find_spec(name) is not None

@@ -1,0 +1,1 @@
+"""Orchestration of each command: sources in, a ``Report`` out. No printing here."""

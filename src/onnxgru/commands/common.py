@@ -1,0 +1,191 @@
+"""Pieces every command shares: making the inputs, running executions, pairing their outputs, GRU006/GRU010."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from onnxgru.core import inputs as inp
+from onnxgru.core import reference
+from onnxgru.core.findings import Finding
+from onnxgru.core.model import LoadedModel, Outputs
+from onnxgru.core.numerics import PairResult, compare_arrays, growth_summary
+from onnxgru.errors import UserError
+from onnxgru.sources.files import existing
+
+DEFAULT_BATCH = 3
+DEFAULT_STEPS = 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The options shared by the commands that run models."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    seed: int = 0
+    batch: int = DEFAULT_BATCH
+    steps: int = DEFAULT_STEPS
+    inputs_file: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
+        inp.check_sizes(self.batch, self.steps)
+
+
+def make_inputs(models: Sequence[LoadedModel], settings: Settings) -> inp.Inputs:
+    """The same inputs for every model: the user's ``--inputs`` file, or seeded generated ones."""
+    sizes = {m.input_size for m in models}
+    if len(sizes) > 1:
+        detail = ", ".join(f"{m.role} takes {m.input_size}" for m in models)
+        raise UserError(f"the models take different input feature sizes ({detail}); they cannot run on the same inputs.")
+    input_size = sizes.pop()
+    rows = {m.state_rows for m in models if m.layers}
+    hidden = {m.hidden_size for m in models if m.layers}
+    feed_h0 = all(m.accepts_h0 for m in models) and len(rows) == 1 and len(hidden) == 1
+    if settings.inputs_file:
+        x, h0 = _read_inputs_file(settings.inputs_file)
+        if x.shape[2] != input_size:
+            raise UserError(
+                f"--inputs gives x with {x.shape[2]} features per step but the model takes {input_size}; "
+                f"x must have shape (batch, steps, {input_size})."
+            )
+        if h0 is not None and feed_h0 and h0.shape != (rows.copy().pop(), x.shape[0], hidden.copy().pop()):
+            raise UserError(
+                f"--inputs gives h0 of shape {h0.shape} but the model's initial state is "
+                f"{(rows.pop(), x.shape[0], hidden.pop())} (layers*directions, batch, hidden)."
+            )
+        return inp.from_arrays(x, h0 if feed_h0 else None, f"from {settings.inputs_file}")
+    dtype = np.float64 if all(m.dtype == "float64" for m in models) else np.float32
+    return inp.generate(
+        settings.seed, settings.batch, settings.steps, input_size,
+        hidden.pop() if feed_h0 else None, rows.pop() if feed_h0 else 0, dtype,
+    )
+
+
+def _read_inputs_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    p = existing(path, "inputs")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise UserError(f"--inputs {str(p)!r} is not a readable .npz file ({type(exc).__name__}); save it with numpy.savez.") from None
+    if "x" not in arrays:
+        raise UserError(f"--inputs {str(p)!r} must hold an array named 'x' (batch, steps, features); it has {sorted(arrays)}.")
+    return arrays["x"], arrays.get("h0")
+
+
+def execute(model: LoadedModel, inputs: inp.Inputs) -> Outputs:
+    """Run one model; NaN/Inf in its outputs are kept for the comparison to report."""
+    assert model.run is not None, f"{model.role} cannot be run"
+    return model.run(inputs)
+
+
+def pair(a_label: str, a: Outputs, b_label: str, b: Outputs, atol: float, rtol: float) -> list[PairResult]:
+    """Compare the outputs two executions have in common (``output`` over time, ``state``)."""
+    results = []
+    for key in ("output", "state"):
+        if key in a and key in b:
+            if a[key].shape != b[key].shape:
+                raise UserError(
+                    f"{a_label} and {b_label} give {key} of different shapes {a[key].shape} and {b[key].shape}; "
+                    "they are not the same architecture."
+                )
+            results.append(compare_arrays(a_label, b_label, key, a[key], b[key], atol, rtol, 1 if key == "output" else None))
+    if not results:
+        raise UserError(f"{a_label} and {b_label} have no output onnxgru can match (a GRU sequence output or final state).")
+    return results
+
+
+def disagreement(p: PairResult, where: str = "") -> Finding:
+    """GRU010 for a failed pair, saying where the error starts and how it grows."""
+    if p.nonfinite:
+        msg = f"{p.nonfinite} ({p.output}); a GRU fed finite inputs must stay finite: check the weights and the runtime."
+    else:
+        growth = growth_summary(p.per_step_max_abs, p.atol) if p.output == "output" else ""
+        msg = (
+            f"{p.a} and {p.b} disagree on {p.output}: max abs error {p.max_abs:.3g} (max rel {p.max_rel:.3g}), "
+            f"beyond atol={p.atol:g}, rtol={p.rtol:g}; atol={p.required_atol:.3g} would be needed"
+            + (f"; {growth}" if growth else "") + "."
+        )
+    return Finding("GRU010", "error", msg, where or f"{p.a} vs {p.b}: {p.output}")
+
+
+def refused(runtime: str, model: str, detail: str) -> Finding:
+    """GRU007: the runtime's own words, and what usually causes them."""
+    hint = ""
+    if "layout" in detail.lower() or "batch_first" in detail.lower():
+        hint = " ONNX Runtime CPU and OpenVINO do not load GRUs with layout=1: re-export with layout=0 (time-major)."
+    elif "double" in detail.lower() or "float64" in detail.lower() or "tensor(double)" in detail:
+        hint = " ONNX Runtime's CPU GRU has no float64 kernel: export in float32 (`onnxgru export tf --dtype float32`)."
+    return Finding("GRU007", "error", f"{runtime} refuses to load or run {model}: {detail}.{hint}", f"{runtime}: {model}")
+
+
+def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: float, rtol: float) -> list[Finding]:
+    """GRU006 when these weights and inputs could not tell a reset-before GRU from a reset-after one."""
+    out: list[Finding] = []
+    for m in models:
+        if not m.layers:
+            continue
+        reasons = [f"{layer.name}: {why}" for layer in m.layers if (why := layer.degenerate())]
+        if reasons:
+            out.append(Finding(
+                "GRU006", "warning",
+                f"{m.role} has degenerate weights ({'; '.join(reasons)}), so every GRU formula gives the same "
+                "outputs and agreement proves nothing; test with trained or random weights.", m.role,
+            ))
+            continue
+        try:
+            same = reference.run_stack(m.layers, inputs.x, inputs.h0)
+            flipped = reference.run_stack(m.layers, inputs.x, inputs.h0, flip_linear_before_reset=True)
+        except (ValueError, IndexError):
+            continue  # a stack the reference cannot chain (e.g. a graph with extra layers): nothing to say
+        gap = float(np.abs(same["output"] - flipped["output"]).max())
+        if np.allclose(same["output"], flipped["output"], atol=atol, rtol=rtol):
+            out.append(Finding(
+                "GRU006", "warning",
+                f"on these inputs, flipping linear_before_reset in {m.role} changes the outputs by only {gap:.3g}, "
+                f"within the tolerance: this test cannot tell the two GRU families apart. Use more steps "
+                "(--steps), inputs and states away from zero, or a tighter --atol.", m.role,
+            ))
+    return out
+
+
+def check_output_path(path: str | None, force: bool, sources: Sequence[str] = ()) -> Path | None:
+    """Refuse to overwrite an existing file without ``--force`` or to write over an input, before any work."""
+    if path is None:
+        return None
+    p = Path(path)
+    for s in sources:
+        if Path(s).exists() and p.exists() and p.resolve() == Path(s).resolve():
+            raise UserError(f"the output {str(p)!r} is one of the inputs; write the result somewhere else.")
+    if p.exists() and not force:
+        raise UserError(f"{str(p)!r} already exists; pass --force to overwrite it or choose another path.")
+    if p.exists() and p.is_dir():
+        raise UserError(f"{str(p)!r} is a folder; give a file path for the output.")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"the folder {str(parent)!r} for {str(p)!r} does not exist; create it first.")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"the folder {str(parent)!r} is not writable; choose another output path.")
+    return p
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file next to ``path``, then rename: an interrupted run leaves no half file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,144 @@
+"""A numpy GRU that computes exactly what the ONNX ``GRU`` operator specifies: the oracle for every runtime.
+
+Covers both ``linear_before_reset``, layout 0 and 1, forward/reverse/bidirectional, ``sequence_lens``,
+``initial_h``, every ONNX activation with alpha/beta, and ``clip``. Computes in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from onnxgru.core.spec import GRUAttrs, GRULayer
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+
+
+_ACTIVATIONS: dict[str, Callable[[np.ndarray, float | None, float | None], np.ndarray]] = {
+    "Sigmoid": lambda x, a, b: _sigmoid(x),
+    "Tanh": lambda x, a, b: np.tanh(x),
+    "Relu": lambda x, a, b: np.maximum(x, 0.0),
+    "Affine": lambda x, a, b: a * x + b,
+    "LeakyRelu": lambda x, a, b: np.where(x >= 0, x, a * x),
+    "ThresholdedRelu": lambda x, a, b: np.where(x > a, x, 0.0),
+    "ScaledTanh": lambda x, a, b: a * np.tanh(b * x),
+    "HardSigmoid": lambda x, a, b: np.clip(a * x + b, 0.0, 1.0),
+    "Elu": lambda x, a, b: np.where(x >= 0, x, a * np.expm1(np.minimum(x, 0.0))),
+    "Softsign": lambda x, a, b: x / (1.0 + np.abs(x)),
+    "Softplus": lambda x, a, b: np.logaddexp(0.0, x),
+}
+
+
+def activation(name: str, alpha: float | None = None, beta: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The ONNX activation ``name`` as a numpy function."""
+    try:
+        fn = _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown GRU activation {name!r}; ONNX defines {sorted(_ACTIVATIONS)}") from None
+    return lambda x: fn(x, alpha, beta)
+
+
+def gru(
+    attrs: GRUAttrs,
+    X: np.ndarray,
+    W: np.ndarray,
+    R: np.ndarray,
+    B: np.ndarray | None = None,
+    sequence_lens: Sequence[int] | np.ndarray | None = None,
+    initial_h: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run one ONNX GRU node. Shapes follow ``attrs.layout``; returns ``(Y, Y_h)`` in float64.
+
+    layout 0: X (T, N, I), Y (T, D, N, H), Y_h (D, N, H); layout 1: X (N, T, I), Y (N, T, D, H), Y_h (N, D, H).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if attrs.layout == 1:
+        X = X.transpose(1, 0, 2)
+        if initial_h is not None:
+            initial_h = np.asarray(initial_h).transpose(1, 0, 2)
+    T, N, _ = X.shape
+    D, H = attrs.num_directions, attrs.hidden_size
+    W = np.asarray(W, dtype=np.float64)
+    R = np.asarray(R, dtype=np.float64)
+    B = np.zeros((D, 6 * H)) if B is None else np.asarray(B, dtype=np.float64)
+    lens = np.full(N, T, dtype=np.int64) if sequence_lens is None else np.asarray(sequence_lens, dtype=np.int64)
+    h0 = np.zeros((D, N, H)) if initial_h is None else np.asarray(initial_h, dtype=np.float64)
+
+    Y = np.zeros((T, D, N, H))
+    Y_h = np.zeros((D, N, H))
+    for d in range(D):
+        reverse = attrs.direction == "reverse" or d == 1
+        f = activation(attrs.activations[2 * d], attrs.activation_alpha[2 * d], attrs.activation_beta[2 * d])
+        g = activation(attrs.activations[2 * d + 1], attrs.activation_alpha[2 * d + 1], attrs.activation_beta[2 * d + 1])
+        Y[:, d], Y_h[d] = _one_direction(attrs, X, W[d], R[d], B[d], lens, h0[d], reverse, f, g)
+    if attrs.layout == 1:
+        return Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2)
+    return Y, Y_h
+
+
+def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g):  # noqa: ANN001, ANN202 - internal hot loop
+    T, N, _ = X.shape
+    H = attrs.hidden_size
+    clip = attrs.clip
+
+    def clipped(a: np.ndarray) -> np.ndarray:
+        return a if clip is None else np.clip(a, -clip, clip)
+
+    Wz, Wr, Wh = np.split(W, 3)
+    Rz, Rr, Rh = np.split(R, 3)
+    Wbz, Wbr, Wbh, Rbz, Rbr, Rbh = np.split(B, 6)
+    # The input projections for every step at once; the recurrence stays a tight loop.
+    xz = X @ Wz.T + (Wbz + Rbz)
+    xr = X @ Wr.T + (Wbr + Rbr)
+    xh = X @ Wh.T + Wbh
+    Y = np.zeros((T, N, H))
+    h = h0.copy()
+    for step in range(T):
+        # Each batch row walks its own valid prefix; in reverse it starts at its own last valid step.
+        t = lens - 1 - step if reverse else np.full(N, step)
+        active = step < lens
+        tt = np.clip(t, 0, T - 1)
+        rows = np.arange(N)
+        z = f(clipped(xz[tt, rows] + h @ Rz.T))
+        r = f(clipped(xr[tt, rows] + h @ Rr.T))
+        if attrs.linear_before_reset:
+            c = g(clipped(xh[tt, rows] + r * (h @ Rh.T + Rbh)))
+        else:
+            c = g(clipped(xh[tt, rows] + (r * h) @ Rh.T + Rbh))
+        new_h = (1.0 - z) * c + z * h
+        h = np.where(active[:, None], new_h, h)
+        Y[tt[active], rows[active]] = h[active]
+    return Y, h
+
+
+def run_stack(
+    layers: Sequence[GRULayer],
+    x: np.ndarray,
+    h0: np.ndarray | None = None,
+    flip_linear_before_reset: bool = False,
+) -> dict[str, np.ndarray]:
+    """Run a stack of GRU layers on batch-major ``x`` (N, T, I), as torch and Keras stack them.
+
+    ``h0`` is (layers*dirs, N, H) in torch's order. Returns ``{"output": (N, T, D*H), "state": (L*D, N, H)}``.
+    ``flip_linear_before_reset`` runs the other GRU family with the same weights (for GRU006).
+    """
+    seq = np.asarray(x, dtype=np.float64).transpose(1, 0, 2)
+    states = []
+    offset = 0
+    for layer in layers:
+        attrs = layer.attrs
+        if flip_linear_before_reset:
+            attrs = replace(attrs, linear_before_reset=1 - attrs.linear_before_reset)
+        attrs = replace(attrs, layout=0)
+        d = attrs.num_directions
+        init = None if h0 is None else h0[offset : offset + d]
+        offset += d
+        Y, Y_h = gru(attrs, seq, layer.W, layer.R, layer.B, initial_h=init)
+        seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], -1)  # (T, N, D*H)
+        states.append(Y_h)
+    return {"output": seq.transpose(1, 0, 2), "state": np.concatenate(states, axis=0)}
+

@@ -1,0 +1,151 @@
+"""What one GRU layer is: its attributes (ONNX schema defaults filled in) and its weights in canonical form.
+
+The canonical form is the ONNX GRU's: ``W`` (dirs, 3H, I), ``R`` (dirs, 3H, H), ``B`` (dirs, 6H) = ``[Wb | Rb]``,
+gate rows in the order ``[z | r | h]``. Every framework maps into and out of it (``gatemaps``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DIRECTIONS = ("forward", "reverse", "bidirectional")
+ACTIVATIONS = (
+    "Sigmoid", "Tanh", "Relu", "Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
+    "HardSigmoid", "Elu", "Softsign", "Softplus",
+)
+# Defaults for alpha/beta, as the ONNX operator documentation gives them.
+ACTIVATION_DEFAULTS: dict[str, tuple[float | None, float | None]] = {
+    "Sigmoid": (None, None), "Tanh": (None, None), "Relu": (None, None), "Softsign": (None, None),
+    "Softplus": (None, None), "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None),
+    "ThresholdedRelu": (1.0, None), "ScaledTanh": (1.0, 1.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
+}
+_CANONICAL_NAMES = {a.lower(): a for a in ACTIVATIONS}
+
+
+def canonical_activation(name: str) -> str:
+    """``"tanh"`` -> ``"Tanh"``; unknown names are returned unchanged so they can be reported."""
+    return _CANONICAL_NAMES.get(name.lower(), name)
+
+
+def num_directions(direction: str) -> int:
+    return 2 if direction == "bidirectional" else 1
+
+
+@dataclass(frozen=True)
+class GRUAttrs:
+    """A GRU's attributes, with every ONNX schema default filled in so absent and default never differ."""
+
+    hidden_size: int
+    input_size: int
+    direction: str = "forward"
+    linear_before_reset: int = 0
+    layout: int = 0
+    activations: tuple[str, ...] = ()
+    activation_alpha: tuple[float | None, ...] = ()
+    activation_beta: tuple[float | None, ...] = ()
+    clip: float | None = None
+
+    def __post_init__(self) -> None:
+        dirs = num_directions(self.direction)
+        acts = self.activations or ("Sigmoid", "Tanh") * dirs
+        acts = tuple(canonical_activation(a) for a in acts)
+        if len(acts) == 2 and dirs == 2:
+            acts = acts * 2
+        alphas = _fill(acts, self.activation_alpha, 0)
+        betas = _fill(acts, self.activation_beta, 1)
+        object.__setattr__(self, "activations", acts)
+        object.__setattr__(self, "activation_alpha", alphas)
+        object.__setattr__(self, "activation_beta", betas)
+        if self.clip is not None:
+            object.__setattr__(self, "clip", float(self.clip))
+
+    @property
+    def num_directions(self) -> int:
+        return num_directions(self.direction)
+
+    @property
+    def semantics(self) -> str:
+        return "reset_after" if self.linear_before_reset else "reset_before"
+
+    @property
+    def default_activations(self) -> bool:
+        return self.activations == ("Sigmoid", "Tanh") * self.num_directions
+
+
+def _fill(acts: tuple[str, ...], given: tuple[float | None, ...], which: int) -> tuple[float | None, ...]:
+    """ONNX lists alpha/beta only for the activations that take one; spread them over the list, defaults elsewhere."""
+    given = list(given)
+    out: list[float | None] = []
+    for act in acts:
+        default = ACTIVATION_DEFAULTS.get(act, (None, None))[which]
+        if default is None:
+            out.append(None)
+        else:
+            out.append(float(given.pop(0)) if given else default)
+    return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class GRULayer:
+    """One GRU layer (one ONNX GRU node, or one layer of a framework's stack) in canonical form."""
+
+    name: str
+    attrs: GRUAttrs
+    W: np.ndarray  # (dirs, 3H, I), rows [z|r|h]
+    R: np.ndarray  # (dirs, 3H, H)
+    B: np.ndarray  # (dirs, 6H) = [Wb | Rb]
+    fused: bool = True
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        a = self.attrs
+        d, h, i = a.num_directions, a.hidden_size, a.input_size
+        assert self.W.shape == (d, 3 * h, i), f"W of {self.name!r} has shape {self.W.shape}, expected {(d, 3 * h, i)}"
+        assert self.R.shape == (d, 3 * h, h), f"R of {self.name!r} has shape {self.R.shape}, expected {(d, 3 * h, h)}"
+        assert self.B.shape == (d, 6 * h), f"B of {self.name!r} has shape {self.B.shape}, expected {(d, 6 * h)}"
+
+    @property
+    def semantics(self) -> str:
+        return self.attrs.semantics
+
+    def weight_stats(self) -> dict[str, dict[str, float]]:
+        """min/max/mean/std of W, R and B: enough to see degenerate (zero or constant) weights at a glance."""
+        return {k: _stats(v) for k, v in (("W", self.W), ("R", self.R), ("B", self.B))}
+
+    def degenerate(self) -> str | None:
+        """Why this layer's weights cannot tell the GRU families apart, or None when they can."""
+        if not np.any(self.R):
+            return "its recurrent weights R are all zero" if np.any(self.W) else "all its weights are zero"
+        if np.ptp(self.R) == 0:
+            return "its recurrent weights R are all the same value"
+        return None
+
+    def describe(self) -> dict:
+        """The report's ``gru_layers`` entry (spec keys first)."""
+        a = self.attrs
+        return {
+            "name": self.name,
+            "semantics": a.semantics,
+            "linear_before_reset": a.linear_before_reset,
+            "layout": a.layout,
+            "direction": a.direction,
+            "hidden_size": a.hidden_size,
+            "input_size": a.input_size,
+            "activations": list(a.activations),
+            "activation_alpha": list(a.activation_alpha),
+            "activation_beta": list(a.activation_beta),
+            "clip": a.clip,
+            "fused": self.fused,
+            "detail": self.detail,
+            "weights": self.weight_stats(),
+        }
+
+
+def _stats(a: np.ndarray) -> dict[str, float]:
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0:
+        return {"min": 0.0, "max": 0.0, "mean": 0.0, "std": 0.0}
+    return {"min": float(a.min()), "max": float(a.max()), "mean": float(a.mean()), "std": float(a.std())}

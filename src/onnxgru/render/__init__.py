@@ -1,0 +1,1 @@
+"""Renderings of a ``Report``: terminal text, JSON, JUnit XML, a PNG plot."""

@@ -1,0 +1,1 @@
+"""Reading sources: every kind of model file becomes a ``LoadedModel`` (see ``onnxgru.core.model``)."""
