@@ -16,18 +16,41 @@ if TYPE_CHECKING:
 __all__ = ["Report", "UserError", "__version__", "compare", "inspect"]
 
 
-def inspect(source: str, **options: Any) -> "Report":
-    """Describe every GRU in ``source`` (see ``onnxgru inspect``)."""
+def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
+    """Split keyword options into ``Settings`` (atol, rtol, seed, batch, steps, inputs_file) and ``LoadOptions``."""
+    from dataclasses import fields
+
+    from onnxgru.commands.common import Settings
+    from onnxgru.errors import UserError
+    from onnxgru.sources.load import LoadOptions
+
+    s_names = {f.name for f in fields(Settings)}
+    o_names = {f.name for f in fields(LoadOptions)}
+    unknown = set(kw) - s_names - o_names - {"settings", "options"}
+    if unknown:
+        raise UserError(f"unknown option(s) {sorted(unknown)}; use {sorted(s_names | o_names)}.")
+    settings = kw.get("settings") or Settings(**{k: v for k, v in kw.items() if k in s_names})
+    options = kw.get("options") or LoadOptions(**{k: v for k, v in kw.items() if k in o_names})
+    return settings, options
+
+
+def inspect(source: str, **options: Any) -> Report:
+    """Describe every GRU in ``source`` (see ``onnxgru inspect``). Options: ``time_major``, ``fixed``, ..."""
     from onnxgru.commands.inspect_cmd import inspect as run
 
-    return run(source, **options)
+    return run(source, _settings_and_options(options)[1])
 
 
-def compare(a: str, b: str, **options: Any) -> "Report":
-    """Compare two sources: attributes, weights in canonical form, and outputs on the same inputs."""
+def compare(a: str, b: str, **options: Any) -> Report:
+    """Compare two sources: attributes, weights in canonical form, and outputs on the same inputs.
+
+    Options: ``atol``, ``rtol``, ``seed``, ``batch``, ``steps``, ``inputs_file`` and the loading options
+    (``fixed``, ``time_major``, ``batch_first``, ``trust_pickle``, ...). Returns a ``Report``, true when it passed.
+    """
     from onnxgru.commands.compare_cmd import compare as run
 
-    return run(a, b, **options)
+    settings, opts = _settings_and_options(options)
+    return run(a, b, settings, opts)
 
 
 def __getattr__(name: str) -> Any:

@@ -45,11 +45,20 @@ def _common_run(p: argparse.ArgumentParser) -> None:
 
 
 def _common_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE|FILE.npy",
-                   help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)")
-    p.add_argument("--time-major", action="store_true", default=None, help="the model's sequence input is (steps, batch, features)")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE|FILE.npy",
+        help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)",
+    )
+    p.add_argument(
+        "--time-major", action="store_true", default=None, help="the model's sequence input is (steps, batch, features)"
+    )
     p.add_argument("--batch-first", action="store_true", default=None, help="a PyTorch state dict's GRU is batch_first")
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickled PyTorch module (runs code from the file)")
+    p.add_argument(
+        "--trust-pickle", action="store_true", help="allow loading a pickled PyTorch module (runs code from the file)"
+    )
     p.add_argument("--input-names", default="", help="comma-separated graph input names (TensorFlow graphs)")
     p.add_argument("--output-names", default="", help="comma-separated graph output names (TensorFlow graphs)")
 
@@ -84,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tf", action="append", default=[], metavar="SRC", help="a TensorFlow/Keras source (repeatable)")
     p.add_argument("--torch", action="append", default=[], metavar="SRC", help="a PyTorch source (repeatable)")
     p.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file (repeatable)")
-    p.add_argument("--runtimes", default=None, help="comma-separated: onnxruntime,openvino,tract,reference (default: all installed)")
+    p.add_argument(
+        "--runtimes",
+        default=None,
+        help="comma-separated: onnxruntime,openvino,tract,reference (default: all installed)",
+    )
     _common_run(p)
     _common_source(p)
     _common_out(p, junit=True)
@@ -94,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="export in this float type")
-    p.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript", help="torch.onnx path (torch only)")
+    p.add_argument(
+        "--exporter", choices=["torchscript", "dynamo"], default="torchscript", help="torch.onnx path (torch only)"
+    )
     p.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
     _common_run(p)
     _common_source(p)
@@ -103,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a TensorFlow GRU into an exact PyTorch module")
     p.add_argument("source")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
-    p.add_argument("--target", choices=["exact", "nn.GRU"], default="exact", help="exact module (default) or plain nn.GRU")
+    p.add_argument(
+        "--target", choices=["exact", "nn.GRU"], default="exact", help="exact module (default) or plain nn.GRU"
+    )
     _common_run(p)
     _common_source(p)
     _common_out(p, plot=False)
@@ -124,10 +141,16 @@ def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
             except UserError:
                 raise
             except Exception as exc:
-                raise UserError(f"--input {name}: {value!r} is not a readable .npy file ({type(exc).__name__}).") from None
+                raise UserError(
+                    f"--input {name}: {value!r} is not a readable .npy file ({type(exc).__name__})."
+                ) from None
         else:
             try:
-                fixed[name] = np.array(float(value), dtype=np.float32) if "." in value or "e" in value.lower() else np.array(int(value))
+                fixed[name] = (
+                    np.array(float(value), dtype=np.float32)
+                    if "." in value or "e" in value.lower()
+                    else np.array(int(value))
+                )
             except ValueError:
                 raise UserError(f"--input {name}: {value!r} is neither a number nor a .npy file.") from None
     return fixed
@@ -149,7 +172,9 @@ def _load_options(args: argparse.Namespace):  # noqa: ANN202
 def _settings(args: argparse.Namespace):  # noqa: ANN202
     from onnxgru.commands.common import Settings
 
-    return Settings(atol=args.atol, rtol=args.rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs)
+    return Settings(
+        atol=args.atol, rtol=args.rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -162,12 +187,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     sources = [getattr(args, k) for k in ("source", "a", "b") if getattr(args, k, None)]
-    sources += list(getattr(args, "tf", []) or []) + list(getattr(args, "torch", []) or []) + list(getattr(args, "onnx", []) or [])
+    sources += (
+        list(getattr(args, "tf", []) or [])
+        + list(getattr(args, "torch", []) or [])
+        + list(getattr(args, "onnx", []) or [])
+    )
     outputs: dict[str, Path | None] = {
         k: check_output_path(getattr(args, k, None), args.force, sources) for k in ("json", "plot", "junit")
     }
     target = check_output_path(getattr(args, "output", None), args.force, sources)
-    if len({str(p.resolve()) for p in [*outputs.values(), target] if p}) < sum(1 for p in [*outputs.values(), target] if p):
+    if len({str(p.resolve()) for p in [*outputs.values(), target] if p}) < sum(
+        1 for p in [*outputs.values(), target] if p
+    ):
         raise UserError("two output options name the same file; give each output its own path.")
     options = _load_options(args)
 
@@ -182,13 +213,27 @@ def run(argv: Sequence[str] | None = None) -> int:
     elif args.command == "check":
         from onnxgru.commands.check_cmd import check
 
-        report = check(tf=args.tf, torch=args.torch, onnx=args.onnx, runtimes=args.runtimes,
-                       settings=_settings(args), options=options)
+        report = check(
+            tf=args.tf,
+            torch=args.torch,
+            onnx=args.onnx,
+            runtimes=args.runtimes,
+            settings=_settings(args),
+            options=options,
+        )
     elif args.command == "export":
         from onnxgru.commands.export_cmd import export
 
-        report = export(args.framework, args.source, target, _settings(args), options,
-                        dtype=args.dtype, exporter=args.exporter, opset=args.opset)
+        report = export(
+            args.framework,
+            args.source,
+            target,
+            _settings(args),
+            options,
+            dtype=args.dtype,
+            exporter=args.exporter,
+            opset=args.opset,
+        )
     else:
         from onnxgru.commands.convert_cmd import convert
 

@@ -20,8 +20,12 @@ class RuntimeResult:
 
     def to_dict(self) -> dict:
         return {
-            "runtime": self.runtime, "version": self.version, "model": self.model, "status": self.status,
-            "max_abs": self.max_abs, "detail": self.detail,
+            "runtime": self.runtime,
+            "version": self.version,
+            "model": self.model,
+            "status": self.status,
+            "max_abs": self.max_abs,
+            "detail": self.detail,
         }
 
 

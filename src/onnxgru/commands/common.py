@@ -46,28 +46,39 @@ def make_inputs(models: Sequence[LoadedModel], settings: Settings) -> inp.Inputs
     sizes = {m.input_size for m in models}
     if len(sizes) > 1:
         detail = ", ".join(f"{m.role} takes {m.input_size}" for m in models)
-        raise UserError(f"the models take different input feature sizes ({detail}); they cannot run on the same inputs.")
+        raise UserError(
+            f"the models take different input feature sizes ({detail}); they cannot run on the same inputs."
+        )
     input_size = sizes.pop()
     rows = {m.state_rows for m in models if m.layers}
     hidden = {m.hidden_size for m in models if m.layers}
     feed_h0 = all(m.accepts_h0 for m in models) and len(rows) == 1 and len(hidden) == 1
     if settings.inputs_file:
         x, h0 = _read_inputs_file(settings.inputs_file)
-        if x.shape[2] != input_size:
+        given = inp.from_arrays(x, h0, f"from {settings.inputs_file}")  # rank, dtype, finiteness, sizes
+        if given.x.shape[2] != input_size:
             raise UserError(
-                f"--inputs gives x with {x.shape[2]} features per step but the model takes {input_size}; "
+                f"--inputs gives x with {given.x.shape[2]} features per step but the model takes {input_size}; "
                 f"x must have shape (batch, steps, {input_size})."
             )
-        if h0 is not None and feed_h0 and h0.shape != (rows.copy().pop(), x.shape[0], hidden.copy().pop()):
+        if given.h0 is None or not feed_h0:
+            return inp.Inputs(given.x, None, None, given.how, {})
+        expected = (next(iter(rows)), given.batch, next(iter(hidden)))
+        if given.h0.shape != expected:
             raise UserError(
-                f"--inputs gives h0 of shape {h0.shape} but the model's initial state is "
-                f"{(rows.pop(), x.shape[0], hidden.pop())} (layers*directions, batch, hidden)."
+                f"--inputs gives h0 of shape {given.h0.shape} but the model's initial state is {expected} "
+                "(layers*directions, batch, hidden)."
             )
-        return inp.from_arrays(x, h0 if feed_h0 else None, f"from {settings.inputs_file}")
+        return given
     dtype = np.float64 if all(m.dtype == "float64" for m in models) else np.float32
     return inp.generate(
-        settings.seed, settings.batch, settings.steps, input_size,
-        hidden.pop() if feed_h0 else None, rows.pop() if feed_h0 else 0, dtype,
+        settings.seed,
+        settings.batch,
+        settings.steps,
+        input_size,
+        hidden.pop() if feed_h0 else None,
+        rows.pop() if feed_h0 else 0,
+        dtype,
     )
 
 
@@ -77,9 +88,13 @@ def _read_inputs_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
         with np.load(p, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:
-        raise UserError(f"--inputs {str(p)!r} is not a readable .npz file ({type(exc).__name__}); save it with numpy.savez.") from None
+        raise UserError(
+            f"--inputs {str(p)!r} is not a readable .npz file ({type(exc).__name__}); save it with numpy.savez."
+        ) from None
     if "x" not in arrays:
-        raise UserError(f"--inputs {str(p)!r} must hold an array named 'x' (batch, steps, features); it has {sorted(arrays)}.")
+        raise UserError(
+            f"--inputs {str(p)!r} must hold an array named 'x' (batch, steps, features); it has {sorted(arrays)}."
+        )
     return arrays["x"], arrays.get("h0")
 
 
@@ -99,22 +114,29 @@ def pair(a_label: str, a: Outputs, b_label: str, b: Outputs, atol: float, rtol: 
                     f"{a_label} and {b_label} give {key} of different shapes {a[key].shape} and {b[key].shape}; "
                     "they are not the same architecture."
                 )
-            results.append(compare_arrays(a_label, b_label, key, a[key], b[key], atol, rtol, 1 if key == "output" else None))
+            results.append(
+                compare_arrays(a_label, b_label, key, a[key], b[key], atol, rtol, 1 if key == "output" else None)
+            )
     if not results:
-        raise UserError(f"{a_label} and {b_label} have no output onnxgru can match (a GRU sequence output or final state).")
+        raise UserError(
+            f"{a_label} and {b_label} have no output onnxgru can match (a GRU sequence output or final state)."
+        )
     return results
 
 
 def disagreement(p: PairResult, where: str = "") -> Finding:
     """GRU010 for a failed pair, saying where the error starts and how it grows."""
     if p.nonfinite:
-        msg = f"{p.nonfinite} ({p.output}); a GRU fed finite inputs must stay finite: check the weights and the runtime."
+        msg = (
+            f"{p.nonfinite} ({p.output}); a GRU fed finite inputs must stay finite: check the weights and the runtime."
+        )
     else:
         growth = growth_summary(p.per_step_max_abs, p.atol) if p.output == "output" else ""
         msg = (
             f"{p.a} and {p.b} disagree on {p.output}: max abs error {p.max_abs:.3g} (max rel {p.max_rel:.3g}), "
             f"beyond atol={p.atol:g}, rtol={p.rtol:g}; atol={p.required_atol:.3g} would be needed"
-            + (f"; {growth}" if growth else "") + "."
+            + (f"; {growth}" if growth else "")
+            + "."
         )
     return Finding("GRU010", "error", msg, where or f"{p.a} vs {p.b}: {p.output}")
 
@@ -126,7 +148,9 @@ def refused(runtime: str, model: str, detail: str) -> Finding:
         hint = " ONNX Runtime CPU and OpenVINO do not load GRUs with layout=1: re-export with layout=0 (time-major)."
     elif "double" in detail.lower() or "float64" in detail.lower() or "tensor(double)" in detail:
         hint = " ONNX Runtime's CPU GRU has no float64 kernel: export in float32 (`onnxgru export tf --dtype float32`)."
-    return Finding("GRU007", "error", f"{runtime} refuses to load or run {model}: {detail}.{hint}", f"{runtime}: {model}")
+    return Finding(
+        "GRU007", "error", f"{runtime} refuses to load or run {model}: {detail}.{hint}", f"{runtime}: {model}"
+    )
 
 
 def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: float, rtol: float) -> list[Finding]:
@@ -137,11 +161,15 @@ def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: floa
             continue
         reasons = [f"{layer.name}: {why}" for layer in m.layers if (why := layer.degenerate())]
         if reasons:
-            out.append(Finding(
-                "GRU006", "warning",
-                f"{m.role} has degenerate weights ({'; '.join(reasons)}), so every GRU formula gives the same "
-                "outputs and agreement proves nothing; test with trained or random weights.", m.role,
-            ))
+            out.append(
+                Finding(
+                    "GRU006",
+                    "warning",
+                    f"{m.role} has degenerate weights ({'; '.join(reasons)}), so every GRU formula gives the same "
+                    "outputs and agreement proves nothing; test with trained or random weights.",
+                    m.role,
+                )
+            )
             continue
         try:
             same = reference.run_stack(m.layers, inputs.x, inputs.h0)
@@ -150,12 +178,16 @@ def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: floa
             continue  # a stack the reference cannot chain (e.g. a graph with extra layers): nothing to say
         gap = float(np.abs(same["output"] - flipped["output"]).max())
         if np.allclose(same["output"], flipped["output"], atol=atol, rtol=rtol):
-            out.append(Finding(
-                "GRU006", "warning",
-                f"on these inputs, flipping linear_before_reset in {m.role} changes the outputs by only {gap:.3g}, "
-                f"within the tolerance: this test cannot tell the two GRU families apart. Use more steps "
-                "(--steps), inputs and states away from zero, or a tighter --atol.", m.role,
-            ))
+            out.append(
+                Finding(
+                    "GRU006",
+                    "warning",
+                    f"on these inputs, flipping linear_before_reset in {m.role} changes the outputs by only {gap:.3g}, "
+                    f"within the tolerance: this test cannot tell the two GRU families apart. Use more steps "
+                    "(--steps), inputs and states away from zero, or a tighter --atol.",
+                    m.role,
+                )
+            )
     return out
 
 

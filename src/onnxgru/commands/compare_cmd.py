@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnxgru.commands.common import Settings, discrimination, disagreement, execute, make_inputs, pair, refused
+from onnxgru.commands.common import Settings, disagreement, discrimination, execute, make_inputs, pair, refused
 from onnxgru.core.diff import diff_layers
 from onnxgru.report import Report
 from onnxgru.runtimes import RuntimeRefused
@@ -10,7 +10,10 @@ from onnxgru.sources.load import LoadOptions, load
 
 
 def compare(
-    a: str, b: str, settings: Settings | None = None, options: LoadOptions | None = None,
+    a: str,
+    b: str,
+    settings: Settings | None = None,
+    options: LoadOptions | None = None,
     options_b: LoadOptions | None = None,
 ) -> Report:
     settings = settings or Settings()
@@ -30,6 +33,9 @@ def compare(
     findings += [disagreement(p) for p in pairs if not p.passed]
     findings += discrimination([ma], inputs, settings.atol, settings.rtol)
     return Report(
-        "compare", inputs=inputs.describe(), models=(ma.describe(), mb.describe()), pairs=tuple(pairs),
+        "compare",
+        inputs=inputs.describe(),
+        models=(ma.describe(), mb.describe()),
+        pairs=tuple(pairs),
         findings=tuple(findings),
     )

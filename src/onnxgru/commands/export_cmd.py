@@ -17,8 +17,14 @@ _EXPORTERS = {"tf": "onnxgru.frameworks.tf.export", "torch": "onnxgru.frameworks
 
 
 def export(
-    framework: str, source: str, output: Path | None, settings: Settings | None = None,
-    options: LoadOptions | None = None, *, dtype: str | None = None, exporter: str = "torchscript",
+    framework: str,
+    source: str,
+    output: Path | None,
+    settings: Settings | None = None,
+    options: LoadOptions | None = None,
+    *,
+    dtype: str | None = None,
+    exporter: str = "torchscript",
     opset: int | None = None,
 ) -> Report:
     settings = settings or Settings()

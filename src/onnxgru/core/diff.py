@@ -19,21 +19,29 @@ def diff_layers(
     """Pair the layers in order and report every difference that changes the function."""
     findings: list[Finding] = []
     if len(a_layers) != len(b_layers):
-        findings.append(Finding(
-            "GRU002", "error",
-            f"{a_name} has {len(a_layers)} GRU layer(s) but {b_name} has {len(b_layers)}; the models are not the "
-            "same stack.", "layers",
-        ))
+        findings.append(
+            Finding(
+                "GRU002",
+                "error",
+                f"{a_name} has {len(a_layers)} GRU layer(s) but {b_name} has {len(b_layers)}; the models are not the "
+                "same stack.",
+                "layers",
+            )
+        )
     for index, (la, lb) in enumerate(zip(a_layers, b_layers)):
         where = f"layer {index} ({la.name} / {lb.name})"
         findings += diff_attrs(a_name, la, b_name, lb, where)
         if _shapes_match(la, lb):
             weight = diff_weights(la, lb, atol)
             if weight:
-                findings.append(Finding(
-                    "GRU004", "error",
-                    f"the weights of {a_name} and {b_name} differ in canonical ONNX form [z|r|h]: {weight}", where,
-                ))
+                findings.append(
+                    Finding(
+                        "GRU004",
+                        "error",
+                        f"the weights of {a_name} and {b_name} differ in canonical ONNX form [z|r|h]: {weight}",
+                        where,
+                    )
+                )
     return findings
 
 
@@ -43,27 +51,35 @@ def diff_attrs(a_name: str, la: GRULayer, b_name: str, lb: GRULayer, where: str)
     if a.linear_before_reset != b.linear_before_reset:
         out.append(semantics_differ(where, a_name, a.linear_before_reset, b_name, b.linear_before_reset))
     structural = [
-        (k, getattr(a, k), getattr(b, k)) for k in ("hidden_size", "input_size", "direction", "layout")
+        (k, getattr(a, k), getattr(b, k))
+        for k in ("hidden_size", "input_size", "direction", "layout")
         if getattr(a, k) != getattr(b, k)
     ]
     if structural:
         said = "; ".join(f"{k}: {va!r} vs {vb!r}" for k, va, vb in structural)
         hint = (
             " layout only changes the axis order of X/Y (1 = batch first); transpose the inputs or re-export "
-            "with layout=0, which every runtime loads." if [s[0] for s in structural] == ["layout"] else ""
+            "with layout=0, which every runtime loads."
+            if [s[0] for s in structural] == ["layout"]
+            else ""
         )
         out.append(Finding("GRU002", "error", f"{a_name} and {b_name} differ in {said}.{hint}", where))
     act = [
-        (k, getattr(a, k), getattr(b, k)) for k in ("activations", "activation_alpha", "activation_beta", "clip")
+        (k, getattr(a, k), getattr(b, k))
+        for k in ("activations", "activation_alpha", "activation_beta", "clip")
         if getattr(a, k) != getattr(b, k)
     ]
     if act:
         said = "; ".join(f"{k}: {va!r} vs {vb!r}" for k, va, vb in act)
-        out.append(Finding(
-            "GRU003", "error",
-            f"{a_name} and {b_name} use different nonlinearities ({said}); the outputs differ wherever the "
-            "pre-activations reach them. Use the same activations and clip on both sides.", where,
-        ))
+        out.append(
+            Finding(
+                "GRU003",
+                "error",
+                f"{a_name} and {b_name} use different nonlinearities ({said}); the outputs differ wherever the "
+                "pre-activations reach them. Use the same activations and clip on both sides.",
+                where,
+            )
+        )
     return out
 
 
@@ -105,7 +121,8 @@ def diff_weights(la: GRULayer, lb: GRULayer, atol: float = 1e-6) -> str:
         f"{name} (max abs difference per gate: "
         + ", ".join(f"{g} {_max_diff(gx, gy):.3g}" for g, gx, gy in zip(GATES, np.split(x, 3, 1), np.split(y, 3, 1)))
         + ")"
-        for name, x, y in (("W", Wa, Wb), ("R", Ra, Rb)) if not same(x, y)
+        for name, x, y in (("W", Wa, Wb), ("R", Ra, Rb))
+        if not same(x, y)
     ]
     if not same(Ba, Bb):
         parts.append(f"B (max abs difference {_max_diff(Ba, Bb):.3g})")

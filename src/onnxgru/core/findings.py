@@ -27,17 +27,20 @@ class Finding:
 def semantics_differ(where: str, a: str, a_lbr: int, b: str, b_lbr: int) -> Finding:
     formulas = {0: RESET_BEFORE_FORMULA, 1: RESET_AFTER_FORMULA}
     return Finding(
-        "GRU001", "error",
+        "GRU001",
+        "error",
         f"{a} and {b} are different GRU functions: {a} computes {formulas[a_lbr]}, {b} computes {formulas[b_lbr]}. "
         "No weight mapping turns one into the other. Port a reset-before GRU (TF1 GRUCell, Keras "
-        "reset_after=False) with `onnxgru convert SRC -o OUT`, which writes an exact PyTorch module, instead of nn.GRU.",
+        "reset_after=False) with `onnxgru convert SRC -o OUT`, which writes an exact PyTorch module, "
+        "instead of nn.GRU.",
         where,
     )
 
 
 def no_fused_node(where: str, how: str) -> Finding:
     return Finding(
-        "GRU005", "warning",
+        "GRU005",
+        "warning",
         f"no fused GRU node: the GRU was exported as {how}. It runs slower and runtimes cannot apply their GRU "
         "kernels; export with `onnxgru export tf|torch`, which writes one GRU node per layer.",
         where,

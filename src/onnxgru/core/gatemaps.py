@@ -23,7 +23,9 @@ def torch_to_onnx(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One direction of ``nn.GRU`` -> ``(W (3H, I), R (3H, H), B (6H))`` in ``[z|r|h]``."""
     h3 = weight_ih.shape[0]
-    assert h3 % 3 == 0 and weight_hh.shape == (h3, h3 // 3), f"weight_hh {weight_hh.shape} for weight_ih {weight_ih.shape}"
+    assert h3 % 3 == 0 and weight_hh.shape == (h3, h3 // 3), (
+        f"weight_hh {weight_hh.shape} for weight_ih {weight_ih.shape}"
+    )
     bias_ih = np.zeros(h3, weight_ih.dtype) if bias_ih is None else bias_ih
     bias_hh = np.zeros(h3, weight_ih.dtype) if bias_hh is None else bias_hh
 
@@ -42,7 +44,12 @@ def onnx_to_torch(W: np.ndarray, R: np.ndarray, B: np.ndarray) -> dict[str, np.n
         return np.concatenate([r, z, h], axis=0)
 
     wb, rb = np.split(B, 2)
-    return {"weight_ih": zrh_to_rzn(W), "weight_hh": zrh_to_rzn(R), "bias_ih": zrh_to_rzn(wb), "bias_hh": zrh_to_rzn(rb)}
+    return {
+        "weight_ih": zrh_to_rzn(W),
+        "weight_hh": zrh_to_rzn(R),
+        "bias_ih": zrh_to_rzn(wb),
+        "bias_hh": zrh_to_rzn(rb),
+    }
 
 
 # --- Keras GRU --------------------------------------------------------------------------------------------------
@@ -54,7 +61,9 @@ def keras_to_onnx(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One direction of a Keras ``GRU`` -> ``(W, R, B)``."""
     h3 = kernel.shape[1]
-    assert recurrent_kernel.shape == (h3 // 3, h3), f"recurrent_kernel {recurrent_kernel.shape} for kernel {kernel.shape}"
+    assert recurrent_kernel.shape == (h3 // 3, h3), (
+        f"recurrent_kernel {recurrent_kernel.shape} for kernel {kernel.shape}"
+    )
     if bias is None:
         bias = np.zeros(h3, kernel.dtype)
     if bias.ndim == 1:
@@ -89,7 +98,10 @@ def tf1_gru_cell_to_onnx(
     h = candidate_kernel.shape[1]
     i = gates_kernel.shape[0] - h
     assert gates_kernel.shape == (i + h, 2 * h) and gates_bias.shape == (2 * h,), (gates_kernel.shape, gates_bias.shape)
-    assert candidate_kernel.shape == (i + h, h) and candidate_bias.shape == (h,), (candidate_kernel.shape, candidate_bias.shape)
+    assert candidate_kernel.shape == (i + h, h) and candidate_bias.shape == (h,), (
+        candidate_kernel.shape,
+        candidate_bias.shape,
+    )
     gx, gh = gates_kernel[:i], gates_kernel[i:]
     cx, ch = candidate_kernel[:i], candidate_kernel[i:]
     r_x, u_x = gx[:, :h], gx[:, h:]

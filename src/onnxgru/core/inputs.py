@@ -48,7 +48,12 @@ def check_sizes(batch: int, steps: int, width: int = 1) -> None:
 
 
 def generate(
-    seed: int, batch: int, steps: int, input_size: int, hidden_size: int | None, state_rows: int,
+    seed: int,
+    batch: int,
+    steps: int,
+    input_size: int,
+    hidden_size: int | None,
+    state_rows: int,
     dtype: np.dtype = np.float32,
 ) -> Inputs:
     """Seeded inputs. ``x`` uniform in [-1, 1) and ``h0`` uniform in [-0.9, 0.9): away from 0 (where every GRU is

@@ -46,6 +46,10 @@ class LoadedModel:
     def describe(self) -> dict:
         """The report's ``models`` entry."""
         return {
-            "role": self.role, "path": self.path, "kind": self.kind, "dtype": self.dtype,
-            "time_major": self.time_major, "gru_layers": [layer.describe() for layer in self.layers],
+            "role": self.role,
+            "path": self.path,
+            "kind": self.kind,
+            "dtype": self.dtype,
+            "time_major": self.time_major,
+            "gru_layers": [layer.describe() for layer in self.layers],
         }

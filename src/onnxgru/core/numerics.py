@@ -28,9 +28,16 @@ class PairResult:
 
     def to_dict(self) -> dict:
         return {
-            "a": self.a, "b": self.b, "output": self.output, "max_abs": self.max_abs, "max_rel": self.max_rel,
-            "required_atol": self.required_atol, "passed": self.passed,
-            "per_step_max_abs": list(self.per_step_max_abs), "atol": self.atol, "rtol": self.rtol,
+            "a": self.a,
+            "b": self.b,
+            "output": self.output,
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "required_atol": self.required_atol,
+            "passed": self.passed,
+            "per_step_max_abs": list(self.per_step_max_abs),
+            "atol": self.atol,
+            "rtol": self.rtol,
             "nonfinite": self.nonfinite,
         }
 
@@ -43,7 +50,13 @@ class PairResult:
 
 
 def compare_arrays(
-    a_name: str, b_name: str, output: str, a: np.ndarray, b: np.ndarray, atol: float, rtol: float,
+    a_name: str,
+    b_name: str,
+    output: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    atol: float,
+    rtol: float,
     time_axis: int | None = None,
 ) -> PairResult:
     """Compare ``a`` (actual) with ``b`` (expected): passes where ``|a - b| <= atol + rtol * |b|`` everywhere."""
@@ -87,8 +100,10 @@ def growth_summary(per_step: tuple[float, ...], atol: float) -> str:
     start, end = per_step[first], per_step[-1]
     peak = max(per_step)
     trend = (
-        f"grows to {end:.3g} by the last step" if end > 2 * start
-        else f"stays around {start:.3g}" if end > 0.5 * start
+        f"grows to {end:.3g} by the last step"
+        if end > 2 * start
+        else f"stays around {start:.3g}"
+        if end > 0.5 * start
         else f"peaks at {peak:.3g} and shrinks to {end:.3g}"
     )
     return f"the error exceeds {atol:g} from step {first} of {steps} ({start:.3g}) and {trend}"

@@ -73,7 +73,9 @@ def gru(
     for d in range(D):
         reverse = attrs.direction == "reverse" or d == 1
         f = activation(attrs.activations[2 * d], attrs.activation_alpha[2 * d], attrs.activation_beta[2 * d])
-        g = activation(attrs.activations[2 * d + 1], attrs.activation_alpha[2 * d + 1], attrs.activation_beta[2 * d + 1])
+        g = activation(
+            attrs.activations[2 * d + 1], attrs.activation_alpha[2 * d + 1], attrs.activation_beta[2 * d + 1]
+        )
         Y[:, d], Y_h[d] = _one_direction(attrs, X, W[d], R[d], B[d], lens, h0[d], reverse, f, g)
     if attrs.layout == 1:
         return Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2)
@@ -141,4 +143,3 @@ def run_stack(
         seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], -1)  # (T, N, D*H)
         states.append(Y_h)
     return {"output": seq.transpose(1, 0, 2), "state": np.concatenate(states, axis=0)}
-

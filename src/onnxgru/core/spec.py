@@ -12,14 +12,31 @@ import numpy as np
 
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 ACTIVATIONS = (
-    "Sigmoid", "Tanh", "Relu", "Affine", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
-    "HardSigmoid", "Elu", "Softsign", "Softplus",
+    "Sigmoid",
+    "Tanh",
+    "Relu",
+    "Affine",
+    "LeakyRelu",
+    "ThresholdedRelu",
+    "ScaledTanh",
+    "HardSigmoid",
+    "Elu",
+    "Softsign",
+    "Softplus",
 )
 # Defaults for alpha/beta, as the ONNX operator documentation gives them.
 ACTIVATION_DEFAULTS: dict[str, tuple[float | None, float | None]] = {
-    "Sigmoid": (None, None), "Tanh": (None, None), "Relu": (None, None), "Softsign": (None, None),
-    "Softplus": (None, None), "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None),
-    "ThresholdedRelu": (1.0, None), "ScaledTanh": (1.0, 1.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
+    "Sigmoid": (None, None),
+    "Tanh": (None, None),
+    "Relu": (None, None),
+    "Softsign": (None, None),
+    "Softplus": (None, None),
+    "Affine": (1.0, 0.0),
+    "LeakyRelu": (0.01, None),
+    "ThresholdedRelu": (1.0, None),
+    "ScaledTanh": (1.0, 1.0),
+    "HardSigmoid": (0.2, 0.5),
+    "Elu": (1.0, None),
 }
 _CANONICAL_NAMES = {a.lower(): a for a in ACTIVATIONS}
 
@@ -75,16 +92,17 @@ class GRUAttrs:
 
 
 def _fill(acts: tuple[str, ...], given: tuple[float | None, ...], which: int) -> tuple[float | None, ...]:
-    """ONNX lists alpha/beta only for the activations that take one; spread them over the list, defaults elsewhere."""
-    given = list(given)
-    out: list[float | None] = []
-    for act in acts:
-        default = ACTIVATION_DEFAULTS.get(act, (None, None))[which]
-        if default is None:
-            out.append(None)
-        else:
-            out.append(float(given.pop(0)) if given else default)
-    return tuple(out)
+    """One alpha (or beta) per activation, None where the activation takes none.
+
+    ONNX lists them compactly, only for the activations that take one (as ONNX Runtime reads them); a list that is
+    already one-per-activation (this function's own output, e.g. after ``dataclasses.replace``) is kept per position.
+    """
+    defaults = [ACTIVATION_DEFAULTS.get(act, (None, None))[which] for act in acts]
+    per_position = len(given) == len(acts) and (None in given or None not in defaults)
+    if per_position:
+        return tuple(None if d is None else (d if g is None else float(g)) for g, d in zip(given, defaults))
+    queue = [g for g in given if g is not None]
+    return tuple(None if d is None else (float(queue.pop(0)) if queue else d) for d in defaults)
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,25 +22,57 @@ def render(report: Report) -> str:
         out.append(f"{m['role']}: {m['path']} ({m['kind']}, {m.get('dtype', '?')})")
         rows = [
             [
-                str(i), layer["name"][:40], layer["semantics"], str(layer["linear_before_reset"]), layer["direction"],
-                str(layer["input_size"]), str(layer["hidden_size"]), str(layer["layout"]),
-                ",".join(layer["activations"]), _fmt(layer["clip"]), "yes" if layer["fused"] else "no",
+                str(i),
+                layer["name"][:40],
+                layer["semantics"],
+                str(layer["linear_before_reset"]),
+                layer["direction"],
+                str(layer["input_size"]),
+                str(layer["hidden_size"]),
+                str(layer["layout"]),
+                ",".join(layer["activations"]),
+                _fmt(layer["clip"]),
+                "yes" if layer["fused"] else "no",
                 f"{layer['weights']['R']['std']:.3g}",
             ]
             for i, layer in enumerate(m["gru_layers"])
         ]
         if rows:
-            out += ["  " + r for r in _table(
-                ["#", "name", "semantics", "lbr", "direction", "in", "hidden", "layout", "activations", "clip",
-                 "fused", "std(R)"], rows)]
+            out += [
+                "  " + r
+                for r in _table(
+                    [
+                        "#",
+                        "name",
+                        "semantics",
+                        "lbr",
+                        "direction",
+                        "in",
+                        "hidden",
+                        "layout",
+                        "activations",
+                        "clip",
+                        "fused",
+                        "std(R)",
+                    ],
+                    rows,
+                )
+            ]
         else:
             out.append("  no GRU layer could be read")
         out.append("")
     if d["pairs"]:
         out.append(f"inputs: {d['inputs']['how']}")
         rows = [
-            [p["a"], p["b"], p["output"], _fmt(p["max_abs"]), _fmt(p["max_rel"]), _fmt(p["required_atol"]),
-             "ok" if p["passed"] else "FAIL"]
+            [
+                p["a"],
+                p["b"],
+                p["output"],
+                _fmt(p["max_abs"]),
+                _fmt(p["max_rel"]),
+                _fmt(p["required_atol"]),
+                "ok" if p["passed"] else "FAIL",
+            ]
             for p in d["pairs"]
         ]
         out += _table(["a", "b", "output", "max abs", "max rel", "needs atol", "result"], rows)

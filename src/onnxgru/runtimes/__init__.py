@@ -1,6 +1,8 @@
 """ONNX runtimes at the edge: each module loads a ModelProto and returns a function of feeds.
 
-``get(name)`` gives a ``Runtime``; ``installed()`` the names whose packages can be imported.
+``get(name)`` gives a ``Runtime``; ``installed()`` the names whose packages can be imported. A registry entry is
+``"module"`` (its ``RUNTIME``) or ``"module:ATTRIBUTE"``, so one module can offer several variants (OpenVINO at its
+default precision and at f32). ``probe`` runs a runtime in a child process, so a crash cannot take the caller down.
 """
 
 from __future__ import annotations
@@ -13,18 +15,29 @@ from onnxgru.runtimes.base import Runtime, RuntimeRefused
 _MODULES = {
     "onnxruntime": "onnxgru.runtimes.ort",
     "openvino": "onnxgru.runtimes.openvino_rt",
+    "openvino-f32": "onnxgru.runtimes.openvino_rt:RUNTIME_F32",
     "tract": "onnxgru.runtimes.tract_rt",
     "reference": "onnxgru.runtimes.reference_rt",
 }
 NAMES = tuple(_MODULES)
 
-__all__ = ["NAMES", "Runtime", "RuntimeRefused", "get", "installed", "parse"]
+__all__ = ["NAMES", "Runtime", "RuntimeRefused", "get", "installed", "parse", "resolve", "target"]
+
+
+def target(name: str) -> str:
+    """The registry entry of ``name`` (``"module"`` or ``"module:ATTRIBUTE"``); a UserError for an unknown name."""
+    if name not in _MODULES:
+        raise UserError(f"unknown runtime {name!r}; choose from {', '.join(NAMES)}.")
+    return _MODULES[name]
+
+
+def resolve(entry: str) -> Runtime:
+    module, _, attribute = entry.partition(":")
+    return getattr(importlib.import_module(module), attribute or "RUNTIME")
 
 
 def get(name: str) -> Runtime:
-    if name not in _MODULES:
-        raise UserError(f"unknown runtime {name!r}; choose from {', '.join(NAMES)}.")
-    return importlib.import_module(_MODULES[name]).RUNTIME
+    return resolve(target(name))
 
 
 def installed() -> list[str]:

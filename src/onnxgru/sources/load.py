@@ -65,7 +65,9 @@ _READERS = {
 }
 
 
-def load(path: str | Path, role: str = "model", options: LoadOptions | None = None, kind: str | None = None) -> LoadedModel:
+def load(
+    path: str | Path, role: str = "model", options: LoadOptions | None = None, kind: str | None = None
+) -> LoadedModel:
     """Read any source into a ``LoadedModel``. Frameworks are imported only for their own kinds."""
     options = options or LoadOptions()
     kind = kind or kind_of(path)

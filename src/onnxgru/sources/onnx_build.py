@@ -41,8 +41,15 @@ def gru_node_attrs(attrs: GRUAttrs) -> dict:
 
 
 def single_node(
-    attrs: GRUAttrs, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = None, *,
-    dtype: type = np.float32, with_lens: bool = False, with_h0: bool = False, opset: int = OPSET,
+    attrs: GRUAttrs,
+    W: np.ndarray,
+    R: np.ndarray,
+    B: np.ndarray | None = None,
+    *,
+    dtype: type = np.float32,
+    with_lens: bool = False,
+    with_h0: bool = False,
+    opset: int = OPSET,
 ) -> onnx.ModelProto:
     """A model that is one GRU node: inputs X (and sequence_lens, initial_h), outputs Y and Y_h, as the op defines."""
     onnx = require("onnx")
@@ -70,7 +77,9 @@ def single_node(
     yh_shape = [d, "N", h] if attrs.layout == 0 else ["N", d, h]
     node = helper.make_node("GRU", node_inputs, ["Y", "Y_h"], name="gru", **gru_node_attrs(attrs))
     graph = helper.make_graph(
-        [node], "gru", inputs,
+        [node],
+        "gru",
+        inputs,
         [helper.make_tensor_value_info("Y", elem, y_shape), helper.make_tensor_value_info("Y_h", elem, yh_shape)],
         inits,
     )
@@ -78,8 +87,13 @@ def single_node(
 
 
 def stack_model(
-    layers: Sequence[GRULayer], *, dtype: type = np.float32, with_h0: bool = True, time_major: bool = False,
-    opset: int = OPSET, names: tuple[str, str, str] = ("x", "output", "state"),
+    layers: Sequence[GRULayer],
+    *,
+    dtype: type = np.float32,
+    with_h0: bool = True,
+    time_major: bool = False,
+    opset: int = OPSET,
+    names: tuple[str, str, str] = ("x", "output", "state"),
 ) -> onnx.ModelProto:
     """A stack of fused GRU nodes as torch and Keras stack layers.
 
@@ -117,14 +131,18 @@ def stack_model(
                 numpy_helper.from_array(np.array([row + d], np.int64), f"h0_end_{k}"),
                 numpy_helper.from_array(np.array([0], np.int64), f"h0_axis_{k}"),
             ]
-            nodes.append(helper.make_node(
-                "Slice", ["h0", f"h0_start_{k}", f"h0_end_{k}", f"h0_axis_{k}"], [f"h0_{k}"], name=f"h0_slice_{k}"
-            ))
+            nodes.append(
+                helper.make_node(
+                    "Slice", ["h0", f"h0_start_{k}", f"h0_end_{k}", f"h0_axis_{k}"], [f"h0_{k}"], name=f"h0_slice_{k}"
+                )
+            )
             node_inputs.append(f"h0_{k}")
         row += d
-        nodes.append(helper.make_node(
-            "GRU", node_inputs, [f"Y_{k}", f"Y_h_{k}"], name=layer.name or f"gru_{k}", **gru_node_attrs(a)
-        ))
+        nodes.append(
+            helper.make_node(
+                "GRU", node_inputs, [f"Y_{k}", f"Y_h_{k}"], name=layer.name or f"gru_{k}", **gru_node_attrs(a)
+            )
+        )
         # (T, D, N, H) -> (T, N, D*H) for the next layer or the output
         nodes.append(helper.make_node("Transpose", [f"Y_{k}"], [f"Yt_{k}"], perm=[0, 2, 1, 3], name=f"y_perm_{k}"))
         inits.append(numpy_helper.from_array(np.array([0, 0, d * a.hidden_size], np.int64), f"y_shape_{k}"))
@@ -138,9 +156,13 @@ def stack_model(
     nodes.append(helper.make_node("Concat", states, [state_name], axis=0, name="states"))
     out_shape = ["T", "N", rows // len(layers) * h] if time_major else ["N", "T", layers[-1].attrs.num_directions * h]
     graph = helper.make_graph(
-        nodes, "gru_stack", inputs,
-        [helper.make_tensor_value_info(out_name, elem, out_shape),
-         helper.make_tensor_value_info(state_name, elem, [rows, "N", h])],
+        nodes,
+        "gru_stack",
+        inputs,
+        [
+            helper.make_tensor_value_info(out_name, elem, out_shape),
+            helper.make_tensor_value_info(state_name, elem, [rows, "N", h]),
+        ],
         inits,
     )
     return _model(graph, opset)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from onnxgru.core.model import LoadedModel, Outputs
 from onnxgru.core.inputs import Inputs
+from onnxgru.core.model import LoadedModel, Outputs
 from onnxgru.errors import UserError
 from onnxgru.runtimes import RuntimeRefused, get
 from onnxgru.sources import onnx_source
@@ -26,10 +26,17 @@ def from_proto(
         raise UserError(f"{path!r} contains no GRU (no GRU node and no recurrent Loop/Scan); give a model with a GRU.")
     binding = onnx_source.bind(model, scan, options.fixed, options.time_major)
     loaded = LoadedModel(
-        role=role, path=path, kind=kind, layers=tuple(scan.layers),
+        role=role,
+        path=path,
+        kind=kind,
+        layers=tuple(scan.layers),
         input_size=onnx_source.input_size_of(binding, scan),
-        accepts_h0=bool(binding.state_inputs), dtype=str(binding.dtype), findings=list(scan.findings),
-        time_major=binding.time_major, onnx_model=model, extra={"binding": binding},
+        accepts_h0=bool(binding.state_inputs),
+        dtype=str(binding.dtype),
+        findings=list(scan.findings),
+        time_major=binding.time_major,
+        onnx_model=model,
+        extra={"binding": binding},
     )
     loaded.run = runner(model, binding, runtime)
     return loaded

@@ -64,7 +64,9 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
         try:
             ext.load_external_data_for_model(model, str(base))
         except Exception as exc:
-            raise UserError(f"the external data of {str(path)!r} cannot be read ({exc}); re-export the model.") from None
+            raise UserError(
+                f"the external data of {str(path)!r} cannot be read ({exc}); re-export the model."
+            ) from None
 
 
 # --- GRU description ------------------------------------------------------------------------------------------
@@ -193,9 +195,11 @@ def graph_inputs(model: onnx.ModelProto) -> list[GraphInput]:
             continue
         tt = vi.type.tensor_type
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)) if tt.elem_type else np.dtype(np.float32)
-        shape = tuple(
-            (d.dim_value if d.HasField("dim_value") else (d.dim_param or None)) for d in tt.shape.dim
-        ) if tt.HasField("shape") else ()
+        shape = (
+            tuple((d.dim_value if d.HasField("dim_value") else (d.dim_param or None)) for d in tt.shape.dim)
+            if tt.HasField("shape")
+            else ()
+        )
         out.append(GraphInput(vi.name, dtype, shape))
     return out
 
@@ -386,9 +390,14 @@ def bind(
             f"give its value with --input {g.name}=VALUE (for example keep_prob=1.0)."
         )
     return OnnxBinding(
-        sequence=sequence, time_major=tm, state_inputs=states, lens_input=lens, fixed=fixed,
+        sequence=sequence,
+        time_major=tm,
+        state_inputs=states,
+        lens_input=lens,
+        fixed=fixed,
         output_names=[o.name for o in model.graph.output],
-        state_rows=sum(layer.attrs.num_directions for layer in scan.layers), hidden_size=hidden,
+        state_rows=sum(layer.attrs.num_directions for layer in scan.layers),
+        hidden_size=hidden,
         layer_dirs=[layer.attrs.num_directions for layer in scan.layers],
         layer_layouts=[layer.attrs.layout for layer in scan.layers],
     )
