@@ -216,7 +216,8 @@ def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> R
             Finding(
                 "GRU008",
                 "warning",
-                f"{name} computes {m.role} in {res.precision} by default and differs from float32 by {cmp.max_abs:.3g}; "
+                f"{name} computes {m.role} in {res.precision} by default and differs from float32 by "
+                f"{cmp.max_abs:.3g}; "
                 "set INFERENCE_PRECISION_HINT=f32 when compiling (the openvino-f32 row shows the result).",
                 f"{name}: {m.role}",
             )
