@@ -72,13 +72,22 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
 # --- GRU description ------------------------------------------------------------------------------------------
 def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     """Every initializer and Constant-node value of ``graph``, by name."""
-    from onnx import numpy_helper
-
-    out = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    out = {t.name: _array(t) for t in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            out[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+            out[node.output[0]] = _array(node.attribute[0].t)
     return out
+
+
+def _array(tensor: onnx.TensorProto) -> np.ndarray:
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as exc:  # data that does not fit its declared shape or type
+        raise UserError(
+            f"tensor {tensor.name!r} in the model is corrupt ({type(exc).__name__}: {str(exc)[:80]}); re-export it."
+        ) from None
 
 
 def gru_attrs(node: onnx.NodeProto, input_size: int) -> GRUAttrs:
@@ -88,24 +97,36 @@ def gru_attrs(node: onnx.NodeProto, input_size: int) -> GRUAttrs:
     a = {attr.name: helper.get_attribute_value(attr) for attr in node.attribute}
 
     def text(v: object) -> str:
-        return v.decode() if isinstance(v, bytes) else str(v)
+        if not isinstance(v, bytes):
+            return str(v)
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            raise UserError(
+                f"GRU node {node.name!r} has an attribute that is not text ({v!r}); the model is corrupt."
+            ) from None
 
     direction = text(a.get("direction", "forward"))
     if direction not in DIRECTIONS:
         raise UserError(f"GRU node {node.name!r} has direction {direction!r}; ONNX allows {list(DIRECTIONS)}.")
     if "hidden_size" not in a:
         raise UserError(f"GRU node {node.name!r} has no hidden_size attribute; it is not a valid ONNX GRU.")
-    return GRUAttrs(
-        hidden_size=int(a["hidden_size"]),
-        input_size=input_size,
-        direction=direction,
-        linear_before_reset=int(a.get("linear_before_reset", 0)),
-        layout=int(a.get("layout", 0)),
-        activations=tuple(text(v) for v in a.get("activations", ())),
-        activation_alpha=tuple(float(v) for v in a.get("activation_alpha", ())),
-        activation_beta=tuple(float(v) for v in a.get("activation_beta", ())),
-        clip=float(a["clip"]) if "clip" in a else None,
-    )
+    try:
+        return GRUAttrs(
+            hidden_size=int(a["hidden_size"]),
+            input_size=input_size,
+            direction=direction,
+            linear_before_reset=int(a.get("linear_before_reset", 0)),
+            layout=int(a.get("layout", 0)),
+            activations=tuple(text(v) for v in a.get("activations", ())),
+            activation_alpha=tuple(float(v) for v in a.get("activation_alpha", ())),
+            activation_beta=tuple(float(v) for v in a.get("activation_beta", ())),
+            clip=float(a["clip"]) if "clip" in a else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise UserError(
+            f"GRU node {node.name!r} has an attribute of the wrong type ({exc}); the model is invalid."
+        ) from None
 
 
 def gru_layer(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> GRULayer:
@@ -194,7 +215,12 @@ def graph_inputs(model: onnx.ModelProto) -> list[GraphInput]:
         if vi.name in inits:
             continue
         tt = vi.type.tensor_type
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)) if tt.elem_type else np.dtype(np.float32)
+        try:
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)) if tt.elem_type else np.dtype(np.float32)
+        except (KeyError, TypeError, ValueError):
+            raise UserError(
+                f"model input {vi.name!r} has an unknown element type {tt.elem_type}; the model is corrupt."
+            ) from None
         shape = (
             tuple((d.dim_value if d.HasField("dim_value") else (d.dim_param or None)) for d in tt.shape.dim)
             if tt.HasField("shape")
@@ -226,7 +252,7 @@ def _trace(graph: onnx.GraphProto, start: str) -> tuple[onnx.NodeProto | None, i
         if node.op_type in _PASS_THROUGH:
             if node.op_type == "Transpose":
                 p = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-                if p and len(p) == 3:
+                if p and sorted(p) == [0, 1, 2]:
                     perm = [perm[i] for i in p]
             name = node.output[0]
             continue
