@@ -23,6 +23,7 @@ from onnxgru.core.numerics import compare_arrays
 from onnxgru.errors import UserError
 from onnxgru.progress import Progress
 from onnxgru.report import Report, RuntimeResult
+from onnxgru.runtimes import cuda_rules
 from onnxgru.sources.load import LoadOptions, kind_of, load
 
 _EXPORTERS = {
@@ -130,24 +131,11 @@ def _check_group(
             onnx_models.append(exported)
     out.models.extend(m.describe() for m in natives + onnx_models)
 
-    from onnxgru.runtimes import cuda_rules
     from onnxgru.runtimes.probe import probe_all
 
     binding_of = {id(m): m.extra["binding"] for m in onnx_models}
     for m in onnx_models:
-        for layer in m.layers:
-            reasons = cuda_rules.cpu_fallback_reasons(layer.attrs)
-            if reasons:
-                out.findings.append(
-                    Finding(
-                        "GRU009",
-                        "warning",
-                        f"ONNX Runtime's CUDA provider would run {layer.name} on the CPU ({'; '.join(reasons)}), "
-                        "copying data to and from the GPU at every call; only reset-after GRUs with default "
-                        "activations and no clip run in cuDNN.",
-                        f"{m.role}: {layer.name}",
-                    )
-                )
+        out.findings.extend(_cuda_findings(m))
         progress(f"running {m.role} in {', '.join(names)}")
         binding = binding_of[id(m)]
         expected = _oracle(m, inputs) if m.layers else None
@@ -232,3 +220,28 @@ def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> R
         cmp.max_abs,
         f"differs from the reference GRU by {cmp.max_abs:.3g}{precision}",
     )
+
+
+def _cuda_findings(m: LoadedModel) -> list[Finding]:
+    """GRU009 from ONNX Runtime's CUDA placement rule, read statically from each GRU node's written attributes."""
+
+    found = []
+    for layer in m.layers:
+        if not layer.fused:
+            continue
+        written = layer.extra.get("written")
+        reasons = cuda_rules.cuda_fallback_reasons(layer.attrs, written)
+        hazards = cuda_rules.cuda_hazards(layer.attrs, written)
+        if reasons or hazards:
+            found.append(
+                Finding(
+                    "GRU009",
+                    "warning",
+                    f"ONNX Runtime's CUDA provider would not run {layer.name} in cuDNN as written: "
+                    + "; ".join(reasons + hazards)
+                    + ". On a GPU it runs on the CPU with only a log line (copies at every call); only reset-after "
+                    "GRUs with default activations and no clip run in cuDNN.",
+                    f"{m.role}: {layer.name}",
+                )
+            )
+    return found

@@ -79,7 +79,14 @@ def render(report: Report) -> str:
         out.append("")
     if d["runtimes"]:
         rows = [
-            [r["runtime"], r["version"] or "-", r["model"], r["status"], _fmt(r["max_abs"]), r["detail"][:70]]
+            [
+                r["runtime"],
+                (r["version"] or "-").split("-")[0],
+                r["model"],
+                r["status"],
+                _fmt(r["max_abs"]),
+                r["detail"][:70],
+            ]
             for r in d["runtimes"]
         ]
         out += _table(["runtime", "version", "model", "status", "max abs", "detail"], rows)

@@ -154,12 +154,14 @@ def gru_layer(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> GRULayer:
     detail = "fused ONNX GRU node"
     if inputs[4] and inputs[4] not in consts:
         detail += " with sequence_lens"
-    return GRULayer(name=name, attrs=attrs, W=W, R=R, B=B, fused=True, detail=detail)
+    written = sorted(a.name for a in node.attribute)
+    return GRULayer(name=name, attrs=attrs, W=W, R=R, B=B, fused=True, detail=detail, extra={"written": written})
 
 
 def _looks_recurrent(graph: onnx.GraphProto) -> bool:
     ops = {n.op_type for n in graph.node}
-    return {"Sigmoid", "Tanh"} <= ops and bool(ops & {"MatMul", "Gemm"})
+    # Sigmoid gates and a matrix product; the candidate activation may be any (tf2onnx writes Relu6 as Clip).
+    return "Sigmoid" in ops and bool(ops & {"MatMul", "Gemm"})
 
 
 @dataclass
@@ -187,11 +189,11 @@ def find_grus(model: onnx.ModelProto) -> GRUScan:
             if body is None or not _looks_recurrent(body):
                 continue
             where = node.name or node.output[0]
-            layer = onnx_loops.recognise(node, body, consts)
-            if layer is not None:
+            found = onnx_loops.recognise_all(node, body, consts)
+            for layer in found:  # a MultiRNNCell loop holds several cells
                 scan.layers.append(layer)
                 scan.nodes.append(node)
-            how = f"a {node.op_type} over the time steps ({layer.detail if layer else 'weights not recognised'})"
+            how = f"a {node.op_type} over the time steps ({found[0].detail if found else 'weights not recognised'})"
             scan.findings.append(F.no_fused_node(where, how))
     if not scan.layers and not scan.findings and _looks_recurrent(graph):
         scan.findings.append(F.no_fused_node("graph", "unrolled cells (MatMul/Sigmoid/Tanh per step)"))
