@@ -1,12 +1,21 @@
-"""GRUs that an exporter left as a Loop or Scan: recognise the cell from the constant weights it closes over.
+"""GRUs that an exporter left as a Loop or Scan: recognise the cells from the operators of the loop body.
 
-tf2onnx emits a Scan (TF1 ``dynamic_rnn`` whose loop Grappler folded) or a Loop (control flow v2, Keras
-``reset_after=False``) whose body multiplies the same weights a fused GRU node would hold. The weights are found by
-their shapes and mapped with the gate maps; the layer is marked ``fused=False``.
+What tf2onnx 1.17 emits (measured on TF 2.21):
+- a ``Scan`` for a TF1 ``dynamic_rnn`` whose v1 loop Grappler folded, one Scan for a whole ``MultiRNNCell`` (several
+  cells in one body), and a ``Loop`` for control flow v2; the weights are outer initializers, referenced by name or
+  passed in as loop-carried values;
+- a ``Loop`` for Keras ``GRU`` layers it does not fuse (``reset_after=False``, ``use_bias=False``, non-default
+  activations, and every Keras 3 GRU), with the weights passed in as loop-carried values.
+
+A TF1 ``GRUCell`` is a MatMul by ``gates/kernel`` (I+H, 2H) and one by ``candidate/kernel`` (I+H, H), each followed
+by an Add of its bias; a Keras cell is a MatMul by ``kernel`` (I, 3H) and one or more by (slices of)
+``recurrent_kernel`` (H, 3H): one full product means reset-after (``linear_before_reset=1``), sliced products mean
+reset-before. The candidate activation is the operator multiplied by ``1 - z``. The layers are marked ``fused=False``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,61 +26,157 @@ from onnxgru.core.spec import GRUAttrs, GRULayer
 if TYPE_CHECKING:
     import onnx
 
-
-def _all_constants(body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from onnxgru.sources.onnx_source import constants
-
-    found = dict(outer)
-    found.update(constants(body))
-    for node in body.node:  # nested bodies (a Loop inside a Scan body, an If branch)
-        for attr in node.attribute:
-            if attr.type == attr.GRAPH:
-                found.update(constants(attr.g))
-    return found
+_PASS = {"Identity", "Cast"}
+_ACTIVATION_OPS = {"Tanh", "Relu", "Sigmoid", "Elu", "Softsign", "Softplus", "LeakyRelu", "HardSigmoid",
+                   "ThresholdedRelu", "Clip"}
 
 
-def _used_names(body: onnx.GraphProto) -> set[str]:
-    names = {i for n in body.node for i in n.input}
-    for node in body.node:
-        for attr in node.attribute:
-            if attr.type == attr.GRAPH:
-                names |= _used_names(attr.g)
-    return names
+class _Body:
+    """The loop body with its names resolved to outer values: constants, producers, consumers."""
+
+    def __init__(self, node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> None:
+        from onnxgru.sources.onnx_source import constants
+
+        offset = 2 if node.op_type == "Loop" else 0  # a Loop body starts with (iteration, condition)
+        alias = {}
+        for k, inp in enumerate(body.input):
+            # Loop: body (iteration, condition, carried...) <- node (M, cond, carried...); Scan: index for index.
+            if k >= offset and k < len(node.input) and node.input[k]:
+                alias[inp.name] = node.input[k]
+        self.consts = dict(outer)
+        self.consts.update(constants(body))
+        for inner, outer_name in alias.items():
+            if outer_name in outer:
+                self.consts[inner] = outer[outer_name]
+        self.nodes = list(body.node)
+        self.producer = {o: n for n in self.nodes for o in n.output}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for n in self.nodes:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+
+    def const(self, name: str) -> tuple[np.ndarray | None, bool]:
+        """The constant behind ``name`` (through Identity/Cast), and whether a Slice/Split/Gather took part of it."""
+        sliced = False
+        for _ in range(8):
+            if name in self.consts and self.consts[name].dtype.kind == "f":
+                return self.consts[name], sliced
+            n = self.producer.get(name)
+            if n is None:
+                return None, sliced
+            if n.op_type in ("Slice", "Split", "Gather", "Squeeze"):
+                sliced = True
+            elif n.op_type not in _PASS:
+                return None, sliced
+            name = n.input[0]
+        return None, sliced
+
+    def add_bias(self, matmul: onnx.NodeProto, size: int) -> np.ndarray | None:
+        """The constant added to ``matmul``'s result (BiasAdd became Add), when there is one of ``size``."""
+        for c in self.consumers.get(matmul.output[0], []):
+            if c.op_type == "Add":
+                other = [i for i in c.input if i != matmul.output[0]]
+                if other:
+                    value, _ = self.const(other[0])
+                    if value is not None and value.size == size:
+                        return value.reshape(-1)
+        return None
+
+    def activation(self) -> tuple[str, float | None]:
+        """The op type of the candidate activation: the factor next to ``1 - z`` in ``(1 - z) * h~``."""
+        for n in self.nodes:
+            if n.op_type != "Mul" or len(n.input) != 2:
+                continue
+            producers = [self.producer.get(i) for i in n.input]
+            if any(p is not None and p.op_type == "Sub" for p in producers):
+                for p in producers:
+                    if p is not None and p.op_type in _ACTIVATION_OPS:
+                        alpha = next((a.f for a in p.attribute if a.name == "alpha"), None)
+                        return p.op_type, alpha
+        return "Tanh", None
+
+
+def recognise_all(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> list[GRULayer]:
+    """A canonical layer for each GRU cell the Loop/Scan computes (several for a MultiRNNCell), in order."""
+    b = _Body(node, body, outer)
+    name = node.name or node.output[0]
+    act, alpha = b.activation()
+    acts = ("Sigmoid", act)
+    alphas = (alpha,) if alpha is not None else ()
+    layers = _tf1_cells(b, name, acts, alphas)
+    return layers or _keras_cells(b, name, acts, alphas)
 
 
 def recognise(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> GRULayer | None:
-    """A canonical layer for a Loop/Scan that computes a TF1 GRUCell or a Keras GRU, else None."""
-    used = _used_names(body) | set(node.input)
-    consts = {k: v for k, v in _all_constants(body, outer).items() if k in used and v.dtype.kind == "f"}
-    mats = {k: v for k, v in consts.items() if v.ndim == 2}
-    vecs = {k: v for k, v in consts.items() if v.ndim == 1}
-    name = node.name or node.output[0]
-    # TF1 GRUCell: gates/kernel (I+H, 2H), candidate/kernel (I+H, H), gates/bias (2H), candidate/bias (H).
-    for gk in mats.values():
-        for ck in mats.values():
-            if gk is ck or gk.shape[0] != ck.shape[0] or gk.shape[1] != 2 * ck.shape[1]:
-                continue
-            h = ck.shape[1]
-            i = gk.shape[0] - h
-            if i < 1:
-                continue
-            gb = next((v for v in vecs.values() if v.shape == (2 * h,)), np.zeros(2 * h, gk.dtype))
-            cb = next((v for v in vecs.values() if v.shape == (h,)), np.zeros(h, gk.dtype))
-            W, R, B = gatemaps.tf1_gru_cell_to_onnx(gk, gb, ck, cb)
-            attrs = GRUAttrs(hidden_size=h, input_size=i, linear_before_reset=0)
-            return GRULayer(name, attrs, W[None], R[None], B[None], fused=False, detail="TF1 GRUCell in a " + node.op_type)
-    # Keras GRU: kernel (I, 3H), recurrent_kernel (H, 3H), bias (3H) or (2, 3H).
-    for rk in mats.values():
-        h = rk.shape[0]
-        if rk.shape[1] != 3 * h:
+    """The first cell of ``recognise_all``, or None."""
+    layers = recognise_all(node, body, outer)
+    return layers[0] if layers else None
+
+
+def _matmuls(b: _Body) -> list[tuple[onnx.NodeProto, np.ndarray, bool]]:
+    out = []
+    for n in b.nodes:
+        if n.op_type in ("MatMul", "Gemm") and len(n.input) >= 2:
+            value, sliced = b.const(n.input[1])
+            if value is not None and value.ndim == 2:
+                out.append((n, value, sliced))
+    return out
+
+
+def _tf1_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULayer]:
+    mms = [(n, v) for n, v, sliced in _matmuls(b) if not sliced]
+    gates = [(n, v) for n, v in mms if v.shape[1] % 2 == 0]
+    layers = []
+    used: set[int] = set()
+    for gn, gk in gates:
+        h = gk.shape[1] // 2
+        i = gk.shape[0] - h
+        # The candidate MatMul of the same cell comes after the gates' and has the same rows and half the columns.
+        cand = next(((cn, ck) for cn, ck in mms if ck.shape == (gk.shape[0], h) and id(cn) not in used
+                     and b.nodes.index(cn) > b.nodes.index(gn)), None)
+        if cand is None or i < 1:
             continue
-        for k in mats.values():
-            if k is rk or k.shape[1] != 3 * h:
-                continue
-            bias2 = next((v for v in consts.values() if v.shape == (2, 3 * h)), None)
-            bias = bias2 if bias2 is not None else next((v for v in vecs.values() if v.shape == (3 * h,)), None)
-            lbr = 1 if bias2 is not None else 0
-            W, R, B = gatemaps.keras_to_onnx(k, rk, bias)
-            attrs = GRUAttrs(hidden_size=h, input_size=k.shape[0], linear_before_reset=lbr)
-            return GRULayer(name, attrs, W[None], R[None], B[None], fused=False, detail="Keras GRU in a " + node.op_type)
-    return None
+        used.add(id(cand[0]))
+        gb = b.add_bias(gn, 2 * h)
+        cb = b.add_bias(cand[0], h)
+        gb = np.zeros(2 * h, gk.dtype) if gb is None else gb
+        cb = np.zeros(h, gk.dtype) if cb is None else cb
+        W, R, B = gatemaps.tf1_gru_cell_to_onnx(gk, gb, cand[1], cb)
+        attrs = GRUAttrs(hidden_size=h, input_size=i, linear_before_reset=0, activations=acts, activation_alpha=alphas)
+        layers.append(GRULayer(
+            f"{name}/cell_{len(layers)}", attrs, W[None], R[None], B[None], fused=False, detail="TF1 GRUCell in a loop"
+        ))
+    if len(layers) == 1:
+        layers = [replace(layers[0], name=name)]
+    return layers
+
+
+def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULayer]:
+    mms = _matmuls(b)
+    layers = []
+    for kn, k, sliced in mms:
+        if sliced or k.shape[1] % 3:
+            continue
+        h = k.shape[1] // 3
+        recurrent = [(n, v, s) for n, v, s in mms if v.shape == (h, 3 * h) and n is not kn]
+        if not recurrent:
+            continue
+        rk = recurrent[0][1]
+        # reset-after multiplies the state by the whole recurrent kernel once; reset-before slices it per gate.
+        lbr = 1 if len(recurrent) == 1 and not recurrent[0][2] else 0
+        bias = b.add_bias(kn, 3 * h)
+        if lbr:
+            rb = b.add_bias(recurrent[0][0], 3 * h)
+            both = next((v for v in b.consts.values() if v.shape == (2, 3 * h) and v.dtype.kind == "f"), None)
+            if bias is not None and rb is not None:
+                bias = np.stack([bias, rb])
+            elif both is not None:
+                bias = both
+            else:
+                bias = np.zeros((2, 3 * h), k.dtype)
+        W, R, B = gatemaps.keras_to_onnx(k, rk, bias)
+        attrs = GRUAttrs(hidden_size=h, input_size=k.shape[0], linear_before_reset=lbr, activations=acts,
+                         activation_alpha=alphas)
+        layers.append(GRULayer(name, attrs, W[None], R[None], B[None], fused=False, detail="Keras GRU in a loop"))
+        break  # Keras runs one layer per loop
+    return layers

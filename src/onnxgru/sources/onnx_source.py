@@ -154,7 +154,7 @@ def gru_layer(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> GRULayer:
     detail = "fused ONNX GRU node"
     if inputs[4] and inputs[4] not in consts:
         detail += " with sequence_lens"
-    written = sorted(a.name for a in node.attribute)
+    written = sorted(str(a.name) for a in node.attribute)
     return GRULayer(name=name, attrs=attrs, W=W, R=R, B=B, fused=True, detail=detail, extra={"written": written})
 
 

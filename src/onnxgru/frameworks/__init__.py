@@ -1,0 +1,1 @@
+"""Framework readers and exporters, one package per framework; each is imported only when a command needs it."""

@@ -1,0 +1,323 @@
+"""TensorFlow graphs: each graph source frozen into one GraphDef, its inputs and outputs found, a session to run it.
+
+Frozen GraphDef ``.pb``, TF1 checkpoint (prefix + ``.meta``) and SavedModel folders all end here as a frozen
+``GraphDef`` (variables folded into constants) with tensor names for its inputs and outputs; the exporter and the
+native runner both start from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from onnxgru.errors import UserError
+from onnxgru.frameworks.tf.tfimport import quiet, tf
+from onnxgru.sources.files import existing
+
+_VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
+# Sinks that are bookkeeping, not results: saving, initialising, training.
+_NOT_RESULTS = {"NoOp", "Assert", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "ShardedFilename", "Print",
+                "PrintV2", "Assign", "AssignVariableOp", "AssignAdd", "AssignSub", "VariableV2", "VarHandleOp"}
+
+
+@dataclass
+class Feed:
+    """One graph input: its tensor name, numpy dtype and static shape (None where unknown, () if rank unknown)."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple | None
+
+    @property
+    def rank(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+
+@dataclass
+class TFGraph:
+    """A frozen graph with its inputs and outputs named as tensors (``"x:0"``)."""
+
+    graph_def: Any
+    inputs: list[Feed]
+    outputs: list[str]
+    origin: str
+    rename: dict[str, str] = field(default_factory=dict)  # tensor name -> the signature's name for it
+    _session: Any = None
+
+    def session(self) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
+        """A function of feeds, made once: the graph imported into its own ``tf.Graph`` and ``Session``."""
+        if self._session is None:
+            t = tf()
+            graph = t.Graph()
+            with graph.as_default(), quiet():
+                t.import_graph_def(self.graph_def, name="")
+            self._session = t.compat.v1.Session(graph=graph)
+        sess = self._session
+
+        def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            with quiet():
+                return [np.asarray(v) for v in sess.run(self.outputs, feeds)]
+
+        return run
+
+
+def tensor_name(name: str) -> str:
+    """``"x"`` -> ``"x:0"``; names with an output index stay as they are."""
+    return name if ":" in name else f"{name}:0"
+
+
+def op_name(name: str) -> str:
+    return name.lstrip("^").split(":")[0]
+
+
+# --- Reading each source kind ------------------------------------------------------------------------------------
+def load(path: Path, input_names: tuple[str, ...] = (), output_names: tuple[str, ...] = ()) -> TFGraph:
+    """Any TensorFlow graph source -> a frozen ``TFGraph``; every user error is a ``UserError``."""
+    path = Path(path)
+    if path.is_dir():
+        return _saved_model(path, input_names, output_names)
+    if path.name == "saved_model.pb":
+        return _saved_model(path.parent, input_names, output_names)
+    if path.suffix in (".meta", ".index") or not path.suffix or path.suffix.startswith(".data-"):
+        prefix = path.with_suffix("") if path.suffix in (".meta", ".index") else path
+        return _checkpoint(prefix, input_names, output_names)
+    return _frozen(path, input_names, output_names)
+
+
+def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+    t = tf()
+    data = existing(path, "TensorFlow graph").read_bytes()
+    graph_def = t.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(data)
+    except Exception:  # protobuf raises DecodeError (and others) on bytes that are not a GraphDef
+        raise UserError(
+            f"{str(path)!r} is not a readable TensorFlow GraphDef (it is truncated, corrupt or another format); "
+            "give a frozen .pb written with tf.io.write_graph(..., as_text=False)."
+        ) from None
+    if not graph_def.node:
+        raise UserError(f"{str(path)!r} holds no TensorFlow graph (no nodes); give a frozen GraphDef .pb.")
+    if any(n.op in _VARIABLE_OPS for n in graph_def.node):
+        raise UserError(
+            f"{str(path)!r} is a GraphDef with variables but not their values; freeze it "
+            "(tf.compat.v1.graph_util.convert_variables_to_constants) or give the checkpoint prefix with its .meta."
+        )
+    graph = _import(graph_def, path)
+    inputs, outputs = discover(graph, input_names, output_names, str(path))
+    return TFGraph(graph_def, inputs, outputs, "frozen GraphDef")
+
+
+def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+    t = tf()
+    meta = Path(str(prefix) + ".meta")
+    if not meta.exists():
+        raise UserError(
+            f"the TF1 checkpoint {str(prefix)!r} has no {meta.name!r} next to it; onnxgru needs the meta graph "
+            "(saver.save writes it) to know the graph."
+        )
+    existing(meta, "checkpoint meta graph")
+    if not Path(str(prefix) + ".index").exists():
+        raise UserError(f"the TF1 checkpoint {str(prefix)!r} has no .index file; give the prefix saver.save wrote.")
+    graph = t.Graph()
+    with graph.as_default(), quiet():
+        try:
+            saver = t.compat.v1.train.import_meta_graph(str(meta), clear_devices=True)
+        except Exception as exc:
+            raise UserError(f"{str(meta)!r} is not a readable TensorFlow meta graph ({type(exc).__name__}).") from None
+        if saver is None:
+            raise UserError(f"{str(meta)!r} has no variables to restore; give a frozen .pb instead.")
+        sess = t.compat.v1.Session(graph=graph)
+        try:
+            saver.restore(sess, str(prefix))
+        except Exception as exc:
+            raise UserError(
+                f"the variables of checkpoint {str(prefix)!r} cannot be restored ({type(exc).__name__}); check that "
+                "its .index and .data files are complete and belong to this .meta."
+            ) from None
+        inputs, outputs = discover(graph, input_names, output_names, str(prefix))
+        frozen = t.compat.v1.graph_util.convert_variables_to_constants(
+            sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
+        )
+        sess.close()
+    return TFGraph(frozen, inputs, outputs, "TF1 checkpoint")
+
+
+def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+    """TF1 SavedModels are read with the v1 loader and frozen; TF2 ones through their serving signature."""
+    t = tf()
+    pb = folder / "saved_model.pb"
+    if not pb.is_file():
+        raise UserError(f"{str(folder)!r} is not a TensorFlow SavedModel (no saved_model.pb in it).")
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString(pb.read_bytes())
+    except Exception:
+        raise UserError(
+            f"{str(pb)!r} is not a readable SavedModel (truncated or corrupt); save the model again."
+        ) from None
+    if not proto.meta_graphs:
+        raise UserError(f"{str(pb)!r} holds no meta graph; save the model again.")
+    if proto.meta_graphs[0].object_graph_def.nodes:
+        return _saved_model_v2(folder, input_names, output_names)
+    tags = list(proto.meta_graphs[0].meta_info_def.tags) or ["serve"]
+    graph = t.Graph()
+    with graph.as_default(), quiet():
+        sess = t.compat.v1.Session(graph=graph)
+        try:
+            meta = t.compat.v1.saved_model.loader.load(sess, tags, str(folder))
+        except Exception as exc:
+            raise UserError(f"the SavedModel {str(folder)!r} cannot be loaded ({type(exc).__name__}: {exc}).") from None
+        sig = _signature(meta.signature_def, folder)
+        rename = {}
+        if sig is not None and not input_names:
+            input_names = tuple(v.name for v in sig.inputs.values())
+            rename.update({v.name: k for k, v in sig.inputs.items()})
+        if sig is not None and not output_names:
+            output_names = tuple(v.name for v in sig.outputs.values())
+            rename.update({v.name: k for k, v in sig.outputs.items()})
+        inputs, outputs = discover(graph, input_names, output_names, str(folder))
+        frozen = t.compat.v1.graph_util.convert_variables_to_constants(
+            sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
+        )
+        sess.close()
+    return TFGraph(frozen, inputs, outputs, "TF1 SavedModel", rename)
+
+
+def _signature(signatures: Any, folder: Path) -> Any:
+    names = [k for k in signatures if not k.startswith("_")]
+    if not names:
+        return None
+    return signatures["serving_default"] if "serving_default" in names else signatures[names[0]]
+
+
+def _saved_model_v2(folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+    from onnxgru.frameworks.tf.tfimport import tf2onnx
+
+    loader = tf2onnx().tf_loader
+    try:
+        with quiet():
+            frozen, ins, outs, rename = loader.from_saved_model(
+                str(folder), list(input_names) or None, list(output_names) or None, return_tensors_to_rename=True
+            )
+    except Exception as exc:
+        raise UserError(
+            f"the SavedModel {str(folder)!r} cannot be loaded and frozen ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); check that it has a serving signature."
+        ) from None
+    graph = _import(frozen, folder)
+    inputs, outputs = discover(graph, tuple(ins), tuple(outs), str(folder))
+    return TFGraph(frozen, inputs, outputs, "TF2 SavedModel", dict(rename))
+
+
+def _import(graph_def: Any, where: Path) -> Any:
+    t = tf()
+    graph = t.Graph()
+    with graph.as_default(), quiet():
+        try:
+            t.import_graph_def(graph_def, name="")
+        except Exception as exc:
+            raise UserError(
+                f"the graph in {str(where)!r} cannot be imported into TensorFlow {t.__version__} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})."
+            ) from None
+    return graph
+
+
+# --- Inputs and outputs --------------------------------------------------------------------------------------------
+def _feed(tensor: Any) -> Feed:
+    shape = None if tensor.shape.rank is None else tuple(tensor.shape.as_list())
+    return Feed(tensor.name, np.dtype(tensor.dtype.as_numpy_dtype), shape)
+
+
+def discover(
+    graph: Any, input_names: tuple[str, ...], output_names: tuple[str, ...], where: str
+) -> tuple[list[Feed], list[str]]:
+    """The graph's inputs (placeholders the outputs need) and outputs (given, or float sinks fed by the sequence)."""
+    placeholders = [op for op in graph.get_operations() if op.type == "Placeholder"]
+    if input_names:
+        seq_ops = [_op(graph, n, where, "--input-names") for n in input_names]
+    else:
+        seq_ops = [
+            op for op in placeholders if op.outputs[0].dtype.is_floating and op.outputs[0].shape.rank in (3, None)
+        ]
+    if not seq_ops:
+        names = ", ".join(f"{op.name} {_feed(op.outputs[0]).shape}" for op in placeholders) or "none"
+        raise UserError(
+            f"{where!r} has no rank-3 floating-point placeholder to feed a sequence to (placeholders: {names}); "
+            "name the sequence input with --input-names."
+        )
+    if output_names:
+        outputs = [tensor_name(n) for n in output_names]
+        for n in outputs:
+            _op(graph, n, where, "--output-names")
+    else:
+        outputs = _sinks(graph, seq_ops[0])
+        if not outputs:
+            raise UserError(
+                f"{where!r} has no output that depends on the input {seq_ops[0].name!r}; name one with --output-names."
+            )
+    needed = _ancestors(graph, [op_name(o) for o in outputs])
+    feeds = [_feed(op.outputs[0]) for op in seq_ops]
+    feeds += [_feed(op.outputs[0]) for op in placeholders if op.name in needed and op not in seq_ops]
+    return feeds, outputs
+
+
+def _op(graph: Any, name: str, where: str, flag: str) -> Any:
+    try:
+        return graph.get_operation_by_name(op_name(name))
+    except KeyError:
+        raise UserError(f"{where!r} has no node named {op_name(name)!r} (given with {flag}); check the name.") from None
+
+
+def _ancestors(graph: Any, names: list[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        op = graph.get_operation_by_name(name)
+        todo += [i.op.name for i in op.inputs]
+    return seen
+
+
+def _sinks(graph: Any, sequence: Any) -> list[str]:
+    """Float tensors nothing consumes, that depend on the sequence: the graph's results."""
+    consumed = {i.op.name for op in graph.get_operations() for i in op.inputs}
+    consumed |= {c.name for op in graph.get_operations() for c in op.control_inputs}
+    out = []
+    for op in graph.get_operations():
+        if op.name in consumed or op.type in _NOT_RESULTS or op.type.startswith(("Apply", "ResourceApply")):
+            continue
+        if op.name.startswith(("gradients/", "save/")):
+            continue
+        floats = [t for t in op.outputs if t.dtype.is_floating and t.shape.rank != 0]
+        if floats and sequence.name in _ancestors(graph, [op.name]):
+            out += [t.name for t in floats]
+    return out
+
+
+def fold_fixed(graph_def: Any, fixed: dict[str, np.ndarray]) -> Any:
+    """A copy of ``graph_def`` where each fixed placeholder (``keep_prob``) is a constant, as a deployment wants."""
+    t = tf()
+    out = t.compat.v1.GraphDef()
+    out.CopyFrom(graph_def)
+    by_name = {op_name(k): v for k, v in fixed.items()}
+    for node in out.node:
+        if node.name in by_name and node.op in ("Placeholder", "PlaceholderWithDefault"):
+            dtype = t.dtypes.as_dtype(node.attr["dtype"].type)
+            value = np.asarray(by_name[node.name]).astype(dtype.as_numpy_dtype)
+            node.op = "Const"
+            del node.input[:]
+            for key in list(node.attr):
+                del node.attr[key]
+            node.attr["dtype"].type = dtype.as_datatype_enum
+            node.attr["value"].tensor.CopyFrom(t.make_tensor_proto(value, dtype=dtype))
+    return out

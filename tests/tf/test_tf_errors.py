@@ -1,0 +1,61 @@
+"""What a user can get wrong with a TensorFlow source: one sentence on stderr, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.tf
+
+
+def _refused(cli, tmp_path: Path, *argv: str, says: str) -> None:
+    out = tmp_path / "out.onnx"
+    code, _, err = cli(*argv, "-o", out) if argv[0] == "export" else cli(*argv)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert not out.exists()
+
+
+def test_missing_file(cli, tmp_path) -> None:
+    _refused(cli, tmp_path, "export", "tf", tmp_path / "nope.pb", says="does not exist")
+
+
+def test_corrupt_pb(cli, tmp_path) -> None:
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\x0a\xff\xff\xff not a graph")
+    _refused(cli, tmp_path, "export", "tf", bad, says="not a readable TensorFlow GraphDef")
+
+
+def test_corrupt_keras(cli, tmp_path) -> None:
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"PK not a zip")
+    _refused(cli, tmp_path, "inspect", bad, says="not a readable .keras file")
+
+
+def test_keras_lambda_refused_in_safe_mode(cli, tmp_path, keras_models) -> None:
+    _refused(cli, tmp_path, "export", "tf", keras_models["lambda"], says="Lambda")
+
+
+def test_model_without_gru(cli, tmp_path, tf1_models, keras_models) -> None:
+    _refused(cli, tmp_path, "export", "tf", tf1_models["no_gru"], says="contains no GRU")
+    _refused(cli, tmp_path, "inspect", keras_models["dense"], says="contains no GRU")
+
+
+def test_placeholder_needs_a_value(cli, tmp_path, tf1_models) -> None:
+    _refused(cli, tmp_path, "export", "tf", tf1_models["dropout"], "--steps", "7", says="--input keep_prob=")
+
+
+def test_unknown_fixed_input(cli, tmp_path, tf1_models) -> None:
+    _refused(cli, tmp_path, "export", "tf", tf1_models["dynamic"], "--input", "nope=1.0",
+             says="not inputs of the graph")
+
+
+def test_checkpoint_without_meta(cli, tmp_path) -> None:
+    prefix = tmp_path / "model"
+    (tmp_path / "model.index").write_bytes(b"x")
+    _refused(cli, tmp_path, "inspect", prefix, says=".meta")
+
+
+def test_unknown_output_name(cli, tmp_path, tf1_models) -> None:
+    _refused(cli, tmp_path, "inspect", tf1_models["dynamic"], "--output-names", "nothing", says="no node named")

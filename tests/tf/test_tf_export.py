@@ -1,0 +1,173 @@
+"""``onnxgru export tf``: one fused GRU node per layer wherever the math allows, proven equal to TensorFlow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from onnxgru.core import inputs as inp
+from onnxgru.sources.load import LoadOptions, load
+
+pytestmark = pytest.mark.tf
+
+RUN = ["--batch", "3", "--steps", "7"]
+
+# source -> (GRU nodes, direction, linear_before_reset, activations, the path that fused it)
+TF1 = {
+    "dynamic": (1, "forward", 0, None, "without Grappler"),
+    "checkpoint": (1, "forward", 0, None, "without Grappler"),
+    "saved_model": (1, "forward", 0, None, "without Grappler"),
+    "dynamic_v2": (1, "forward", 0, None, "onnxgru rewrite"),
+    "time_major": (1, "forward", 0, None, "without Grappler"),
+    "lengths": (1, "forward", 0, None, "without Grappler"),
+    "initial_state": (1, "forward", 0, None, "without Grappler"),
+    "static": (1, "forward", 0, None, "onnxgru rewrite"),
+    "bidirectional": (1, "bidirectional", 0, None, "without Grappler"),
+    "multi": (2, "forward", 0, None, "onnxgru rewrite"),
+    "relu": (1, "forward", 0, ["Sigmoid", "Relu"], "without Grappler"),
+}
+KERAS = {
+    "reset_after": (1, "forward", 1, None, "from_function"),
+    "reset_before": (1, "forward", 0, None, "onnxgru rewrite"),
+    "bidirectional": (1, "bidirectional", 1, None, "from_function"),
+    "stacked": (2, "forward", 1, None, "from_function"),
+    "no_bias": (1, "forward", 1, None, "onnxgru rewrite"),
+    "keras3": (1, "bidirectional", 0, None, "onnxgru rewrite"),
+    "keras_saved_model": (1, "forward", 0, None, "onnxgru rewrite"),
+    "tf2_saved_model": (1, "forward", 1, None, "tf2onnx"),
+}
+
+
+def _gru_nodes(path: Path) -> list:
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    nodes = [n for n in model.graph.node if n.op_type == "GRU"]
+    return [{a.name: helper.get_attribute_value(a) for a in n.attribute} for n in nodes]
+
+
+def _export(cli, tmp_path: Path, source: Path, *extra: str) -> tuple[int, str, str, Path, dict]:
+    out = tmp_path / "model.onnx"
+    report = tmp_path / "report.json"
+    code, stdout, stderr = cli("export", "tf", source, "-o", out, "--json", report, *RUN, *extra)
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return code, stdout, stderr, out, data
+
+
+def _check_fused(cli, tmp_path, source, expected, *extra) -> dict:
+    count, direction, lbr, acts, how = expected
+    code, stdout, stderr, out, data = _export(cli, tmp_path, source, *extra)
+    assert code == 0, stdout + stderr
+    assert how in data["export"]["chosen"]
+    nodes = _gru_nodes(out)
+    assert len(nodes) == count
+    for attrs in nodes:
+        assert attrs["direction"].decode() == direction
+        assert attrs.get("linear_before_reset", 0) == lbr
+        if acts:
+            assert [a.decode() for a in attrs["activations"]] == acts
+    assert not [f for f in data["findings"] if f["code"] == "GRU005"]
+    assert data["pairs"] and all(p["passed"] and p["max_abs"] <= 1e-5 for p in data["pairs"])
+    assert [m["kind"] for m in data["models"]][1] == "onnx"
+    assert all(layer["fused"] for layer in data["models"][1]["gru_layers"])
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(TF1))
+def test_tf1_graphs_export_fused(cli, tmp_path, tf1_models, name) -> None:
+    _check_fused(cli, tmp_path, tf1_models[name], TF1[name])
+
+
+@pytest.mark.parametrize("name", sorted(KERAS))
+def test_keras_models_export_fused(cli, tmp_path, keras_models, name) -> None:
+    _check_fused(cli, tmp_path, keras_models[name], KERAS[name])
+
+
+def test_fixed_input_is_folded_into_the_export(cli, tmp_path, tf1_models) -> None:
+    import onnx
+
+    data = _check_fused(cli, tmp_path, tf1_models["dropout"], (1, "forward", 0, None, "Grappler"),
+                        "--input", "keep_prob=1.0")
+    names = [i.name for i in onnx.load(str(tmp_path / "model.onnx")).graph.input]
+    assert names == ["x"] and data["verdict"] == "pass"
+
+
+def test_the_written_model_agrees_with_tensorflow_on_other_inputs(cli, tmp_path, tf1_models) -> None:
+    """Variable lengths and an initial state too: run the written file against TF directly."""
+    _check_fused(cli, tmp_path, tf1_models["lengths"], TF1["lengths"])
+    import onnxruntime as ort
+
+    tfm = load(tf1_models["lengths"], "tf")
+    session = tfm.extra["graph"].session()
+    x = inp.generate(5, 3, 7, 5, None, 0).x
+    lens = np.array([7, 3, 5], np.int32)
+    expected = session({"x:0": x, "lens:0": lens})
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(["output", "state"], {"x": x, "lens": lens})
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_unfusable_activation_is_exported_with_gru005(cli, tmp_path, tf1_models) -> None:
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["relu6"])
+    assert code == 0, stdout + stderr
+    assert out.exists() and _gru_nodes(out) == []
+    messages = [f["message"] for f in data["findings"] if f["code"] == "GRU005"]
+    assert messages and any("Relu6" in m for m in messages)
+    assert all(p["passed"] for p in data["pairs"])
+
+
+def test_float64_model_is_proven_with_the_reference_and_flagged(cli, tmp_path, tf1_models) -> None:
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["float64"])
+    assert code == 0, stdout + stderr
+    gru007 = [f for f in data["findings"] if f["code"] == "GRU007"]
+    assert gru007 and "--dtype float32" in gru007[0]["message"]
+    assert {r["runtime"]: r["status"] for r in data["runtimes"]} == {"onnxruntime": "refused", "reference": "ok"}
+    assert len(_gru_nodes(out)) == 1
+
+
+def test_float64_model_exports_as_float32_on_request(cli, tmp_path, tf1_models) -> None:
+    import onnx
+
+    data = _check_fused(cli, tmp_path, tf1_models["float64"], TF1["dynamic"], "--dtype", "float32")
+    model = onnx.load(str(tmp_path / "model.onnx"))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert data["runtimes"][0]["runtime"] == "onnxruntime" and data["runtimes"][0]["status"] == "ok"
+
+
+def test_disagreement_writes_nothing(cli, tmp_path, tf1_models, monkeypatch) -> None:
+    """A candidate whose numbers are off (here: weights perturbed) is never written: exit 1, GRU010."""
+    from onnx import numpy_helper
+
+    from onnxgru.frameworks.tf import convert, export
+
+    def perturbed(make):
+        def run(*args, **kwargs):
+            model = make(*args, **kwargs)
+            for t in model.graph.initializer:
+                a = numpy_helper.to_array(t)
+                if a.ndim >= 2 and a.dtype.kind == "f":
+                    t.CopyFrom(numpy_helper.from_array((a * 1.1).astype(a.dtype), t.name))
+            return model
+        return run
+
+    for module, name in ((convert, "without_grappler"), (convert, "with_grappler"), (export, "_rewrite")):
+        monkeypatch.setattr(module, name, perturbed(getattr(module, name)))
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["dynamic"])
+    assert code == 1 and not out.exists()
+    assert any(f["code"] == "GRU010" for f in data["findings"])
+    assert data["verdict"] == "fail"
+
+
+def test_export_api_returns_report_and_bytes(tf1_models) -> None:
+    from onnxgru.commands.common import Settings
+    from onnxgru.frameworks.tf.export import export
+
+    report, data = export(str(tf1_models["bidirectional"]), settings=Settings(steps=7), options=LoadOptions(),
+                          dtype=None, exporter="torchscript", opset=None)
+    assert report and data and report.command == "export tf"
+    assert [m["kind"] for m in report.models] == ["tf", "onnx"]
