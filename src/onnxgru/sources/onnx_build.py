@@ -174,3 +174,22 @@ def _model(graph: onnx.GraphProto, opset: int) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnxgru")
     model.ir_version = 8
     return model
+
+
+def write_defaults(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Write every GRU node's ``linear_before_reset``, ``direction`` and ``layout`` explicitly (in place).
+
+    An absent ``linear_before_reset`` means 0 to the ONNX schema, but ONNX Runtime's CUDA placement rule only looks
+    at attributes written in the node: left out, a reset-before GRU is handed to cuDNN, which computes reset-after.
+    """
+    from onnx import helper
+
+    defaults = {"linear_before_reset": 0, "direction": "forward", "layout": 0}
+    for node in model.graph.node:
+        if node.op_type != "GRU":
+            continue
+        present = {a.name for a in node.attribute}
+        for name, value in defaults.items():
+            if name not in present:
+                node.attribute.append(helper.make_attribute(name, value))
+    return model

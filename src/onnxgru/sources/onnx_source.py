@@ -71,12 +71,54 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
 
 # --- GRU description ------------------------------------------------------------------------------------------
 def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """Every initializer and Constant-node value of ``graph``, by name."""
+    """Every initializer and Constant-node value of ``graph`` by name, and the values of shape-only nodes over them.
+
+    Exporters that skip constant folding (torch.onnx without ``do_constant_folding``) feed a GRU its W and R through
+    Unsqueeze/Concat/Slice of initializers; folding those few operators here lets such a model be read.
+    """
+    from onnx import helper
+
     out = {t.name: _array(t) for t in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             out[node.output[0]] = _array(node.attribute[0].t)
+        elif node.op_type in _FOLDABLE and node.input and all(i in out for i in node.input if i):
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            try:
+                out[node.output[0]] = _FOLDABLE[node.op_type]([out[i] if i else None for i in node.input], attrs)
+            except Exception:  # noqa: BLE001 - an odd node is simply not folded; the GRU reader then says so
+                continue
     return out
+
+
+def _unsqueeze(x: list, a: dict) -> np.ndarray:
+    axes = a["axes"] if "axes" in a else x[1].tolist()
+    out = x[0]
+    for axis in sorted(int(v) % (out.ndim + len(axes)) for v in axes):
+        out = np.expand_dims(out, axis)
+    return out
+
+
+def _slice(x: list, a: dict) -> np.ndarray:
+    starts, ends = x[1], x[2]
+    axes = x[3] if len(x) > 3 and x[3] is not None else np.arange(len(starts))
+    steps = x[4] if len(x) > 4 and x[4] is not None else np.ones(len(starts), np.int64)
+    index = [slice(None)] * x[0].ndim
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        index[int(ax)] = slice(int(s), int(min(e, np.iinfo(np.int64).max)), int(st))
+    return x[0][tuple(index)]
+
+
+_FOLDABLE = {
+    "Identity": lambda x, a: x[0],
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": lambda x, a: np.squeeze(x[0], axis=tuple(a.get("axes", x[1].tolist() if len(x) > 1 else ())) or None),
+    "Concat": lambda x, a: np.concatenate(x, axis=a["axis"]),
+    "Transpose": lambda x, a: np.transpose(x[0], a.get("perm")),
+    "Reshape": lambda x, a: np.reshape(x[0], [d if d != 0 else x[0].shape[i] for i, d in enumerate(x[1].tolist())]),
+    "Slice": _slice,
+    "Gather": lambda x, a: np.take(x[0], x[1], axis=a.get("axis", 0)),
+}
 
 
 def _array(tensor: onnx.TensorProto) -> np.ndarray:

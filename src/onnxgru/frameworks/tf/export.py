@@ -27,6 +27,7 @@ from onnxgru.frameworks.tf import cells, convert, graph, rewrite
 from onnxgru.report import Report, RuntimeResult
 from onnxgru.runtimes import RuntimeRefused
 from onnxgru.runtimes import get as get_runtime
+from onnxgru.sources import onnx_build
 from onnxgru.sources.load import LoadOptions, load
 from onnxgru.sources.onnx_model import from_proto
 
@@ -196,6 +197,7 @@ def _try(
     except Exception as exc:  # tf2onnx raises anything on graphs it cannot convert; that is one candidate fewer
         attempt.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         return attempt
+    onnx_build.write_defaults(proto)
     current = _float_type(proto)
     if current is not None and current != want:  # (np.dtype(None) is float64, so never `in (None, want)`)
         proto = rewrite.cast_floats(proto, want)
