@@ -145,7 +145,9 @@ def refused(runtime: str, model: str, detail: str) -> Finding:
     """GRU007: the runtime's own words, and what usually causes them."""
     hint = ""
     if "layout" in detail.lower() or "batch_first" in detail.lower():
-        hint = " ONNX Runtime CPU and OpenVINO do not load GRUs with layout=1: re-export with layout=0 (time-major)."
+        hint = (
+            " ONNX Runtime's CPU GRU does not load layout=1 (batch-major) GRUs: re-export with layout=0 (time-major)."
+        )
     elif "double" in detail.lower() or "float64" in detail.lower() or "tensor(double)" in detail:
         hint = " ONNX Runtime's CPU GRU has no float64 kernel: export in float32 (`onnxgru export tf --dtype float32`)."
     return Finding(

@@ -1,0 +1,244 @@
+"""`onnxgru check` end to end: the bundled example's story, a Keras GRU against its PyTorch port, ONNX files in
+every installed runtime, and each finding the check owns (GRU006-GRU010) on real runtimes."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from onnxgru.cli import main
+
+from ..conftest import random_layer, with_attrs
+
+pytestmark = pytest.mark.slow
+
+
+def codes(report: dict, where: str = "") -> set[str]:
+    return {f["code"] for f in report["findings"] if where in f["where"] or where in f["message"]}
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`onnxgru check` with no source, once, with every output format."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("torch")
+    d = tmp_path_factory.mktemp("example")
+    code = main(["check", "--json", str(d / "r.json"), "--junit", str(d / "r.xml"), "--plot", str(d / "r.png")])
+    return {"code": code, "report": json.loads((d / "r.json").read_text()), "junit": d / "r.xml", "plot": d / "r.png"}
+
+
+def test_example_naive_port_fails_and_says_why(example: dict) -> None:
+    report = example["report"]
+    assert example["code"] == 1 and report["verdict"] == "fail"
+    naive = [f for f in report["findings"] if "blog/torch:blog_naive_port.pt" in f["message"]]
+    assert {"GRU001", "GRU010"} <= {f["code"] for f in naive}
+    pairs = [p for p in report["pairs"] if p["a"] == "blog/torch:blog_naive_port.pt"]
+    assert pairs and not any(p["passed"] for p in pairs) and max(p["max_abs"] for p in pairs) > 1e-2
+
+
+def test_example_exact_port_passes(example: dict) -> None:
+    report = example["report"]
+    exact = [p for p in report["pairs"] if "blog_exact_port" in p["a"]]
+    assert len(exact) >= 4 and all(p["passed"] for p in exact)  # native and in ONNX Runtime, output and state
+    assert not [f for f in report["findings"] if f["code"] in ("GRU001", "GRU010") and "exact" in f["where"]]
+    exported = [m for m in report["models"] if m["role"] == "export(blog/torch:blog_exact_port.pt)"]
+    assert exported and [g["linear_before_reset"] for g in exported[0]["gru_layers"]] == [0]
+
+
+def test_example_zero_weights_are_vacuous(example: dict) -> None:
+    report = example["report"]
+    zero_pairs = [p for p in report["pairs"] if p["a"].startswith("zero-weights/")]
+    assert zero_pairs and all(p["passed"] for p in zero_pairs), "zero weights make every GRU agree: the trap"
+    gru006 = [f for f in report["findings"] if f["code"] == "GRU006"]
+    assert gru006 and all("zero-weights" in f["where"] for f in gru006)
+
+
+def test_example_runs_every_installed_runtime(example: dict) -> None:
+    from onnxgru import runtimes
+
+    seen = {r["runtime"] for r in example["report"]["runtimes"]}
+    assert seen == set(runtimes.installed())
+    assert all(r["status"] == "ok" for r in example["report"]["runtimes"])
+
+
+def test_junit_and_plot(example: dict) -> None:
+    suite = ET.parse(example["junit"]).getroot()
+    report = example["report"]
+    cases = suite.findall("testcase")
+    assert len(cases) == len(report["pairs"]) + len(report["runtimes"]) + len(report["findings"])
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert int(suite.get("failures")) == len(failed) > 0
+    assert any("blog_naive_port" in c.get("name") for c in failed)
+    assert example["plot"].read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def keras_and_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A Keras reset_after=True GRU and the nn.GRU holding the same weights (an exact port), and a wrong one."""
+    pytest.importorskip("tensorflow")
+    torch = pytest.importorskip("torch")
+    from onnxgru._lazy import require
+    from onnxgru.core import gatemaps
+
+    require("tensorflow")
+    import tf_keras as k2
+
+    d = tmp_path_factory.mktemp("keras_torch")
+    rng = np.random.default_rng(5)
+    model = k2.Sequential([k2.Input((None, 5), name="x"), k2.layers.GRU(4, return_sequences=True)])
+    for w in model.weights:
+        w.assign(rng.uniform(-0.8, 0.8, tuple(w.shape)).astype(np.float32))
+    model.save(str(d / "gru.h5"))
+    kernel, recurrent, bias = (w.numpy() for w in model.layers[0].weights)
+    W, R, B = gatemaps.keras_to_onnx(kernel, recurrent, bias)
+    params = gatemaps.onnx_to_torch(W, R, B)
+    gru = torch.nn.GRU(5, 4, batch_first=True)
+    with torch.no_grad():
+        for k, v in params.items():
+            getattr(gru, f"{k}_l0").copy_(torch.from_numpy(v))
+    torch.save(gru.state_dict(), d / "port.pt")
+    swapped = {k: v.clone() for k, v in gru.state_dict().items()}
+    for k in swapped:  # the classic mistake: Keras [z|r|h] copied into torch's [r|z|n] rows unchanged
+        swapped[k] = torch.cat([swapped[k][4:8], swapped[k][0:4], swapped[k][8:]])
+    torch.save(swapped, d / "swapped.pt")
+    return {"keras": d / "gru.h5", "port": d / "port.pt", "swapped": d / "swapped.pt", "dir": d}
+
+
+def test_keras_gru_and_its_exact_torch_port_pass(keras_and_torch: dict) -> None:
+    out = keras_and_torch["dir"] / "pass.json"
+    code = main(
+        [
+            "check",
+            "--tf",
+            str(keras_and_torch["keras"]),
+            "--torch",
+            str(keras_and_torch["port"]),
+            "--batch-first",
+            "--runtimes",
+            "onnxruntime,reference",
+            "--json",
+            str(out),
+        ]
+    )
+    report = json.loads(out.read_text())
+    assert code == 0 and report["verdict"] == "pass", [f["message"] for f in report["findings"]]
+    assert all(p["passed"] for p in report["pairs"]) and len(report["pairs"]) == 4  # torch, numpy, 2x ORT
+    assert {r["status"] for r in report["runtimes"]} == {"ok"}
+
+
+def test_swapped_gates_fail_with_gru004(keras_and_torch: dict) -> None:
+    out = keras_and_torch["dir"] / "fail.json"
+    code = main(
+        [
+            "check",
+            "--tf",
+            str(keras_and_torch["keras"]),
+            "--torch",
+            str(keras_and_torch["swapped"]),
+            "--batch-first",
+            "--runtimes",
+            "onnxruntime",
+            "--json",
+            str(out),
+        ]
+    )
+    report = json.loads(out.read_text())
+    assert code == 1
+    gru004 = [f for f in report["findings"] if f["code"] == "GRU004"]
+    assert gru004 and "z and r swapped" in gru004[0]["message"]
+    assert "GRU010" in codes(report)
+
+
+def test_onnx_files_in_every_runtime_with_gru009(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:  # noqa: ANN001
+    layers = [random_layer(rng, 5, 4, "bidirectional", 0, name="l0"), random_layer(rng, 8, 4, name="l1")]
+    path = stack_file(layers, "lbr0.onnx")
+    out = tmp_path / "r.json"
+    assert main(["check", "--onnx", path, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    from onnxgru import runtimes
+
+    assert {r["runtime"] for r in report["runtimes"]} == set(runtimes.installed())
+    assert all(r["status"] == "ok" and r["max_abs"] < 1e-5 for r in report["runtimes"])
+    gru009 = [f for f in report["findings"] if f["code"] == "GRU009"]
+    assert [f["where"].split(": ")[-1] for f in gru009] == ["l0"], "only the reset-before layer falls back"
+
+
+def test_layout1_refused_is_gru007(rng: np.random.Generator, tmp_path: Path) -> None:
+    import onnx
+
+    from onnxgru.sources import onnx_build
+
+    layer = with_attrs(random_layer(rng, 4, 3), layout=1)
+    path = tmp_path / "layout1.onnx"
+    onnx.save(onnx_build.single_node(layer.attrs, layer.W, layer.R, layer.B), str(path))
+    out = tmp_path / "r.json"
+    assert main(["check", "--onnx", str(path), "--runtimes", "onnxruntime,openvino,reference", "--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    status = {r["runtime"]: r["status"] for r in report["runtimes"]}
+    # measured: OpenVINO 2026.4 loads and runs layout=1 correctly (the spec's note predates it)
+    assert status == {"onnxruntime": "refused", "openvino": "ok", "reference": "ok"}
+    assert {f["where"].split(":")[0] for f in report["findings"] if f["code"] == "GRU007"} == {"onnxruntime"}
+
+
+def test_reduced_precision_is_gru008_not_an_error() -> None:
+    """OpenVINO's bf16 default cannot be provoked on a CPU without AVX512_BF16: feed the rule what such a CPU gives."""
+    from onnxgru.commands import check_cmd
+    from onnxgru.core.inputs import generate
+    from onnxgru.runtimes.probe import ProbeResult
+
+    rng = np.random.default_rng(3)
+    layer = random_layer(rng, 4, 3)
+
+    class Model:
+        role, layers, dtype, accepts_h0 = "m", (layer,), "float32", False
+
+    inputs = generate(0, 2, 6, 4, None, 0)
+    expected = check_cmd._oracle(Model, inputs)
+    noisy = expected["output"] + 1e-2  # what bf16 does to a GRU
+
+    class Binding:
+        @staticmethod
+        def canonical(values, inputs):  # noqa: ANN001, ANN205
+            return {"output": values[0]}
+
+    out = check_cmd._Collected()
+    result = check_cmd._runtime_result(
+        "openvino",
+        ProbeResult("openvino", "ok", [noisy], "", "x", "bf16"),
+        Model,
+        Binding,
+        inputs,
+        expected,
+        check_cmd.Settings(),
+        out,
+    )
+    assert result.status == "mismatch" and [f.code for f in out.findings] == ["GRU008"]
+    assert out.findings[0].severity == "warning" and "INFERENCE_PRECISION_HINT" in out.findings[0].message
+    out = check_cmd._Collected()
+    check_cmd._runtime_result(
+        "tract",
+        ProbeResult("tract", "ok", [noisy], "", "x", None),
+        Model,
+        Binding,
+        inputs,
+        expected,
+        check_cmd.Settings(),
+        out,
+    )
+    assert [f.code for f in out.findings] == ["GRU010"]
+
+
+def test_wrong_flag_for_a_source_kind(stack_file, rng: np.random.Generator, capsys) -> None:  # noqa: ANN001
+    path = stack_file([random_layer(rng)], "m.onnx")
+    assert main(["check", "--tf", path]) == 2
+    assert "matching flag" in capsys.readouterr().err
+
+
+def test_unknown_runtime(stack_file, rng: np.random.Generator, capsys) -> None:  # noqa: ANN001
+    path = stack_file([random_layer(rng)], "m.onnx")
+    assert main(["check", "--onnx", path, "--runtimes", "tensorrt"]) == 2
+    assert "unknown runtime 'tensorrt'" in capsys.readouterr().err
