@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
+# The example's verdict is FAIL on purpose (the naive port); the demo succeeds when the report was produced.
 demo: $(STAMP)
-	$(BIN)/onnxgru check --json demo-report.json --force
+	$(BIN)/onnxgru check --json demo-report.json --force; test $$? -le 1 && test -s demo-report.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -15,52 +15,66 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
+def _layer_summary(layer: dict) -> str:
+    acts = "" if layer["activations"][:2] == ["Sigmoid", "Tanh"] else f" {'/'.join(layer['activations'][:2])}"
+    clip = "" if layer["clip"] is None else f" clip={layer['clip']:g}"
+    form = "" if layer["fused"] else " (not fused)"
+    return f"{layer['semantics']} {layer['direction']} {layer['input_size']}->{layer['hidden_size']}{acts}{clip}{form}"
+
+
+def _models_table(models: list[dict]) -> list[str]:
+    rows = [
+        [m["role"], m["kind"], m.get("dtype", "?"), "; ".join(_layer_summary(g) for g in m["gru_layers"]) or "-"]
+        for m in models
+    ]
+    return [*_table(["model", "kind", "dtype", "GRU layers"], rows), ""]
+
+
+def _model_block(m: dict) -> list[str]:
+    out = [f"{m['role']}: {m['path']} ({m['kind']}, {m.get('dtype', '?')})"]
+    rows = [
+        [
+            str(i),
+            layer["name"][:40],
+            layer["semantics"],
+            str(layer["linear_before_reset"]),
+            layer["direction"],
+            str(layer["input_size"]),
+            str(layer["hidden_size"]),
+            str(layer["layout"]),
+            ",".join(layer["activations"]),
+            _fmt(layer["clip"]),
+            "yes" if layer["fused"] else "no",
+            f"{layer['weights']['R']['std']:.3g}",
+        ]
+        for i, layer in enumerate(m["gru_layers"])
+    ]
+    headers = [
+        "#",
+        "name",
+        "semantics",
+        "lbr",
+        "direction",
+        "in",
+        "hidden",
+        "layout",
+        "activations",
+        "clip",
+        "fused",
+        "std(R)",
+    ]
+    out += ["  " + r for r in _table(headers, rows)] if rows else ["  no GRU layer could be read"]
+    return [*out, ""]
+
+
 def render(report: Report) -> str:
     d = report.to_dict()
     out: list[str] = []
-    for m in d["models"]:
-        out.append(f"{m['role']}: {m['path']} ({m['kind']}, {m.get('dtype', '?')})")
-        rows = [
-            [
-                str(i),
-                layer["name"][:40],
-                layer["semantics"],
-                str(layer["linear_before_reset"]),
-                layer["direction"],
-                str(layer["input_size"]),
-                str(layer["hidden_size"]),
-                str(layer["layout"]),
-                ",".join(layer["activations"]),
-                _fmt(layer["clip"]),
-                "yes" if layer["fused"] else "no",
-                f"{layer['weights']['R']['std']:.3g}",
-            ]
-            for i, layer in enumerate(m["gru_layers"])
-        ]
-        if rows:
-            out += [
-                "  " + r
-                for r in _table(
-                    [
-                        "#",
-                        "name",
-                        "semantics",
-                        "lbr",
-                        "direction",
-                        "in",
-                        "hidden",
-                        "layout",
-                        "activations",
-                        "clip",
-                        "fused",
-                        "std(R)",
-                    ],
-                    rows,
-                )
-            ]
-        else:
-            out.append("  no GRU layer could be read")
-        out.append("")
+    if report.command == "check":
+        out += _models_table(d["models"])
+    else:
+        for m in d["models"]:
+            out += _model_block(m)
     if d["pairs"]:
         out.append(f"inputs: {d['inputs']['how']}")
         rows = [
