@@ -1,0 +1,181 @@
+"""The exact GRU in PyTorch: ``GRUStack``, a scriptable stack of GRU layers of either family.
+
+``torch.nn.GRU`` computes only the reset-after GRU (ONNX ``linear_before_reset=1``). A TF1 ``GRUCell`` or a Keras
+``GRU(reset_after=False)`` resets *before* the recurrent matmul (``linear_before_reset=0``), which no ``nn.GRU``
+reproduces. ``GRUStack`` computes both, exactly as the ONNX ``GRU`` operator specifies.
+
+Parameter layout (documented, stable): layer ``k`` is ``layers.{k}`` with
+
+    W (D, 3H, I), R (D, 3H, H), B (D, 6H) = [Wb | Rb]      gate rows [z | r | h]
+
+i.e. the canonical form of ``onnxgru.core.spec`` (the ONNX GRU node's own W/R/B inputs), so mapping a layer to or
+from ``GRULayer`` is the identity and the ONNX export passes the parameters through unchanged. ``D`` is 2 for a
+bidirectional layer (direction 0 forward, 1 backward). Each layer also records ``direction``, ``hidden_size`` and
+``linear_before_reset``.
+
+A scripted ``GRUStack`` (``torch.jit.script``) carries its code with it and loads with plain torch, without
+onnxgru. The torch code is defined on first use (``classes()``), so importing this module does not import torch.
+"""
+
+import functools
+from types import SimpleNamespace
+
+from onnxgru._lazy import require
+
+FORMAT = "onnxgru.GRUStack/1"
+CONVERTED_FORMAT = "onnxgru.ConvertedGRU/1"
+
+
+@functools.cache
+def classes() -> SimpleNamespace:
+    """``gru_layer``, ``GRULayerParams``, ``GRUStack`` and ``ConvertedGRU``, defined once torch is imported."""
+    torch = require("torch", "build PyTorch GRU modules")
+    from torch import Tensor, nn
+
+    def gru_direction(
+        xw: Tensor, h: Tensor, r_zr: Tensor, r_h: Tensor, rb_h: Tensor, hidden_size: int, linear_before_reset: int,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """The recurrence of one direction. ``xw`` (T, N, 3H) holds every step's input projection with the biases
+        that can be added before the loop; ``r_zr`` (H, 2H) and ``r_h`` (H, H) are transposed recurrent weights."""
+        steps = xw.shape[0]
+        x_zr = xw[:, :, : 2 * hidden_size]
+        x_h = xw[:, :, 2 * hidden_size :]
+        out: list[Tensor] = []
+        for i in range(steps):
+            t = steps - 1 - i if reverse else i
+            zr = torch.sigmoid(torch.addmm(x_zr[t], h, r_zr))
+            z = zr[:, :hidden_size]
+            r = zr[:, hidden_size:]
+            if linear_before_reset == 1:
+                # reset after: h~ = tanh(Wh x + Wbh + r * (Rh h + Rbh))
+                c = torch.tanh(torch.addcmul(x_h[t], r, torch.addmm(rb_h, h, r_h)))
+            else:
+                # reset before: h~ = tanh(Wh x + Wbh + Rbh + Rh (r * h))   (Rbh is already in x_h)
+                c = torch.tanh(torch.addmm(x_h[t], r * h, r_h))
+            h = torch.lerp(c, h, z)  # (1 - z) * h~ + z * h
+            out.append(h)
+        if reverse:
+            out.reverse()
+        return torch.stack(out), h
+
+    def gru_layer(
+        x: Tensor, W: Tensor, R: Tensor, B: Tensor, h0: Tensor, linear_before_reset: int, reverse_first: bool
+    ) -> tuple[Tensor, Tensor]:
+        """One ONNX GRU layer on time-major ``x`` (T, N, I) and ``h0`` (D, N, H): ``(Y (T, N, D*H), Y_h (D, N, H))``.
+
+        ``reverse_first`` runs direction 0 backwards (ONNX ``direction="reverse"``)."""
+        hidden = R.shape[2]
+        steps, batch, features = x.shape[0], x.shape[1], x.shape[2]
+        flat = x.reshape(steps * batch, features)
+        ys: list[Tensor] = []
+        hs: list[Tensor] = []
+        for d in range(W.shape[0]):
+            wb = B[d, : 3 * hidden]
+            rb = B[d, 3 * hidden :]
+            if linear_before_reset == 1:
+                # Rbh is multiplied by r inside the loop; the z and r recurrent biases add to the input side.
+                bias = torch.cat([wb[: 2 * hidden] + rb[: 2 * hidden], wb[2 * hidden :]])
+            else:
+                bias = wb + rb
+            # Input projections for every step in one matmul; only the recurrence stays in the loop.
+            xw = torch.addmm(bias, flat, W[d].t()).view(steps, batch, 3 * hidden)
+            r_zr = R[d, : 2 * hidden].t().contiguous()
+            r_h = R[d, 2 * hidden :].t().contiguous()
+            reverse = (d == 1) or reverse_first
+            y, h = gru_direction(xw, h0[d], r_zr, r_h, rb[2 * hidden :], hidden, linear_before_reset, reverse)
+            ys.append(y)
+            hs.append(h)
+        return torch.cat(ys, 2), torch.stack(hs)
+
+    class GRULayerParams(nn.Module):
+        """One layer's parameters in canonical layout and its attributes."""
+
+        hidden_size: int
+        input_size: int
+        num_directions: int
+        linear_before_reset: int
+        direction: str
+
+        def __init__(self, W: Tensor, R: Tensor, B: Tensor, linear_before_reset: int, direction: str) -> None:
+            super().__init__()
+            d, h3, i = W.shape
+            assert R.shape == (d, h3, h3 // 3) and B.shape == (d, 2 * h3), (W.shape, R.shape, B.shape)
+            assert (direction == "bidirectional") == (d == 2), (direction, d)
+            self.W = nn.Parameter(W)
+            self.R = nn.Parameter(R)
+            self.B = nn.Parameter(B)
+            self.hidden_size = h3 // 3
+            self.input_size = i
+            self.num_directions = d
+            self.linear_before_reset = int(linear_before_reset)
+            self.direction = direction
+
+        def forward(self, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
+            return gru_layer(x, self.W, self.R, self.B, h0, self.linear_before_reset, self.direction == "reverse")
+
+    class GRUStack(nn.Module):
+        """A stack of exact GRU layers with ``nn.GRU``'s interface: ``forward(input, hx=None) -> (output, h_n)``.
+
+        ``input`` is (T, N, I), or (N, T, I) with ``batch_first``; ``hx`` and ``h_n`` are (layers*dirs, N, H) in
+        ``nn.GRU``'s order; ``output`` is the last layer's (T, N, D*H) (batch first: (N, T, D*H))."""
+
+        batch_first: bool
+        hidden_size: int
+        state_rows: int
+        onnxgru_module: str
+
+        def __init__(self, layers: list[GRULayerParams], batch_first: bool = False) -> None:
+            super().__init__()
+            assert layers and len({layer.hidden_size for layer in layers}) == 1, "the layers share one hidden size"
+            self.layers = nn.ModuleList(layers)
+            self.batch_first = batch_first
+            self.hidden_size = layers[0].hidden_size
+            self.state_rows = sum(layer.num_directions for layer in layers)
+            self.onnxgru_module = FORMAT
+
+        def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+            x = input.transpose(0, 1) if self.batch_first else input
+            if hx is None:
+                hx = torch.zeros(self.state_rows, x.shape[1], self.hidden_size, dtype=x.dtype, device=x.device)
+            states: list[Tensor] = []
+            row = 0
+            for layer in self.layers:
+                d = layer.num_directions
+                x, h = layer(x, hx[row : row + d])
+                states.append(h)
+                row += d
+            out = x.transpose(0, 1) if self.batch_first else x
+            return out, torch.cat(states, 0)
+
+    class ConvertedGRU(nn.Module):
+        """What ``onnxgru convert`` writes: ``forward(x, h0=None) -> (outputs, final_state)`` in the source's layout.
+
+        ``x`` is batch-major (N, T, I) unless the source was time-major (T, N, I). The state is (N, H) when the source
+        has one GRU layer of one direction (as TensorFlow and Keras return it), else (layers*dirs, N, H)."""
+
+        time_major: bool
+        squeeze_state: bool
+        source: str
+        onnxgru_module: str
+
+        def __init__(self, gru: nn.Module, time_major: bool, squeeze_state: bool, source: str = "") -> None:
+            super().__init__()
+            self.gru = gru
+            self.time_major = time_major
+            self.squeeze_state = squeeze_state
+            self.source = source
+            self.onnxgru_module = CONVERTED_FORMAT
+
+        def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+            if h0 is not None and self.squeeze_state:
+                h0 = h0.unsqueeze(0)
+            out, h = self.gru(x, h0)
+            if self.squeeze_state:
+                h = h.squeeze(0)
+            return out, h
+
+    return SimpleNamespace(
+        gru_direction=gru_direction, gru_layer=gru_layer, GRULayerParams=GRULayerParams, GRUStack=GRUStack,
+        ConvertedGRU=ConvertedGRU,
+    )
