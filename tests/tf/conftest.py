@@ -11,58 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..builders import randomize_tf, tf1_graph, tf_module  # noqa: F401 - re-exported for the tests
+
 FEATURES, H, STEPS = 5, 4, 7
 RUN = ["--batch", "3", "--steps", str(STEPS)]
-
-
-def _tf():
-    pytest.importorskip("tf2onnx")
-    pytest.importorskip("tf_keras")
-    from onnxgru.frameworks.tf.tfimport import tf
-
-    return tf()
-
-
-def _randomize(tf, sess, graph, rng: np.random.Generator) -> None:
-    for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
-        v.load(rng.uniform(-0.9, 0.9, v.shape).astype(v.dtype.as_numpy_dtype), sess)
-
-
-def _tf1_graph(
-    tf, folder: Path, name: str, build: Callable[[], None], rng: np.random.Generator, *, v2: bool = False,
-    outputs: tuple[str, ...] = ("output", "state"), checkpoint: bool = False, saved_model: bool = False,
-) -> Path:
-    """Build a TF1 graph (v1 control flow unless ``v2``), give it random weights, write it frozen (and more)."""
-    v1 = tf.compat.v1
-    if v2:
-        v1.enable_control_flow_v2()
-    else:
-        v1.disable_control_flow_v2()
-    try:
-        graph = tf.Graph()
-        with graph.as_default():
-            build()
-            sess = v1.Session(graph=graph)
-            sess.run(v1.global_variables_initializer())
-            _randomize(tf, sess, graph, rng)
-            if checkpoint:
-                v1.train.Saver().save(sess, str(folder / f"{name}_ckpt" / "model"))
-            if saved_model:
-                t = graph.get_tensor_by_name
-                v1.saved_model.simple_save(sess, str(folder / f"{name}_saved_model"), inputs={"x": t("x:0")},
-                                           outputs={o: t(f"{o}:0") for o in outputs})
-            frozen = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), list(outputs))
-            sess.close()
-    finally:
-        v1.enable_control_flow_v2()
-    tf.io.write_graph(frozen, str(folder), f"{name}.pb", as_text=False)
-    return folder / f"{name}.pb"
 
 
 @pytest.fixture(scope="session")
 def tf1_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every TF1 GRUCell form the issue lists, as frozen .pb files (plus a checkpoint and a SavedModel)."""
-    tf = _tf()
+    tf = tf_module()
     v1 = tf.compat.v1
     folder = tmp_path_factory.mktemp("tf1")
     rng = np.random.default_rng(7)
@@ -134,11 +92,11 @@ def tf1_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     out = {}
     for name, build in builders.items():
-        out[name] = _tf1_graph(
+        out[name] = tf1_graph(
             tf, folder, name, build, rng, v2=name == "dynamic_v2", checkpoint=name == "dynamic",
             saved_model=name == "dynamic",
         )
-    out["no_gru"] = _tf1_graph(tf, folder, "no_gru", no_gru, rng, outputs=("output",))
+    out["no_gru"] = tf1_graph(tf, folder, "no_gru", no_gru, rng, outputs=("output",))
     out["checkpoint"] = folder / "dynamic_ckpt" / "model"
     out["saved_model"] = folder / "dynamic_saved_model"
     return out
@@ -147,7 +105,7 @@ def tf1_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def keras_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Keras 2 (tf-keras) and Keras 3 models in .keras, .h5 and SavedModel form."""
-    tf = _tf()
+    tf = tf_module()
     import keras as k3
     import tf_keras as k2
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..builders import tf1_graph, tf_module
+
 I, H, N, T = 5, 4, 3, 7  # noqa: E741 - input size, hidden size, batch, steps
 RUN = ["--batch", str(N), "--steps", str(T)]
 
@@ -89,35 +91,10 @@ def code_running_pickle(tmp_path: Path) -> tuple[Path, Path]:
 
 
 # --- TensorFlow ---------------------------------------------------------------------------------------------------
-def _tf():
-    pytest.importorskip("tf_keras")
-    from onnxgru.frameworks.tf.tfimport import tf
-
-    return tf()
-
-
-def _tf1_graph(tf, folder: Path, name: str, build: Callable[[], None], rng: np.random.Generator) -> Path:  # noqa: ANN001
-    v1 = tf.compat.v1
-    v1.disable_control_flow_v2()  # a TF1 graph as TF1 wrote it: v1 while loop
-    try:
-        graph = tf.Graph()
-        with graph.as_default():
-            build()
-            with v1.Session(graph=graph) as sess:
-                sess.run(v1.global_variables_initializer())
-                for v in graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
-                    v.load(rng.uniform(-0.9, 0.9, v.shape).astype(v.dtype.as_numpy_dtype), sess)
-                frozen = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), ["output", "state"])
-    finally:
-        v1.enable_control_flow_v2()
-    tf.io.write_graph(frozen, str(folder), f"{name}.pb", as_text=False)
-    return folder / f"{name}.pb"
-
-
 @pytest.fixture(scope="session")
 def tf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One model per GRU family convert reads: TF1 GRUCell graphs and Keras GRUs of both reset modes."""
-    tf = _tf()
+    tf = tf_module()
     import tf_keras as k2
 
     v1 = tf.compat.v1
@@ -152,7 +129,7 @@ def tf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     with warnings.catch_warnings():  # TF's deprecation notes about the TF1 API these models are made with
         warnings.simplefilter("ignore")
-        out = {name: _tf1_graph(tf, folder, name, build, rng) for name, build in graphs.items()}
+        out = {name: tf1_graph(tf, folder, name, build, rng) for name, build in graphs.items()}
 
     L = k2.layers
 

@@ -1,0 +1,53 @@
+"""Model builders shared by the TensorFlow, PyTorch and robustness tests (import, don't copy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def tf_module():  # noqa: ANN201 - the tensorflow module
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("tf_keras")
+    from onnxgru.frameworks.tf.tfimport import tf
+
+    return tf()
+
+
+def randomize_tf(tf, sess, graph, rng: np.random.Generator) -> None:
+    for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
+        v.load(rng.uniform(-0.9, 0.9, v.shape).astype(v.dtype.as_numpy_dtype), sess)
+
+
+def tf1_graph(
+    tf, folder: Path, name: str, build: Callable[[], None], rng: np.random.Generator, *, v2: bool = False,
+    outputs: tuple[str, ...] = ("output", "state"), checkpoint: bool = False, saved_model: bool = False,
+) -> Path:
+    """Build a TF1 graph (v1 control flow unless ``v2``), give it random weights, write it frozen (and more)."""
+    v1 = tf.compat.v1
+    if v2:
+        v1.enable_control_flow_v2()
+    else:
+        v1.disable_control_flow_v2()
+    try:
+        graph = tf.Graph()
+        with graph.as_default():
+            build()
+            sess = v1.Session(graph=graph)
+            sess.run(v1.global_variables_initializer())
+            randomize_tf(tf, sess, graph, rng)
+            if checkpoint:
+                v1.train.Saver().save(sess, str(folder / f"{name}_ckpt" / "model"))
+            if saved_model:
+                t = graph.get_tensor_by_name
+                v1.saved_model.simple_save(sess, str(folder / f"{name}_saved_model"), inputs={"x": t("x:0")},
+                                           outputs={o: t(f"{o}:0") for o in outputs})
+            frozen = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), list(outputs))
+            sess.close()
+    finally:
+        v1.enable_control_flow_v2()
+    tf.io.write_graph(frozen, str(folder), f"{name}.pb", as_text=False)
+    return folder / f"{name}.pb"
