@@ -1,0 +1,365 @@
+"""Run runtimes on models in child processes, so a crash (segfault, abort, a Rust panic) or a hang in one runtime
+becomes a ``crashed`` result instead of taking the check down.
+
+A ``ProbePool`` starts one child per runtime package (ONNX Runtime; OpenVINO, whose two variants share it; tract;
+the reference evaluator) at once, and each child imports its runtime and runs a tiny GRU while the caller does other
+work (a check imports TensorFlow and exports meanwhile). ``submit`` hands one model and its feeds to every runtime;
+a child works through its jobs in order, one model after another in the same process, so a check pays each
+runtime's import once, not once per model. ``results`` yields one model's results, runtime by runtime. A child that
+crashes or hangs on a job is that job's ``crashed`` result, and a fresh child takes the jobs after it: one runtime's
+crash on one model touches no other result.
+
+A job is a folder with ``model.onnx`` and ``feeds.npz`` (no pickle either way). For each runtime the child first
+makes ``<runtime>.log`` (its stdout and stderr during the job, which also says the job started), then writes
+``<runtime>.npz`` (outputs in graph order) and last ``<runtime>.json`` (status), so a status file exists only for a
+job that finished.
+
+Child: ``python -m onnxgru.runtimes.probe [--warm] ENTRY...`` reads ``FOLDER<TAB>NAME<TAB>ENTRY`` lines on stdin; an
+ENTRY is a registry entry (``module`` or ``module:ATTRIBUTE``), so a runtime registered only in the parent (a
+test's) still resolves. ``--warm`` loads the listed entries' runtimes before the first job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+
+from onnxgru import runtimes
+
+if TYPE_CHECKING:
+    import onnx
+
+STATUSES = ("ok", "refused", "crashed", "unavailable")
+DEFAULT_TIMEOUT_S = 120.0
+_POLL_S = 0.002
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one runtime did with one model. True when it ran (``status == "ok"``)."""
+
+    runtime: str
+    status: str  # "ok" | "refused" | "crashed" | "unavailable"
+    outputs: list[np.ndarray] | None
+    detail: str
+    version: str | None
+    precision: str | None = None  # what the runtime reports it computed in; None when it does not say
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        assert self.status in STATUSES, self.status
+
+    def __bool__(self) -> bool:
+        return self.status == "ok"
+
+
+def probe(
+    runtime: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray], timeout: float = DEFAULT_TIMEOUT_S
+) -> ProbeResult:
+    """Run ``model`` on ``feeds`` in ``runtime``, in a child process; never raises for what the runtime does."""
+    return probe_all([runtime], model, feeds, timeout)[runtime]
+
+
+def probe_all(
+    names: Sequence[str], model: onnx.ModelProto, feeds: dict[str, np.ndarray], timeout: float = DEFAULT_TIMEOUT_S
+) -> dict[str, ProbeResult]:
+    """Every runtime of ``names`` on the same model and feeds, in children, each within ``timeout`` seconds.
+    Unknown names raise ``UserError``; runtimes whose package is missing are ``unavailable`` (no child)."""
+    with ProbePool(names, timeout, warm=False) as pool:
+        return dict(pool.results(pool.submit(model, feeds)))
+
+
+@dataclass
+class _Job:
+    folder: Path
+    name: str
+    entry: str
+    since: float = 0.0  # when it reached the head of its child's queue
+    outcome: tuple[int, float, bool] | None = None  # (returncode, seconds, late) once finished
+
+
+@dataclass
+class _Child:
+    entries: list[str]
+    log: Path
+    proc: subprocess.Popen | None = None
+    warm: bool = False
+    queue: deque[_Job] = field(default_factory=deque)
+
+    def send(self, job: _Job) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(f"{job.folder}\t{job.name}\t{job.entry}\n".encode())
+            self.proc.stdin.flush()
+        except OSError:  # the child is gone; the next poll restarts it and sends the job again
+            pass
+
+
+class ProbePool:
+    """Children that run ONNX models in ``names`` runtimes, started now; use as a context manager.
+
+    ``submit(model, feeds)`` returns a ticket at once; ``results(ticket)`` yields ``(runtime, ProbeResult)`` in the
+    order of ``names``, loading each runtime's outputs only when it is yielded. ``timeout`` bounds each job from the
+    moment its child is free to start it."""
+
+    def __init__(self, names: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, warm: bool = True) -> None:
+        self.names = list(dict.fromkeys(names))
+        self.timeout = timeout
+        entries = {name: runtimes.target(name) for name in self.names}  # unknown names: UserError, before any child
+        self._tmp = tempfile.TemporaryDirectory(prefix="onnxgru-probe-")
+        self._root = Path(self._tmp.name)
+        self._jobs = 0
+        self._unavailable: dict[str, str] = {}
+        self._child_of: dict[str, _Child] = {}
+        self._entries = entries
+        children: dict[str, _Child] = {}
+        for name, entry in entries.items():
+            rt = runtimes.resolve(entry)
+            if not rt.available():
+                self._unavailable[name] = rt.package
+                continue
+            child = children.setdefault(rt.package, _Child([], self._root / f"{rt.package}.log"))
+            child.entries.append(entry)
+            self._child_of[name] = child
+        self._children = list(children.values())
+        for child in self._children:
+            self._start(child, warm)
+
+    def __enter__(self) -> ProbePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the children (they hold no state worth a clean exit) and remove the job folders."""
+        for child in self._children:
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.kill()
+            if child.proc is not None:
+                child.proc.wait()
+                if child.proc.stdin is not None:
+                    child.proc.stdin.close()
+        self._children = []
+        self._tmp.cleanup()
+
+    def submit(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[_Job]:
+        """Queue ``model`` on ``feeds`` in every runtime; returns the ticket ``results`` takes."""
+        folder = self._root / f"job{self._jobs}"
+        self._jobs += 1
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(model.SerializeToString())
+        np.savez(folder / "feeds.npz", **{k: np.asarray(v) for k, v in feeds.items()})
+        ticket = []
+        now = time.monotonic()
+        for name in self.names:
+            job = _Job(folder, name, self._entries[name], since=now)
+            ticket.append(job)
+            child = self._child_of.get(name)
+            if child is None:
+                continue
+            child.queue.append(job)
+            child.send(job)
+        return ticket
+
+    def results(self, ticket: list[_Job]) -> Iterator[tuple[str, ProbeResult]]:
+        """Each runtime's result for the model of ``ticket``, in the order of ``names``, as soon as it is in."""
+        for job in ticket:
+            if job.name in self._unavailable:
+                yield job.name, _unavailable(job.name, self._unavailable[job.name])
+                continue
+            while job.outcome is None:
+                self._poll()
+                if job.outcome is None:
+                    time.sleep(_POLL_S)
+            returncode, seconds, late = job.outcome
+            yield job.name, _collect(job.folder, job.name, returncode, seconds, late, self.timeout)
+        if ticket:
+            _remove(ticket[0].folder)
+
+    # --- the children ------------------------------------------------------------------------------------------
+    def _start(self, child: _Child, warm: bool) -> None:
+        env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0", "PYTHONFAULTHANDLER": "1"}
+        cmd = [sys.executable, "-m", "onnxgru.runtimes.probe", *(["--warm"] if warm else []), *child.entries]
+        with open(child.log, "ab") as log:
+            child.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env)
+        child.warm = warm
+        if child.queue:
+            child.queue[0].since = time.monotonic()
+        for job in child.queue:
+            child.send(job)
+
+    def _poll(self) -> None:
+        """Give every child's finished, crashed or overdue head job its outcome; restart children that died."""
+        now = time.monotonic()
+        for child in self._children:
+            assert child.proc is not None
+            while child.queue:
+                job = child.queue[0]
+                if (job.folder / f"{job.name}.json").is_file():
+                    self._finish(child, job, 0, now, late=False)
+                    continue
+                dead = child.proc.poll() is not None
+                late = now - job.since > self.timeout
+                if not dead and not late:
+                    break
+                if not dead:
+                    child.proc.kill()
+                    child.proc.wait()
+                log = job.folder / f"{job.name}.log"
+                if log.is_file() or not child.warm:  # it died on this job, or a bare child cannot even start one
+                    if not log.is_file():
+                        log.write_bytes(child.log.read_bytes()[-20_000:])
+                    self._finish(child, job, child.proc.returncode, now, late=late and not dead)
+                # a child that died while warming up: a bare one takes the queue, the job unharmed
+                self._start(child, warm=False)
+                break
+
+    @staticmethod
+    def _finish(child: _Child, job: _Job, returncode: int, now: float, late: bool) -> None:
+        job.outcome = (returncode, now - job.since, late)
+        child.queue.popleft()
+        if child.queue:
+            child.queue[0].since = max(child.queue[0].since, now)
+
+
+def _remove(folder: Path) -> None:
+    for f in folder.iterdir():
+        f.unlink(missing_ok=True)
+    folder.rmdir()
+
+
+def _unavailable(name: str, package: str) -> ProbeResult:
+    return ProbeResult(name, "unavailable", None, f"{package} is not installed (pip install {package})", None)
+
+
+def _collect(folder: Path, name: str, returncode: int, seconds: float, late: bool, timeout: float) -> ProbeResult:
+    status_file = folder / f"{name}.json"
+    if returncode == 0 and status_file.is_file():
+        info = json.loads(status_file.read_text())
+        outputs = None
+        if info["status"] == "ok":
+            with np.load(folder / f"{name}.npz", allow_pickle=False) as data:
+                outputs = [data[f"out{i}"] for i in range(len(data.files))]
+        return ProbeResult(name, info["status"], outputs, info["detail"], info["version"], info["precision"], seconds)
+    log_file = folder / f"{name}.log"
+    log = log_file.read_text(errors="replace") if log_file.is_file() else ""
+    if late and returncode == -signal.SIGKILL:
+        how = f"did not finish within {timeout:g} s and was stopped"
+    elif returncode < 0:
+        how = f"crashed ({_signal_name(-returncode)})"
+    else:
+        how = f"exited with code {returncode} without a result"
+    said = _last_words(log)
+    return ProbeResult(name, "crashed", None, how + (f": {said}" if said else ""), None, None, seconds)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _last_words(log: str) -> str:
+    """The line of a crash log that says why: a Rust panic's message, a fatal error, else the last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if " panicked at " in line and i + 1 < len(lines):
+            return f"{lines[i + 1]} ({line.split(' panicked at ', 1)[1].rstrip(':')})"[:300]
+    for line in lines:
+        if line.startswith("Fatal Python error"):
+            return line[:300]
+    return lines[-1][:300] if lines else ""
+
+
+# --- child ---------------------------------------------------------------------------------------------------------
+def _serve(stdin: IO[str], warm: Sequence[str]) -> int:
+    """Run jobs from ``stdin`` until it closes, after loading the ``warm`` entries' runtimes on a tiny GRU."""
+    for entry in warm:
+        _warm_up(entry)
+    while line := stdin.readline():
+        folder, name, entry = line.rstrip("\n").split("\t")
+        _job(Path(folder), name, entry)
+    return 0
+
+
+def _warm_up(entry: str) -> None:
+    """Import a runtime and run a tiny GRU in it (plugins load, kernels register) before the first real job.
+    Anything it raises is the real job's to report; a crash here only costs a fresh child."""
+    try:
+        from onnxgru.core.spec import GRUAttrs
+        from onnxgru.sources.onnx_build import single_node
+
+        rt = runtimes.resolve(entry)
+        rt.version()
+        tiny = single_node(GRUAttrs(hidden_size=2, input_size=2), np.ones((1, 6, 2)), np.ones((1, 6, 2)))
+        rt.load(tiny)({"X": np.ones((2, 1, 2), np.float32)})
+    except Exception:  # noqa: S110 - a warm-up that fails changes nothing but the first job's time
+        pass
+
+
+def _job(folder: Path, name: str, entry: str) -> None:
+    """One runtime on one job folder, its stdout and stderr (and any crash report) in ``<name>.log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(folder / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        _run(folder, name, entry)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _run(folder: Path, name: str, entry: str) -> None:
+    import onnx
+
+    from onnxgru.errors import UserError
+
+    def report(status: str, detail: str, version: str | None = None, precision: str | None = None) -> None:
+        tmp = folder / f"{name}.json.part"
+        tmp.write_text(json.dumps({"status": status, "detail": detail, "version": version, "precision": precision}))
+        tmp.replace(folder / f"{name}.json")
+
+    rt = runtimes.resolve(entry)
+    version = None
+    try:
+        version = rt.version()
+        model = onnx.load_model_from_string((folder / "model.onnx").read_bytes())
+        with np.load(folder / "feeds.npz", allow_pickle=False) as data:
+            feeds = {k: data[k] for k in data.files}
+        session = rt.load(model)
+        outputs = session(feeds)
+    except runtimes.RuntimeRefused as exc:
+        return report("refused", str(exc), version)
+    except UserError as exc:
+        return report("unavailable", str(exc))
+    np.savez(folder / f"{name}.npz", **{f"out{i}": v for i, v in enumerate(outputs)})
+    del outputs
+    report("ok", "", version, session.precision)
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    warm_up = args[0] == "--warm" if args else False
+    sys.exit(_serve(sys.stdin, args[1:] if warm_up else []))

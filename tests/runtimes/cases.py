@@ -1,0 +1,88 @@
+"""Single-node GRU cases and the one rule every runtime test applies to them.
+
+A case is one ONNX ``GRU`` node with random, non-degenerate weights, built with ``onnx_build.single_node``, and its
+expected outputs from the numpy oracle ``core.reference.gru``. ``verdict`` runs a runtime on it and says what
+happened ("ok", "refused", "mismatch"); ``expected`` says what ``runtimes.limits`` predicts. Tests assert the two are
+the same, so the documented limits are re-measured on every run, and a runtime that fixes one makes a test fail
+until ``limits.py`` and ``KNOWN.md`` are updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from onnxgru import runtimes
+from onnxgru.core.reference import gru
+from onnxgru.core.spec import GRUAttrs
+from onnxgru.runtimes.limits import limits
+from onnxgru.sources.onnx_build import single_node
+
+T, N = 5, 3
+
+
+@dataclass(frozen=True)
+class Case:
+    attrs: GRUAttrs
+    dtype: type = np.float32
+    lens: tuple[int, ...] | None = None
+    with_h0: bool = False
+    seed: int = 0
+
+    def build(self) -> tuple[object, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """(model, feeds, (Y, Y_h) from the oracle), feeds in the node's layout."""
+        a = self.attrs
+        rng = np.random.default_rng(self.seed)
+        d, h, i = a.num_directions, a.hidden_size, a.input_size
+        W = rng.uniform(-1, 1, (d, 3 * h, i)).astype(self.dtype)
+        R = rng.uniform(-1, 1, (d, 3 * h, h)).astype(self.dtype)
+        B = rng.uniform(-0.5, 0.5, (d, 6 * h)).astype(self.dtype)
+        X = rng.uniform(-2, 2, (T, N, i) if a.layout == 0 else (N, T, i)).astype(self.dtype)
+        feeds = {"X": X}
+        h0 = None
+        if self.with_h0:
+            h0 = rng.uniform(-1, 1, (d, N, h) if a.layout == 0 else (N, d, h)).astype(self.dtype)
+            feeds["initial_h"] = h0
+        if self.lens is not None:
+            feeds["sequence_lens"] = np.array(self.lens, np.int32)
+        model = single_node(a, W, R, B, dtype=self.dtype, with_lens=self.lens is not None, with_h0=self.with_h0)
+        return model, feeds, gru(a, X, W, R, B, self.lens, h0)
+
+    def expected(self, runtime: str) -> str:
+        zero = self.lens is not None and min(self.lens) == 0
+        precision = None
+        if runtime == "openvino":
+            from onnxgru.runtimes.openvino_rt import default_precision
+
+            precision = default_precision()
+        found = limits(runtime, self.attrs, self.dtype, self.lens is not None, has_h0=self.with_h0, zero_length=zero,
+                       precision=precision)
+        kinds = {lim.kind for lim in found}
+        return "refused" if "refused" in kinds else "mismatch" if "mismatch" in kinds else "ok"
+
+    @property
+    def atol(self) -> float:
+        return 1e-10 if self.dtype == np.float64 else 2e-5
+
+
+def max_error(outputs: list[np.ndarray], expected: tuple[np.ndarray, np.ndarray]) -> float:
+    """Largest elementwise ``|got - want| / (1 + |want|)`` over Y and Y_h (absolute near zero, relative for the
+    large values unbounded activations such as Affine reach); infinity when a shape differs."""
+    if len(outputs) < 2 or any(o.shape != e.shape for o, e in zip(outputs, expected)):
+        return float("inf")
+    return max(float(np.max(np.abs(o - e) / (1.0 + np.abs(e)))) for o, e in zip(outputs, expected))
+
+
+def verdict(runtime: str, case: Case) -> tuple[str, float | None, str]:
+    """Run ``case`` in ``runtime`` in this process: ("ok" | "refused" | "mismatch", max error, refusal text)."""
+    model, feeds, expected = case.build()
+    try:
+        outputs = runtimes.get(runtime).load(model)(feeds)
+    except runtimes.RuntimeRefused as exc:
+        return "refused", None, str(exc)
+    err = max_error(outputs, expected)
+    # A documented deviation must be clearly one; between the two bounds the test fails either way.
+    if err <= case.atol:
+        return "ok", err, ""
+    return ("mismatch" if err > 10 * case.atol else "unclear"), err, ""
