@@ -17,11 +17,11 @@ from .cases import Case, verdict
 pytestmark = pytest.mark.runtime
 
 RUNTIMES = ("onnxruntime", "openvino", "openvino-f32", "tract", "reference")
-I, H = 4, 3
+INPUT, HIDDEN = 4, 3
 
 
 def attrs(**kw: object) -> GRUAttrs:
-    return GRUAttrs(hidden_size=H, input_size=I, **kw)
+    return GRUAttrs(hidden_size=HIDDEN, input_size=INPUT, **kw)
 
 
 CASES = {

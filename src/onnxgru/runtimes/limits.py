@@ -12,7 +12,8 @@ import numpy as np
 from onnxgru.core.spec import GRUAttrs
 
 MEASURED_ON = {
-    "onnxruntime": "ONNX Runtime 1.32.0", "openvino": "OpenVINO 2026.4.1", "tract": "tract 0.23.9", "reference": "onnx 1.23.2",
+    "onnxruntime": "ONNX Runtime 1.32.0", "openvino": "OpenVINO 2026.4.1", "tract": "tract 0.23.9",
+    "reference": "onnx 1.23.2",
 }
 OPENVINO_ACTIVATIONS = ("Sigmoid", "Tanh", "Relu")
 
