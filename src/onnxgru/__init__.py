@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from onnxgru.report import Report
 
-__all__ = ["Report", "UserError", "__version__", "compare", "inspect"]
+__all__ = ["Report", "UserError", "__version__", "check", "compare", "convert", "export", "inspect"]
 
 
 def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -51,6 +51,53 @@ def compare(a: str, b: str, **options: Any) -> Report:
 
     settings, opts = _settings_and_options(options)
     return run(a, b, settings, opts)
+
+
+def check(
+    tf: list[str] | tuple[str, ...] = (),
+    torch: list[str] | tuple[str, ...] = (),
+    onnx: list[str] | tuple[str, ...] = (),
+    runtimes: str | None = None,
+    **options: Any,
+) -> Report:
+    """The deployment pre-flight (see ``onnxgru check``); no source checks the bundled example."""
+    from onnxgru.commands.check_cmd import check as run
+
+    settings, opts = _settings_and_options(options)
+    return run(tf=tuple(tf), torch=tuple(torch), onnx=tuple(onnx), runtimes=runtimes, settings=settings, options=opts)
+
+
+def export(
+    framework: str,
+    source: str,
+    output: str | None = None,
+    *,
+    dtype: str | None = None,
+    exporter: str = "torchscript",
+    opset: int | None = None,
+    force: bool = False,
+    **options: Any,
+) -> Report:
+    """Export a TensorFlow (``"tf"``) or PyTorch (``"torch"``) GRU to ONNX; ``output`` is written only when the
+    export agrees with the framework (and, without ``force``, only when it does not exist yet)."""
+    from onnxgru.commands.common import check_output_path
+    from onnxgru.commands.export_cmd import export as run
+
+    target = check_output_path(output, force, [source])
+    settings, opts = _settings_and_options(options)
+    return run(framework, source, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset)
+
+
+def convert(
+    source: str, output: str | None = None, *, target: str = "exact", force: bool = False, **options: Any
+) -> Report:
+    """Convert a TensorFlow GRU into an exact PyTorch module (``target="exact"``) or the nearest ``nn.GRU``."""
+    from onnxgru.commands.common import check_output_path
+    from onnxgru.commands.convert_cmd import convert as run
+
+    path = check_output_path(output, force, [source])
+    settings, opts = _settings_and_options(options)
+    return run(source, path, settings, opts, target_kind=target)
 
 
 def __getattr__(name: str) -> Any:
