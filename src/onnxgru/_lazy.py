@@ -6,9 +6,12 @@ install it, so a missing framework is exit 2 with a sentence, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
+import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 from onnxgru.errors import UserError
@@ -34,6 +37,9 @@ def require(name: str, purpose: str = "") -> ModuleType:
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        if name in ("tensorflow", "tf_keras", "tf2onnx") and "tensorflow" not in sys.modules:
+            with _native_stderr_silenced():
+                return importlib.import_module(name)
         return importlib.import_module(name)
     except ImportError as exc:
         top = name.split(".")[0]
@@ -43,6 +49,25 @@ def require(name: str, purpose: str = "") -> ModuleType:
             f"{top} is not installed but is needed{why}; install it with: pip install '{pkg}' "
             f"(or pip install 'onnxgru[all]') ({exc.__class__.__name__}: {exc})."
         ) from exc
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for a while: TensorFlow's C++ side logs there while it loads (absl, before any
+    log level applies), and a refused request must print one sentence, not four lines about CUDA drivers."""
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def available(name: str) -> bool:

@@ -146,13 +146,18 @@ def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
                 ) from None
         else:
             try:
-                fixed[name] = (
-                    np.array(float(value), dtype=np.float32)
-                    if "." in value or "e" in value.lower()
-                    else np.array(int(value))
-                )
+                number: float = int(value)
             except ValueError:
-                raise UserError(f"--input {name}: {value!r} is neither a number nor a .npy file.") from None
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise UserError(f"--input {name}: {value!r} is neither a number nor a .npy file.") from None
+            if isinstance(number, float) and not abs(number) <= float(np.finfo(np.float32).max):  # nan, inf, 1e39
+                raise UserError(f"--input {name}={value} is NaN, Inf or beyond float32; give a finite value.")
+            fixed[name] = np.array(number) if isinstance(number, int) else np.array(number, dtype=np.float32)
+        given = fixed[name]
+        if given.dtype.kind in "fc" and not np.all(np.isfinite(given)):
+            raise UserError(f"--input {name} contains NaN or Inf; give a finite value.")
     return fixed
 
 

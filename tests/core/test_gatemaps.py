@@ -119,3 +119,84 @@ def test_merge_biases_keeps_the_function() -> None:
         y2, _ = reference.gru(a, x, W, R, merged, initial_h=h0)
         np.testing.assert_allclose(y1, y2, atol=1e-12)
         assert not np.allclose(merged, B)
+
+
+# --- from the canonical side: every map back and forth, and the lossy ones keep the function ----------------------
+def _canonical(rng: np.random.Generator, i: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One direction's W (3H, I), R (3H, H) and B (6H) with a non-zero recurrent bias Rb."""
+    return _arr(rng, 3 * h, i), _arr(rng, 3 * h, h), _arr(rng, 6 * h)
+
+
+def _same_function(a: GRUAttrs, W, R, B, W2, R2, B2, rng: np.random.Generator) -> None:  # noqa: ANN001
+    x, h0 = rng.uniform(-1, 1, (4, 2, a.input_size)), rng.uniform(-0.9, 0.9, (1, 2, a.hidden_size))
+    y1, s1 = reference.gru(a, x, W[None], R[None], B[None], initial_h=h0)
+    y2, s2 = reference.gru(a, x, W2[None], R2[None], B2[None], initial_h=h0)
+    np.testing.assert_allclose(y1, y2, atol=1e-12)
+    np.testing.assert_allclose(s1, s2, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes)
+def test_onnx_torch_onnx_is_exact(s: tuple[int, int, int]) -> None:
+    i, h, seed = s
+    W, R, B = _canonical(np.random.default_rng(seed), i, h)
+    t = gatemaps.onnx_to_torch(W, R, B)
+    back = gatemaps.torch_to_onnx(t["weight_ih"], t["weight_hh"], t["bias_ih"], t["bias_hh"])
+    for got, want in zip(back, (W, R, B)):
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes)
+def test_onnx_keras_reset_after_onnx_is_exact(s: tuple[int, int, int]) -> None:
+    i, h, seed = s
+    W, R, B = _canonical(np.random.default_rng(seed), i, h)
+    k = gatemaps.onnx_to_keras(W, R, B, reset_after=True)
+    back = gatemaps.keras_to_onnx(k["kernel"], k["recurrent_kernel"], k["bias"])
+    for got, want in zip(back, (W, R, B)):
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes)
+def test_onnx_to_tf1_with_a_recurrent_bias_keeps_the_function(s: tuple[int, int, int]) -> None:
+    """A GRUCell has one bias per gate: ONNX's Rb folds into it, exact for reset-before (linear_before_reset=0)."""
+    i, h, seed = s
+    rng = np.random.default_rng(seed)
+    W, R, B = _canonical(rng, i, h)
+    cell = gatemaps.onnx_to_tf1_gru_cell(W, R, B)
+    W2, R2, B2 = gatemaps.tf1_gru_cell_to_onnx(cell["gates/kernel"], cell["gates/bias"], cell["candidate/kernel"],
+                                               cell["candidate/bias"])
+    np.testing.assert_array_equal(W2, W)
+    np.testing.assert_array_equal(R2, R)
+    assert not np.any(B2[3 * h :]), "a GRUCell has no separate recurrent bias"
+    _same_function(GRUAttrs(h, i, linear_before_reset=0), W, R, B, W2, R2, B2, rng)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes)
+def test_onnx_to_keras_reset_before_with_a_recurrent_bias_keeps_the_function(s: tuple[int, int, int]) -> None:
+    i, h, seed = s
+    rng = np.random.default_rng(seed)
+    W, R, B = _canonical(rng, i, h)
+    k = gatemaps.onnx_to_keras(W, R, B, reset_after=False)
+    W2, R2, B2 = gatemaps.keras_to_onnx(k["kernel"], k["recurrent_kernel"], k["bias"])
+    _same_function(GRUAttrs(h, i, linear_before_reset=0), W, R, B, W2, R2, B2, rng)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes, st.sampled_from([0, 1]))
+def test_merge_biases_keeps_the_function_for_any_weights(s: tuple[int, int, int], lbr: int) -> None:
+    i, h, seed = s
+    rng = np.random.default_rng(seed)
+    W, R, B = _canonical(rng, i, h)
+    merged = gatemaps.merge_biases(B, lbr)
+    _same_function(GRUAttrs(h, i, linear_before_reset=lbr), W, R, B, W, R, merged, rng)
+    assert not np.any(merged[3 * h : 3 * h + (2 * h if lbr else 3 * h)])
+
+
+def test_keras_without_bias_is_zero_bias() -> None:
+    rng = np.random.default_rng(3)
+    k, rk = _arr(rng, 5, 12), _arr(rng, 4, 12)
+    _, _, B = gatemaps.keras_to_onnx(k, rk, None)
+    assert B.shape == (24,) and not np.any(B)

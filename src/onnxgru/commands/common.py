@@ -38,6 +38,8 @@ class Settings:
             v = getattr(self, name)
             if not np.isfinite(v) or v < 0:
                 raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
+        if self.seed < 0:
+            raise UserError(f"--seed must be a whole number >= 0, got {self.seed}.")
         inp.check_sizes(self.batch, self.steps)
 
 
@@ -53,9 +55,11 @@ def make_inputs(models: Sequence[LoadedModel], settings: Settings) -> inp.Inputs
     rows = {m.state_rows for m in models if m.layers}
     hidden = {m.hidden_size for m in models if m.layers}
     feed_h0 = all(m.accepts_h0 for m in models) and len(rows) == 1 and len(hidden) == 1
+    widest = max([input_size, *((m.hidden_size or 0) * m.state_rows for m in models)])  # the outputs count too
     if settings.inputs_file:
         x, h0 = _read_inputs_file(settings.inputs_file)
         given = inp.from_arrays(x, h0, f"from {settings.inputs_file}")  # rank, dtype, finiteness, sizes
+        inp.check_sizes(given.batch, given.steps, widest)
         if given.x.shape[2] != input_size:
             raise UserError(
                 f"--inputs gives x with {given.x.shape[2]} features per step but the model takes {input_size}; "
@@ -71,6 +75,7 @@ def make_inputs(models: Sequence[LoadedModel], settings: Settings) -> inp.Inputs
             )
         return given
     dtype = np.float64 if all(m.dtype == "float64" for m in models) else np.float32
+    inp.check_sizes(settings.batch, settings.steps, widest)
     return inp.generate(
         settings.seed,
         settings.batch,
@@ -86,7 +91,10 @@ def _read_inputs_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     p = existing(path, "inputs")
     try:
         with np.load(p, allow_pickle=False) as data:
+            _check_stored_sizes(p, data)
             arrays = {k: data[k] for k in data.files}
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(
             f"--inputs {str(p)!r} is not a readable .npz file ({type(exc).__name__}); save it with numpy.savez."
@@ -96,6 +104,23 @@ def _read_inputs_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
             f"--inputs {str(p)!r} must hold an array named 'x' (batch, steps, features); it has {sorted(arrays)}."
         )
     return arrays["x"], arrays.get("h0")
+
+
+def _check_stored_sizes(path: Path, data: np.lib.npyio.NpzFile) -> None:
+    """Refuse an archive whose arrays would be absurdly large, from their headers, before decompressing any."""
+    members = set(data.zip.namelist())
+    for name in data.files:
+        with data.zip.open(f"{name}.npy" if f"{name}.npy" in members else name) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
+                np.lib.format.read_array_header_2_0
+            )
+            shape, _, _ = read_header(f)
+        if int(np.prod(shape, dtype=object)) > inp.MAX_ELEMENTS:
+            raise UserError(
+                f"--inputs {str(path)!r} holds {name!r} of shape {shape}, more than {inp.MAX_ELEMENTS:,} values; "
+                "give smaller inputs."
+            )
 
 
 def execute(model: LoadedModel, inputs: inp.Inputs) -> Outputs:
@@ -155,10 +180,18 @@ def refused(runtime: str, model: str, detail: str) -> Finding:
     )
 
 
-def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: float, rtol: float) -> list[Finding]:
-    """GRU006 when these weights and inputs could not tell a reset-before GRU from a reset-after one."""
+def discrimination(
+    models: Sequence[LoadedModel],
+    inputs: inp.Inputs,
+    atol: float,
+    rtol: float,
+    known: Sequence[Outputs | None] = (),
+) -> list[Finding]:
+    """GRU006 when these weights and inputs could not tell a reset-before GRU from a reset-after one. ``known`` holds,
+    model by model, ``reference.run_stack(m.layers, inputs.x, inputs.h0)`` where the caller has computed it already
+    (a check has: its reference GRU), so the reference runs once less."""
     out: list[Finding] = []
-    for m in models:
+    for i, m in enumerate(models):
         if not m.layers:
             continue
         reasons = [f"{layer.name}: {why}" for layer in m.layers if (why := layer.degenerate())]
@@ -174,12 +207,14 @@ def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: floa
             )
             continue
         try:
-            same = reference.run_stack(m.layers, inputs.x, inputs.h0)
+            same = known[i] if i < len(known) else None
+            if same is None:
+                same = reference.run_stack(m.layers, inputs.x, inputs.h0)
             flipped = reference.run_stack(m.layers, inputs.x, inputs.h0, flip_linear_before_reset=True)
         except (ValueError, IndexError):
             continue  # a stack the reference cannot chain (e.g. a graph with extra layers): nothing to say
-        gap = float(np.abs(same["output"] - flipped["output"]).max())
-        if np.allclose(same["output"], flipped["output"], atol=atol, rtol=rtol):
+        gap, close = _flip_gap(same["output"], flipped["output"], atol, rtol)
+        if close:
             out.append(
                 Finding(
                     "GRU006",
@@ -193,29 +228,74 @@ def discrimination(models: Sequence[LoadedModel], inputs: inp.Inputs, atol: floa
     return out
 
 
+def _flip_gap(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[float, bool]:
+    """``max |a - b|`` and ``np.allclose(a, b)`` for two (N, T, X) outputs, a block of steps at a time so the work
+    memory is a block, not the size of the outputs."""
+    if a.size == 0 or a.ndim < 2:
+        return float(np.abs(a - b).max()), bool(np.allclose(a, b, atol=atol, rtol=rtol))
+    block = max(1, (1 << 20) // max(a.size // a.shape[1], 1))
+    gaps, close = [], True
+    for t in range(0, a.shape[1], block):
+        pa, pb = a[:, t : t + block], b[:, t : t + block]
+        gaps.append(np.abs(pa - pb).max())
+        close = close and bool(np.allclose(pa, pb, atol=atol, rtol=rtol))
+    return float(np.max(gaps)), close  # np.max keeps a NaN, as the whole array's max would
+
+
 def check_output_path(path: str | None, force: bool, sources: Sequence[str] = ()) -> Path | None:
-    """Refuse to overwrite an existing file without ``--force`` or to write over an input, before any work."""
+    """Refuse, before any work, an output that would overwrite an existing file without ``--force``, write over or
+    into an input, replace something that is not a regular file, or cannot be created (tried, not guessed: as root
+    every permission check passes, yet /proc, /sys or a read-only mount still refuse the file)."""
     if path is None:
         return None
     p = Path(path)
+    try:
+        _check_output_path(p, force, sources)
+    except OSError as exc:
+        raise UserError(
+            f"the output {str(p)!r} cannot be written ({exc.strerror or type(exc).__name__}); choose another path."
+        ) from None
+    return p
+
+
+def _check_output_path(p: Path, force: bool, sources: Sequence[str]) -> None:
+    target = p.resolve()
     for s in sources:
-        if Path(s).exists() and p.exists() and p.resolve() == Path(s).resolve():
-            raise UserError(f"the output {str(p)!r} is one of the inputs; write the result somewhere else.")
-    if p.exists() and not force:
-        raise UserError(f"{str(p)!r} already exists; pass --force to overwrite it or choose another path.")
+        src = Path(s).resolve()
+        if src.exists():  # the input itself, or a file inside an input folder (a SavedModel)
+            inside = target == src or (src.is_dir() and src in target.parents)
+        else:  # a TF1 checkpoint prefix: its .index, .meta and .data-* files
+            inside = target.parent == src.parent and (
+                target.name in (f"{src.name}.index", f"{src.name}.meta") or target.name.startswith(f"{src.name}.data-")
+            )
+        if inside:
+            raise UserError(f"the output {str(p)!r} is one of the inputs or part of one; write the result elsewhere.")
     if p.exists() and p.is_dir():
         raise UserError(f"{str(p)!r} is a folder; give a file path for the output.")
+    if p.exists() and not p.is_file():
+        raise UserError(f"{str(p)!r} is not a regular file (a device, pipe or socket); give a file path instead.")
+    if p.exists() and not force:
+        raise UserError(f"{str(p)!r} already exists; pass --force to overwrite it or choose another path.")
     parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{str(parent)!r} is a file, not a folder, so {str(p)!r} cannot be created there.")
     if not parent.is_dir():
         raise UserError(f"the folder {str(parent)!r} for {str(p)!r} does not exist; create it first.")
     if not os.access(parent, os.W_OK):
         raise UserError(f"the folder {str(parent)!r} is not writable; choose another output path.")
-    return p
+    fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".tmp")  # what write_atomic will do
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file next to ``path``, then rename: an interrupted run leaves no half file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UserError(
+            f"the output {str(path)!r} cannot be written ({exc.strerror or type(exc).__name__}); nothing was written."
+        ) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -223,6 +303,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an output file gets the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UserError(
+                f"the output {str(path)!r} could not be written ({exc.strerror or type(exc).__name__}); "
+                "nothing was written."
+            ) from None
         raise

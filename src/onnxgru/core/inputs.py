@@ -76,6 +76,8 @@ def from_arrays(x: np.ndarray, h0: np.ndarray | None, how: str) -> Inputs:
         raise UserError(f"the input sequence must have rank 3 (batch, steps, features), got shape {x.shape}.")
     if not np.issubdtype(x.dtype, np.floating):
         raise UserError(f"the input sequence must be floating point, got dtype {x.dtype}.")
+    if h0 is not None and not np.issubdtype(np.asarray(h0).dtype, np.floating):
+        raise UserError(f"the initial state h0 must be floating point, got dtype {np.asarray(h0).dtype}.")
     for name, a in (("x", x), ("h0", h0)):
         if a is not None and not np.all(np.isfinite(a)):
             raise UserError(f"the given {name} contains NaN or Inf; give finite inputs.")

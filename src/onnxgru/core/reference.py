@@ -76,13 +76,19 @@ def gru(
         g = activation(
             attrs.activations[2 * d + 1], attrs.activation_alpha[2 * d + 1], attrs.activation_beta[2 * d + 1]
         )
-        Y[:, d], Y_h[d] = _one_direction(attrs, X, W[d], R[d], B[d], lens, h0[d], reverse, f, g)
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN/Inf a model makes are kept for the report to show
+            Y_h[d] = _one_direction(attrs, X, W[d], R[d], B[d], lens, h0[d], reverse, f, g, Y[:, d])
     if attrs.layout == 1:
         return Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2)
     return Y, Y_h
 
 
-def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g):  # noqa: ANN001, ANN202 - internal hot loop
+_BLOCK_VALUES = 1 << 18  # input projections computed ahead, in values (2 MiB of float64)
+
+
+def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # noqa: ANN001, ANN202 - internal hot loop
+    """One direction's recurrence, written into ``Y`` (T, N, H); returns the last state. Memory stays at the output:
+    the input projections are made for a block of steps at a time, not for every step at once."""
     T, N, _ = X.shape
     H = attrs.hidden_size
     clip = attrs.clip
@@ -90,31 +96,35 @@ def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g):  # noqa: ANN001,
     def clipped(a: np.ndarray) -> np.ndarray:
         return a if clip is None else np.clip(a, -clip, clip)
 
-    Wz, Wr, Wh = np.split(W, 3)
-    Rz, Rr, Rh = np.split(R, 3)
     Wbz, Wbr, Wbh, Rbz, Rbr, Rbh = np.split(B, 6)
-    # The input projections for every step at once; the recurrence stays a tight loop.
-    xz = X @ Wz.T + (Wbz + Rbz)
-    xr = X @ Wr.T + (Wbr + Rbr)
-    xh = X @ Wh.T + Wbh
-    Y = np.zeros((T, N, H))
+    w_t = W.T  # (I, 3H), columns [z | r | h]
+    x_bias = np.concatenate([Wbz + Rbz, Wbr + Rbr, Wbh])
+    r_zr = R[: 2 * H].T  # (H, 2H): z and r in one matmul
+    r_h = R[2 * H :].T
     h = h0.copy()
+    rows = np.arange(N)
+    block = max(1, _BLOCK_VALUES // max(N * 3 * H, 1))
     for step in range(T):
         # Each batch row walks its own valid prefix; in reverse it starts at its own last valid step.
         t = lens - 1 - step if reverse else np.full(N, step)
         active = step < lens
         tt = np.clip(t, 0, T - 1)
-        rows = np.arange(N)
-        z = f(clipped(xz[tt, rows] + h @ Rz.T))
-        r = f(clipped(xr[tt, rows] + h @ Rr.T))
+        if step % block == 0:  # the input projections of the next steps, in one matmul
+            ahead = np.arange(step, min(step + block, T))[:, None]
+            times = np.clip(lens - 1 - ahead if reverse else np.broadcast_to(ahead, (len(ahead), N)), 0, T - 1)
+            projected = X[times, rows] @ w_t + x_bias  # (steps, N, 3H)
+        xw = projected[step % block]
+        hzr = h @ r_zr
+        z = f(clipped(xw[:, :H] + hzr[:, :H]))
+        r = f(clipped(xw[:, H : 2 * H] + hzr[:, H:]))
         if attrs.linear_before_reset:
-            c = g(clipped(xh[tt, rows] + r * (h @ Rh.T + Rbh)))
+            c = g(clipped(xw[:, 2 * H :] + r * (h @ r_h + Rbh)))
         else:
-            c = g(clipped(xh[tt, rows] + (r * h) @ Rh.T + Rbh))
+            c = g(clipped(xw[:, 2 * H :] + (r * h) @ r_h + Rbh))
         new_h = (1.0 - z) * c + z * h
         h = np.where(active[:, None], new_h, h)
         Y[tt[active], rows[active]] = h[active]
-    return Y, h
+    return h
 
 
 def run_stack(

@@ -135,6 +135,9 @@ class GRULayer:
 
     def degenerate(self) -> str | None:
         """Why this layer's weights cannot tell the GRU families apart, or None when they can."""
+        bad = sum(int(np.count_nonzero(~np.isfinite(a))) for a in (self.W, self.R, self.B))
+        if bad:  # a gate fed Inf saturates whatever the formula; NaN spreads to every output
+            return f"{bad} of its weights are NaN or Inf"
         if not np.any(self.R):
             return "its recurrent weights R are all zero" if np.any(self.W) else "all its weights are zero"
         if np.ptp(self.R) == 0:
@@ -166,4 +169,5 @@ def _stats(a: np.ndarray) -> dict[str, float]:
     a = np.asarray(a, dtype=np.float64)
     if a.size == 0:
         return {"min": 0.0, "max": 0.0, "mean": 0.0, "std": 0.0}
-    return {"min": float(a.min()), "max": float(a.max()), "mean": float(a.mean()), "std": float(a.std())}
+    with np.errstate(invalid="ignore", over="ignore"):  # Inf weights: the statistics say inf/nan, quietly
+        return {"min": float(a.min()), "max": float(a.max()), "mean": float(a.mean()), "std": float(a.std())}

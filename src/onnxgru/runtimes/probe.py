@@ -1,13 +1,17 @@
 """Run runtimes on models in child processes, so a crash (segfault, abort, a Rust panic) or a hang in one runtime
 becomes a ``crashed`` result instead of taking the check down.
 
-A ``ProbePool`` starts one child per runtime package (ONNX Runtime; OpenVINO, whose two variants share it; tract;
-the reference evaluator) at once, and each child imports its runtime and runs a tiny GRU while the caller does other
-work (a check imports TensorFlow and exports meanwhile). ``submit`` hands one model and its feeds to every runtime;
-a child works through its jobs in order, one model after another in the same process, so a check pays each
-runtime's import once, not once per model. ``results`` yields one model's results, runtime by runtime. A child that
-crashes or hangs on a job is that job's ``crashed`` result, and a fresh child takes the jobs after it: one runtime's
-crash on one model touches no other result.
+A ``ProbePool`` starts its children at once, and each imports its runtimes and runs a tiny GRU in them while the
+caller does other work (a check imports TensorFlow and exports meanwhile). ``submit`` hands one model and its feeds
+to every runtime; a child works through its jobs in order, model after model and runtime after runtime, so a check
+pays each runtime's import once, not once per model. ``results`` yields one model's results, runtime by runtime.
+A child that crashes or hangs on a job is that job's ``crashed`` result, and a fresh child takes the jobs after it:
+one runtime's crash on one model touches no other result.
+
+There are two children: the runtimes with native code (ONNX Runtime, OpenVINO, tract) share one, and the ONNX
+reference evaluator (numpy only, and the slowest on big models) has the other, so the two run side by side on two
+cores. Measured on a busy 2-core machine, one process per runtime cost about 0.4 s of CPU each (Python, numpy and
+onnx imported again) for nothing a restart after a crash does not give.
 
 A job is a folder with ``model.onnx`` and ``feeds.npz`` (no pickle either way). For each runtime the child first
 makes ``<runtime>.log`` (its stdout and stderr during the job, which also says the job started), then writes
@@ -86,7 +90,8 @@ class _Job:
     folder: Path
     name: str
     entry: str
-    since: float = 0.0  # when it reached the head of its child's queue
+    since: float = 0.0  # when it was sent and at the head of its child's queue
+    sent: bool = False
     outcome: tuple[int, float, bool] | None = None  # (returncode, seconds, late) once finished
 
 
@@ -100,6 +105,7 @@ class _Child:
 
     def send(self, job: _Job) -> None:
         assert self.proc is not None and self.proc.stdin is not None
+        job.sent = True
         try:
             self.proc.stdin.write(f"{job.folder}\t{job.name}\t{job.entry}\n".encode())
             self.proc.stdin.flush()
@@ -111,8 +117,9 @@ class ProbePool:
     """Children that run ONNX models in ``names`` runtimes, started now; use as a context manager.
 
     ``submit(model, feeds)`` returns a ticket at once; ``results(ticket)`` yields ``(runtime, ProbeResult)`` in the
-    order of ``names``, loading each runtime's outputs only when it is yielded. ``timeout`` bounds each job from the
-    moment its child is free to start it."""
+    order of ``names``, loading each runtime's outputs only when it is yielded. A job submitted with ``start=False``
+    waits until ``dispatch`` or ``results`` (so big models do not compete for the cores with the caller's own work).
+    ``timeout`` bounds each job from the moment its child is free to start it."""
 
     def __init__(self, names: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, warm: bool = True) -> None:
         self.names = list(dict.fromkeys(names))
@@ -130,7 +137,8 @@ class ProbePool:
             if not rt.available():
                 self._unavailable[name] = rt.package
                 continue
-            child = children.setdefault(rt.package, _Child([], self._root / f"{rt.package}.log"))
+            group = rt.package if rt.package == "onnx" else "native"
+            child = children.setdefault(group, _Child([], self._root / f"{group}.log"))
             child.entries.append(entry)
             self._child_of[name] = child
         self._children = list(children.values())
@@ -155,27 +163,34 @@ class ProbePool:
         self._children = []
         self._tmp.cleanup()
 
-    def submit(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[_Job]:
-        """Queue ``model`` on ``feeds`` in every runtime; returns the ticket ``results`` takes."""
+    def submit(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], start: bool = True) -> list[_Job]:
+        """Queue ``model`` on ``feeds`` in every runtime; returns the ticket ``results`` takes. ``start`` sends it
+        (and any job held before it) to the children now."""
         folder = self._root / f"job{self._jobs}"
         self._jobs += 1
         folder.mkdir()
         (folder / "model.onnx").write_bytes(model.SerializeToString())
         np.savez(folder / "feeds.npz", **{k: np.asarray(v) for k, v in feeds.items()})
-        ticket = []
-        now = time.monotonic()
-        for name in self.names:
-            job = _Job(folder, name, self._entries[name], since=now)
-            ticket.append(job)
-            child = self._child_of.get(name)
-            if child is None:
-                continue
-            child.queue.append(job)
-            child.send(job)
+        ticket = [_Job(folder, name, self._entries[name]) for name in self.names]
+        for job in ticket:
+            if job.name in self._child_of:
+                self._child_of[job.name].queue.append(job)
+        if start:
+            self.dispatch()
         return ticket
+
+    def dispatch(self) -> None:
+        """Send every held job to its child."""
+        now = time.monotonic()
+        for child in self._children:
+            for job in child.queue:
+                if not job.sent:
+                    job.since = now
+                    child.send(job)
 
     def results(self, ticket: list[_Job]) -> Iterator[tuple[str, ProbeResult]]:
         """Each runtime's result for the model of ``ticket``, in the order of ``names``, as soon as it is in."""
+        self.dispatch()
         for job in ticket:
             if job.name in self._unavailable:
                 yield job.name, _unavailable(job.name, self._unavailable[job.name])
@@ -199,14 +214,15 @@ class ProbePool:
         if child.queue:
             child.queue[0].since = time.monotonic()
         for job in child.queue:
-            child.send(job)
+            if job.sent:
+                child.send(job)
 
     def _poll(self) -> None:
         """Give every child's finished, crashed or overdue head job its outcome; restart children that died."""
         now = time.monotonic()
         for child in self._children:
             assert child.proc is not None
-            while child.queue:
+            while child.queue and child.queue[0].sent:
                 job = child.queue[0]
                 if (job.folder / f"{job.name}.json").is_file():
                     self._finish(child, job, 0, now, late=False)

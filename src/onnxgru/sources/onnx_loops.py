@@ -98,8 +98,10 @@ class _Body:
 
 def recognise_all(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> list[GRULayer]:
     """A canonical layer for each GRU cell the Loop/Scan computes (several for a MultiRNNCell), in order."""
+    from onnxgru.sources.onnx_source import node_name
+
     b = _Body(node, body, outer)
-    name = node.name or node.output[0]
+    name = node_name(node)
     act, alpha = b.activation()
     acts = ("Sigmoid", act)
     alphas = (alpha,) if alpha is not None else ()

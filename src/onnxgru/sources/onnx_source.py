@@ -171,9 +171,16 @@ def gru_attrs(node: onnx.NodeProto, input_size: int) -> GRUAttrs:
         ) from None
 
 
+def node_name(node: onnx.NodeProto) -> str:
+    """The node's name (or its first output's) as text: protobuf hands back bytes when a corrupt file's name is not
+    UTF-8."""
+    name = node.name or (node.output[0] if node.output else "")
+    return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+
+
 def gru_layer(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> GRULayer:
     """One fused GRU node as a canonical layer. Its W, R (and B) must be constants."""
-    name = node.name or node.output[0]
+    name = node_name(node)
     inputs = list(node.input) + [""] * 6
     missing = [n for n, i in (("W", 1), ("R", 2)) if inputs[i] not in consts]
     if missing:
@@ -230,7 +237,7 @@ def find_grus(model: onnx.ModelProto) -> GRUScan:
             body = next((a.g for a in node.attribute if a.name == "body"), None)
             if body is None or not _looks_recurrent(body):
                 continue
-            where = node.name or node.output[0]
+            where = node_name(node)
             found = onnx_loops.recognise_all(node, body, consts)
             for layer in found:  # a MultiRNNCell loop holds several cells
                 scan.layers.append(layer)

@@ -15,6 +15,7 @@ import numpy as np
 
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
+from onnxgru.errors import UserError
 
 _PARTS = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
 # TF ops a GRUCell's candidate activation can be, and the ONNX GRU activation each one is (alpha from the node).
@@ -26,7 +27,17 @@ _PASS = {"Identity", "Enter", "ReadVariableOp", "Switch", "Cast"}
 def _values(graph_def: Any) -> dict[str, np.ndarray]:
     from tensorflow.python.framework import tensor_util
 
-    return {n.name: tensor_util.MakeNdarray(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const"}
+    out = {}
+    for n in graph_def.node:
+        if n.op == "Const":
+            try:
+                out[n.name] = tensor_util.MakeNdarray(n.attr["value"].tensor)
+            except Exception as exc:  # content that does not fit its declared shape or type
+                raise UserError(
+                    f"the constant {n.name!r} in the graph is corrupt ({type(exc).__name__}: {str(exc)[:80]}); "
+                    "freeze and save the graph again."
+                ) from None
+    return out
 
 
 def _all_nodes(graph_def: Any) -> list[tuple[str, str, list[str], Any]]:

@@ -28,7 +28,7 @@ from onnxgru.report import Report, RuntimeResult
 from onnxgru.runtimes import RuntimeRefused
 from onnxgru.runtimes import get as get_runtime
 from onnxgru.sources import onnx_build
-from onnxgru.sources.load import LoadOptions, load
+from onnxgru.sources.load import LoadOptions, kind_of, load
 from onnxgru.sources.onnx_model import from_proto
 
 if TYPE_CHECKING:
@@ -75,12 +75,15 @@ def _ops(proto: onnx.ModelProto) -> dict[str, int]:
 
 
 def export(
-    source: str, *, settings: Settings, options: LoadOptions, dtype: str | None, exporter: str, opset: int | None
+    source: str, *, settings: Settings, options: LoadOptions, dtype: str | None, exporter: str, opset: int | None,
+    loaded: LoadedModel | None = None,
 ) -> tuple[Report, bytes | None]:
-    """Export ``source``; the bytes are returned only when the export agrees with TensorFlow."""
-    tfm = load(source, "tensorflow", options)
-    if tfm.kind not in ("tf", "keras"):
+    """Export ``source``; the bytes are returned only when the export agrees with TensorFlow. ``loaded`` is
+    ``source`` already loaded with ``options`` (a check passes its own, so the source is read once)."""
+    kind = kind_of(source)  # before reading: a file of another framework is not even opened
+    if kind not in ("tf", "keras"):
         raise UserError(f"{source!r} is not a TensorFlow or Keras model; use `onnxgru export torch` for PyTorch.")
+    tfm = loaded if loaded is not None else load(source, "tensorflow", options, kind)
     want = np.dtype(dtype) if dtype else np.dtype(tfm.dtype)
     inputs = make_inputs([tfm], settings)
     expected = tfm.run(inputs)

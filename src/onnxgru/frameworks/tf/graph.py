@@ -19,6 +19,16 @@ from onnxgru.frameworks.tf.tfimport import quiet, tf
 from onnxgru.sources.files import existing
 
 _VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
+# Ops that touch the file system or call back into Python when the graph runs: a model file that holds them could
+# write or read files as soon as onnxgru runs it, so onnxgru refuses it (a GRU needs none of them).
+_FILE_OPS = {"WriteFile", "ReadFile", "DeleteFile", "MatchingFiles", "ImmutableConst", "PyFunc", "PyFuncStateless",
+             "EagerPyFunc", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary",
+             "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary",
+             "WriteRawProtoSummary", "ImportEvent", "TFRecordDataset", "TFRecordDatasetV2", "TextLineDataset",
+             "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "TFRecordReader", "TFRecordReaderV2",
+             "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2", "IdentityReader"}
+# The saver's own ops: legitimate in a checkpoint's or SavedModel's meta graph, never in a graph onnxgru runs.
+_CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
 # Sinks that are bookkeeping, not results: saving, initialising, training.
 _NOT_RESULTS = {"NoOp", "Assert", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "ShardedFilename", "Print",
                 "PrintV2", "Assign", "AssignVariableOp", "AssignAdd", "AssignSub", "VariableV2", "VarHandleOp"}
@@ -59,10 +69,43 @@ class TFGraph:
         sess = self._session
 
         def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-            with quiet():
-                return [np.asarray(v) for v in sess.run(self.outputs, feeds)]
+            try:
+                with quiet():
+                    return [np.asarray(v) for v in sess.run(self.outputs, feeds)]
+            except Exception as exc:  # a graph that cannot run (corrupt, or inputs it cannot take): not onnxgru's bug
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                raise UserError(
+                    f"TensorFlow cannot run the graph of this {self.origin} ({type(exc).__name__}: "
+                    f"{lines[-1][:200] if lines else ''}); check that the model runs in TensorFlow on inputs of shape "
+                    "(batch, steps, features)."
+                ) from None
 
         return run
+
+
+def refuse_file_ops(graph_def: Any, where: str | Path, saver_allowed: bool = False) -> None:
+    """A UserError if the graph (or a function in its library) holds an op that reads or writes files."""
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    unsafe = _FILE_OPS if saver_allowed else _FILE_OPS | _CHECKPOINT_OPS
+    bad = sorted({n.op for n in nodes if n.op in unsafe
+                  or (n.op == "PrintV2" and n.attr["output_stream"].s.startswith(b"file"))})
+    if bad:
+        raise UserError(
+            f"{str(where)!r} contains {bad[0]} operations, which read or write files when the graph runs; onnxgru "
+            "does not run such a graph. Give a frozen inference graph without them."
+        )
+
+
+def refuse_saved_model_file_ops(folder: Path) -> None:
+    """``refuse_file_ops`` on every meta graph of a SavedModel, before anything loads it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    try:
+        proto = saved_model_pb2.SavedModel.FromString((Path(folder) / "saved_model.pb").read_bytes())
+    except Exception:  # noqa: BLE001 - unreadable: the loader that comes next says so in its own words
+        return
+    for meta_graph in proto.meta_graphs:  # loading runs init ops and restore functions
+        refuse_file_ops(meta_graph.graph_def, folder, saver_allowed=True)
 
 
 def tensor_name(name: str) -> str:
@@ -101,6 +144,7 @@ def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, .
         ) from None
     if not graph_def.node:
         raise UserError(f"{str(path)!r} holds no TensorFlow graph (no nodes); give a frozen GraphDef .pb.")
+    refuse_file_ops(graph_def, path)
     if any(n.op in _VARIABLE_OPS for n in graph_def.node):
         raise UserError(
             f"{str(path)!r} is a GraphDef with variables but not their values; freeze it "
@@ -122,6 +166,14 @@ def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[
     existing(meta, "checkpoint meta graph")
     if not Path(str(prefix) + ".index").exists():
         raise UserError(f"the TF1 checkpoint {str(prefix)!r} has no .index file; give the prefix saver.save wrote.")
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    try:  # before TensorFlow runs any of it (restoring runs the saver's ops)
+        refuse_file_ops(meta_graph_pb2.MetaGraphDef.FromString(meta.read_bytes()).graph_def, meta, saver_allowed=True)
+    except UserError:
+        raise
+    except Exception:
+        pass  # unreadable: import_meta_graph says so below
     graph = t.Graph()
     with graph.as_default(), quiet():
         try:
@@ -143,6 +195,7 @@ def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[
             sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
         )
         sess.close()
+    refuse_file_ops(frozen, prefix)
     return TFGraph(frozen, inputs, outputs, "TF1 checkpoint")
 
 
@@ -163,6 +216,7 @@ def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple
         ) from None
     if not proto.meta_graphs:
         raise UserError(f"{str(pb)!r} holds no meta graph; save the model again.")
+    refuse_saved_model_file_ops(folder)
     if proto.meta_graphs[0].object_graph_def.nodes:
         return _saved_model_v2(folder, input_names, output_names)
     tags = list(proto.meta_graphs[0].meta_info_def.tags) or ["serve"]
@@ -186,6 +240,7 @@ def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple
             sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
         )
         sess.close()
+    refuse_file_ops(frozen, folder)
     return TFGraph(frozen, inputs, outputs, "TF1 SavedModel", rename)
 
 
@@ -210,6 +265,7 @@ def _saved_model_v2(folder: Path, input_names: tuple[str, ...], output_names: tu
             f"the SavedModel {str(folder)!r} cannot be loaded and frozen ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); check that it has a serving signature."
         ) from None
+    refuse_file_ops(frozen, folder)
     graph = _import(frozen, folder)
     inputs, outputs = discover(graph, tuple(ins), tuple(outs), str(folder))
     return TFGraph(frozen, inputs, outputs, "TF2 SavedModel", dict(rename))

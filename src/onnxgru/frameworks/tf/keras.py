@@ -45,27 +45,33 @@ def stored_config(path: Path) -> tuple[dict, int]:
             with zipfile.ZipFile(p) as z:
                 config = json.loads(z.read("config.json"))
                 meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        except Exception:  # BadZipFile, a missing member, bad JSON, zlib.error, an encrypted or odd archive
             raise UserError(
                 f"{str(p)!r} is not a readable .keras file (it should be a zip with config.json); save the model "
                 "again with model.save(...)."
             ) from None
-        version = str(meta.get("keras_version", "3"))
+        version = str(meta.get("keras_version", "3") if isinstance(meta, dict) else "3")
     else:
         h5py = _h5py()
         try:
             with h5py.File(p, "r") as f:
                 raw = f.attrs.get("model_config")
                 version = f.attrs.get("keras_version", "2")
-        except OSError:
+        except Exception:  # OSError from HDF5 on a corrupt file, or attributes of an odd type
             raise UserError(f"{str(p)!r} is not a readable HDF5 Keras file (truncated or another format).") from None
         if raw is None:
             raise UserError(
                 f"{str(p)!r} holds weights but no model architecture; save the whole model (model.save), not "
                 "save_weights."
             )
-        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        version = version.decode() if isinstance(version, bytes) else str(version)
+        try:
+            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise UserError(
+                f"{str(p)!r} holds a model architecture that is not readable JSON (the file is corrupt); save the "
+                "model again with model.save(...)."
+            ) from None
+        version = version.decode(errors="replace") if isinstance(version, bytes) else str(version)
     head = version.split(".")[0]
     major = 3 if head.isdigit() and int(head) >= 3 else 2
     return config, major
@@ -188,16 +194,23 @@ def io_specs(km: KerasModel) -> tuple[list[tuple[str, tuple, np.dtype]], list[st
     ins = []
     for t in model.inputs:
         shape = tuple(t.shape)
-        name = getattr(t, "name", "input").split(":")[0]
+        name = (getattr(t, "name", None) or "input").split(":")[0]  # a ragged or sparse tensor may have no name
         ins.append((name, shape, np.dtype(getattr(t.dtype, "name", t.dtype))))
-    outs = [getattr(t, "name", f"output_{i}").split(":")[0] for i, t in enumerate(model.outputs)]
+    outs = [(getattr(t, "name", None) or f"output_{i}").split(":")[0] for i, t in enumerate(model.outputs)]
     return ins, outs
 
 
 def run(km: KerasModel, feeds: list[np.ndarray]) -> list[np.ndarray]:
     """Run the model eagerly (inference mode) on positional inputs."""
-    with quiet():
-        result = km.model(feeds[0] if len(feeds) == 1 else feeds, training=False)
+    try:
+        with quiet():
+            result = km.model(feeds[0] if len(feeds) == 1 else feeds, training=False)
+    except Exception as exc:  # a model Keras loaded but cannot run (a corrupt config): not onnxgru's bug
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise UserError(
+            f"Keras cannot run {str(km.path)!r} ({type(exc).__name__}: {lines[-1][:200] if lines else ''}); check "
+            "that the model runs in Keras on inputs of shape (batch, steps, features)."
+        ) from None
     items = result if isinstance(result, list | tuple) else [result]
     return [np.asarray(v) for v in items]
 

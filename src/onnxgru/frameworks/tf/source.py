@@ -40,6 +40,7 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "tf") -> Loade
         return _load_keras(path, role, options)
     if Path(path).is_dir() and (Path(path) / "keras_metadata.pb").exists() and not options.input_names:
         # A Keras 2 SavedModel: its layers are known to Keras, which reads them exactly.
+        graph.refuse_saved_model_file_ops(Path(path))
         km = keras.KerasModel(_load_keras_saved_model(path), 2, Path(path))
         return _from_keras(km, path, role, options, kind="tf")
     return _load_graph(path, role, options)

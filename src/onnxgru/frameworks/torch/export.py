@@ -21,7 +21,7 @@ from onnxgru.core.spec import GRULayer
 from onnxgru.errors import UserError
 from onnxgru.report import Report
 from onnxgru.runtimes import RuntimeRefused
-from onnxgru.sources.load import LoadOptions, load
+from onnxgru.sources.load import LoadOptions, kind_of, load
 
 if TYPE_CHECKING:
     import onnx
@@ -37,9 +37,10 @@ def export(
     """Export a PyTorch source to ONNX; ``(report, model bytes)``, the bytes only when the export was verified."""
     if exporter not in EXPORTERS:
         raise UserError(f"--exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}.")
-    model = load(source, "torch", options)
-    if model.kind != "torch":
-        raise UserError(f"{source!r} is a {model.kind} source; `onnxgru export torch` exports PyTorch models.")
+    kind = kind_of(source)  # before reading: a file of another framework is not even opened
+    if kind != "torch":
+        raise UserError(f"{source!r} is a {kind} source; `onnxgru export torch` exports PyTorch models.")
+    model = load(source, "torch", options, kind)
     dtype = dtype or "float32"
     proto, route = to_onnx(model.layers, batch_first=not model.time_major, dtype=dtype, exporter=exporter, opset=opset)
     findings = verify_linear_before_reset(proto, model.layers, exporter)

@@ -55,7 +55,14 @@ def load_pickle(path: Path, trust: bool) -> Any:
     torch = require("torch")
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if not trust and "Unsupported global" not in str(exc):  # no objects named: bytes it cannot parse at all
+            stop = next((line.strip() for line in str(exc).splitlines() if "Unsupported" in line), "")
+            raise UserError(
+                f"{str(path)!r} is not a readable PyTorch file (corrupt, truncated or another format"
+                + (f": {stop[:80]}" if stop else "")
+                + "); save it again with torch.save."
+            ) from None
         if not trust:
             raise UserError(
                 f"{str(path)!r} holds pickled Python objects (a whole module or custom classes), and loading it "
