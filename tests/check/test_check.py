@@ -242,3 +242,16 @@ def test_unknown_runtime(stack_file, rng: np.random.Generator, capsys) -> None: 
     path = stack_file([random_layer(rng)], "m.onnx")
     assert main(["check", "--onnx", path, "--runtimes", "tensorrt"]) == 2
     assert "unknown runtime 'tensorrt'" in capsys.readouterr().err
+
+
+def test_runtime_mismatch_names_the_known_limit(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:  # noqa: ANN001
+    """tract runs a reverse GRU forwards (measured, runtimes/KNOWN.md): the check fails and says why."""
+    pytest.importorskip("tract")
+    path = stack_file([random_layer(rng, 4, 3, "reverse", 1)], "reverse.onnx")
+    out = tmp_path / "r.json"
+    assert main(["check", "--onnx", path, "--runtimes", "onnxruntime,tract", "--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    status = {r["runtime"]: r["status"] for r in report["runtimes"]}
+    assert status == {"onnxruntime": "ok", "tract": "mismatch"}
+    gru010 = [f for f in report["findings"] if f["code"] == "GRU010" and f["where"].startswith("tract")]
+    assert gru010 and "Known limitation" in gru010[0]["message"] and "reverse" in gru010[0]["message"]

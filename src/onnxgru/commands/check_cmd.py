@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -260,8 +260,12 @@ def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> R
     from onnxgru.commands.common import refused
 
     version = res.version
+    known = _known_limits(name, m, binding, res.precision)
+    why = f" Known limitation: {known}" if known else ""
     if res.status in ("refused", "crashed"):
-        out.findings.append(refused(name, m.role, res.detail if res.status == "refused" else f"crashed: {res.detail}"))
+        detail = res.detail if res.status == "refused" else f"crashed: {res.detail}"
+        finding = refused(name, m.role, detail)
+        out.findings.append(replace(finding, message=finding.message + why))
         return RuntimeResult(name, version, m.role, "refused", None, res.detail)
     if res.status == "unavailable":
         return RuntimeResult(name, version, m.role, "unavailable", None, res.detail)
@@ -287,15 +291,35 @@ def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> R
             )
         )
     else:
-        out.findings.append(disagreement(cmp, f"{name}: {m.role}"))
+        finding = disagreement(cmp, f"{name}: {m.role}")
+        out.findings.append(replace(finding, message=finding.message + why))
     return RuntimeResult(
         name,
         version,
         m.role,
         "mismatch",
         cmp.max_abs,
-        f"differs from the reference GRU by {cmp.max_abs:.3g}{precision}",
+        f"differs from the reference GRU by {cmp.max_abs:.3g}{precision}" + (f"; {known}" if known else ""),
     )
+
+
+def _known_limits(name: str, m: LoadedModel, binding, precision: str | None) -> str | None:  # noqa: ANN001
+    """What the measured runtime limits (``runtimes/KNOWN.md``) say about this model's GRUs, if anything."""
+    from onnxgru.runtimes.limits import known_limits
+
+    said = []
+    for layer in m.layers:
+        text = known_limits(
+            name,
+            layer.attrs,
+            m.dtype,
+            binding.lens_input is not None,
+            has_h0=bool(binding.state_inputs),
+            precision=precision,
+        )
+        if text and text not in said:
+            said.append(text)
+    return " ".join(said) or None
 
 
 def _cuda_findings(m: LoadedModel) -> list[Finding]:
