@@ -26,7 +26,7 @@ from onnxgru.errors import UserError
 from onnxgru.progress import Progress
 from onnxgru.report import Report, RuntimeResult
 from onnxgru.runtimes import cuda_rules
-from onnxgru.sources.load import LoadOptions, kind_of, load
+from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 
 if TYPE_CHECKING:
     from onnxgru.core.inputs import Inputs
@@ -78,7 +78,7 @@ def check(
     ):
         for p in paths:
             if kind_of(p) not in kinds:
-                raise UserError(f"{label} {p!r} is a {kind_of(p)} source; pass it with the matching flag.")
+                raise UserError(f"{label} {p!r} is {KIND_NAMES[kind_of(p)]} source; pass it with the matching flag.")
     if tf or torch or onnx:
         groups = [Group("", tf, torch, onnx)]
         extra: dict = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 from onnxgru.commands.common import Settings, write_atomic
 from onnxgru.errors import UserError
 from onnxgru.report import Report
-from onnxgru.sources.load import LoadOptions, kind_of, load
+from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 
 TARGETS = ("exact", "nn.GRU")
 
@@ -32,8 +32,8 @@ def convert(
     kind = kind_of(source)
     if kind not in ("tf", "keras"):
         raise UserError(
-            f"convert reads TensorFlow and Keras sources, but {source!r} is a {kind} source; give a .pb, checkpoint, "
-            "SavedModel, .keras or .h5 file (`onnxgru export torch` exports PyTorch models to ONNX)."
+            f"convert reads TensorFlow and Keras sources, but {source!r} is {KIND_NAMES[kind]} source; give a .pb, "
+            "checkpoint, SavedModel, .keras or .h5 file (`onnxgru export torch` exports PyTorch models to ONNX)."
         )
     model = load(source, "tf", options, kind)
 

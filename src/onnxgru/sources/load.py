@@ -30,6 +30,9 @@ class LoadOptions:
     output_names: tuple[str, ...] = ()
 
 
+KIND_NAMES = {"onnx": "an ONNX", "tf": "a TensorFlow", "keras": "a Keras", "torch": "a PyTorch"}
+
+
 def kind_of(path: str | Path) -> str:
     """``"onnx"``, ``"tf"``, ``"keras"`` or ``"torch"`` from the path; a UserError for anything else."""
     p = Path(path)

@@ -21,7 +21,7 @@ from onnxgru.core.spec import GRULayer
 from onnxgru.errors import UserError
 from onnxgru.report import Report
 from onnxgru.runtimes import RuntimeRefused
-from onnxgru.sources.load import LoadOptions, kind_of, load
+from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 
 if TYPE_CHECKING:
     import onnx
@@ -39,7 +39,7 @@ def export(
         raise UserError(f"--exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}.")
     kind = kind_of(source)  # before reading: a file of another framework is not even opened
     if kind != "torch":
-        raise UserError(f"{source!r} is a {kind} source; `onnxgru export torch` exports PyTorch models.")
+        raise UserError(f"{source!r} is {KIND_NAMES[kind]} source; `onnxgru export torch` exports PyTorch models.")
     model = load(source, "torch", options, kind)
     dtype = dtype or "float32"
     proto, route = to_onnx(model.layers, batch_first=not model.time_major, dtype=dtype, exporter=exporter, opset=opset)
