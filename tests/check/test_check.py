@@ -201,6 +201,8 @@ def test_reduced_precision_is_gru008_not_an_error() -> None:
     noisy = expected["output"] + 1e-2  # what bf16 does to a GRU
 
     class Binding:
+        lens_input, state_inputs = None, []
+
         @staticmethod
         def canonical(values, inputs):  # noqa: ANN001, ANN205
             return {"output": values[0]}

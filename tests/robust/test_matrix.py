@@ -194,7 +194,7 @@ def test_model_without_a_gru(command: str, family: str, name: str, env: Env, ref
 @pytest.mark.parametrize("which", ["outside", "linked", "absolute"])
 def test_external_data_outside_the_folder(command: str, which: str, env: Env, refused) -> None:  # noqa: ANN001
     src = env.family("onnx")[which]
-    says = ("outside the model's folder",) if command in ("inspect", "compare", "check") else ("onnx source",
+    says = ("outside the model's folder",) if command in ("inspect", "compare", "check") else ("ONNX source",
                                                                                                 "not a tensorflow")
     refused(argv(command, src, env), says, env.watch, env.markers)
 
@@ -210,7 +210,7 @@ def test_external_data_inside_the_folder_is_read(env: Env, capsys) -> None:  # n
 @pytest.mark.parametrize("command", COMMANDS)
 def test_code_running_pickle(command: str, env: Env, refused) -> None:  # noqa: ANN001
     files = env.family("torch")
-    says = ("would run code",) if command in ("inspect", "compare", "check", "export-torch") else ("torch source",
+    says = ("would run code",) if command in ("inspect", "compare", "check", "export-torch") else ("PyTorch source",
                                                                                                   "not a tensorflow")
     refused(argv(command, files["evil"], env), says, env.watch, [files["evil_marker"]])
 
@@ -220,7 +220,7 @@ def test_code_running_pickle(command: str, env: Env, refused) -> None:  # noqa: 
 @pytest.mark.parametrize("which", ["lambda_keras", "lambda_h5"])
 def test_keras_lambda_is_refused_in_safe_mode(command: str, which: str, env: Env, refused) -> None:  # noqa: ANN001
     files = env.family("tf")
-    says = ("keras source",) if command == "export-torch" else ("Lambda layer",)
+    says = ("Keras source",) if command == "export-torch" else ("Lambda layer",)
     refused(argv(command, files[which], env), says, env.watch, [files["lambda_marker"]])
 
 
@@ -231,7 +231,7 @@ def test_tf_graph_that_writes_files(command: str, which: str, env: Env, refused)
     """A frozen graph whose output depends on a WriteFile, and a SavedModel whose main op (run by the loader)
     writes a file: refused before TensorFlow runs anything."""
     files = env.family("tf")
-    says = ("tf source",) if command == "export-torch" else ("read or write files",)
+    says = ("TensorFlow source",) if command == "export-torch" else ("read or write files",)
     refused(argv(command, files[which], env), says, env.watch, [files["graph_marker"]])
 
 
