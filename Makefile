@@ -26,8 +26,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks models
 
+# make bench: the ratio tables of BENCHMARKS.md (about 5 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run,
+# BENCH_ARGS="--sections check,exact" for some of it, BENCH_ARGS="--markdown" for the tables as BENCHMARKS.md shows them.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -233,7 +233,7 @@ def _flip_gap(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[f
     memory is a block, not the size of the outputs."""
     if a.size == 0 or a.ndim < 2:
         return float(np.abs(a - b).max()), bool(np.allclose(a, b, atol=atol, rtol=rtol))
-    block = max(1, (1 << 20) // max(a.size // a.shape[1], 1))
+    block = max(1, (1 << 16) // max(a.size // a.shape[1], 1))
     gaps, close = [], True
     for t in range(0, a.shape[1], block):
         pa, pb = a[:, t : t + block], b[:, t : t + block]

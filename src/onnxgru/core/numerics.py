@@ -94,7 +94,7 @@ def compare_arrays(
     return PairResult(a_name, b_name, output, max_abs, max_rel, required, passed, per_step, atol, rtol, nonfinite)
 
 
-_PART_VALUES = 1 << 20  # values per slice compared at once (8 MiB in float64)
+_PART_VALUES = 1 << 16  # values per slice compared at once (512 KiB in float64)
 
 
 def _parts(shape: tuple[int, ...], axis: int) -> list[tuple]:

@@ -83,7 +83,7 @@ def gru(
     return Y, Y_h
 
 
-_BLOCK_VALUES = 1 << 18  # input projections computed ahead, in values (2 MiB of float64)
+_BLOCK_VALUES = 1 << 16  # input projections computed ahead, in values (512 KiB of float64)
 
 
 def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # noqa: ANN001, ANN202 - internal hot loop

@@ -8,10 +8,10 @@ pays each runtime's import once, not once per model. ``results`` yields one mode
 A child that crashes or hangs on a job is that job's ``crashed`` result, and a fresh child takes the jobs after it:
 one runtime's crash on one model touches no other result.
 
-There are two children: the runtimes with native code (ONNX Runtime, OpenVINO, tract) share one, and the ONNX
-reference evaluator (numpy only, and the slowest on big models) has the other, so the two run side by side on two
-cores. Measured on a busy 2-core machine, one process per runtime cost about 0.4 s of CPU each (Python, numpy and
-onnx imported again) for nothing a restart after a crash does not give.
+All runtimes share one child: measured on a busy 2-core machine, a process per runtime cost about 0.4 s of CPU
+each (Python, numpy and onnx imported again) for nothing a restart after a crash does not give. A big model
+(``submit(..., start=False)``) gives the ONNX reference evaluator, numpy only and the slowest on big models, a child
+of its own, so it runs beside the others on a second core.
 
 A job is a folder with ``model.onnx`` and ``feeds.npz`` (no pickle either way). For each runtime the child first
 makes ``<runtime>.log`` (its stdout and stderr during the job, which also says the job started), then writes
@@ -131,17 +131,19 @@ class ProbePool:
         self._unavailable: dict[str, str] = {}
         self._child_of: dict[str, _Child] = {}
         self._entries = entries
-        children: dict[str, _Child] = {}
+        self._numpy_only: list[str] = []  # runtimes that move to a child of their own for big models
+        self._side: _Child | None = None
+        shared = _Child([], self._root / "runtimes.log")
         for name, entry in entries.items():
             rt = runtimes.resolve(entry)
             if not rt.available():
                 self._unavailable[name] = rt.package
                 continue
-            group = rt.package if rt.package == "onnx" else "native"
-            child = children.setdefault(group, _Child([], self._root / f"{group}.log"))
-            child.entries.append(entry)
-            self._child_of[name] = child
-        self._children = list(children.values())
+            shared.entries.append(entry)
+            self._child_of[name] = shared
+            if rt.package == "onnx":
+                self._numpy_only.append(name)
+        self._children = [shared] if shared.entries else []
         for child in self._children:
             self._start(child, warm)
 
@@ -171,6 +173,8 @@ class ProbePool:
         folder.mkdir()
         (folder / "model.onnx").write_bytes(model.SerializeToString())
         np.savez(folder / "feeds.npz", **{k: np.asarray(v) for k, v in feeds.items()})
+        if not start:
+            self._separate_numpy_only()
         ticket = [_Job(folder, name, self._entries[name]) for name in self.names]
         for job in ticket:
             if job.name in self._child_of:
@@ -178,6 +182,15 @@ class ProbePool:
         if start:
             self.dispatch()
         return ticket
+
+    def _separate_numpy_only(self) -> None:
+        """From the first big model on, the numpy-only runtimes' jobs go to a child of their own."""
+        if not self._numpy_only or self._side is not None:
+            return
+        self._side = _Child([self._entries[n] for n in self._numpy_only], self._root / "numpy-only.log")
+        self._children.append(self._side)
+        self._child_of.update(dict.fromkeys(self._numpy_only, self._side))
+        self._start(self._side, warm=True)
 
     def dispatch(self) -> None:
         """Send every held job to its child."""

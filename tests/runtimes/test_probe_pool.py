@@ -1,0 +1,77 @@
+"""The probe pool runs every model of a check in long-lived children, yet one runtime's crash or hang on one model
+is that job's result only: the other runtimes and the later models still run (a fresh child takes over)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from onnxgru import runtimes
+from onnxgru.core.spec import GRUAttrs
+from onnxgru.runtimes.probe import ProbePool
+from onnxgru.sources.onnx_build import single_node
+
+pytestmark = pytest.mark.slow
+
+# hidden 4 aborts the process, hidden 5 hangs, anything else runs in ONNX Runtime
+FLAKY = """
+import os, time
+from onnxgru.runtimes import ort
+from onnxgru.runtimes.base import Runtime
+
+def _load(model):
+    hidden = next(a.i for a in model.graph.node[0].attribute if a.name == "hidden_size")
+    if hidden == 4:
+        print("about to abort", flush=True)
+        os.abort()
+    if hidden == 5:
+        time.sleep(60)
+    return ort._load(model)
+
+RUNTIME = Runtime("flaky", "onnxruntime", lambda: "0", _load)
+"""
+
+
+@pytest.fixture
+def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "flaky_rt.py").write_text(textwrap.dedent(FLAKY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setitem(runtimes._MODULES, "flaky", "flaky_rt")
+    return "flaky"
+
+
+def _model(hidden: int):  # noqa: ANN202 - onnx.ModelProto
+    rng = np.random.default_rng(hidden)
+    return single_node(GRUAttrs(hidden_size=hidden, input_size=3), rng.normal(size=(1, 3 * hidden, 3)),
+                       rng.normal(size=(1, 3 * hidden, hidden)))
+
+
+def test_a_crash_or_hang_is_that_jobs_result_only(flaky: str) -> None:
+    feeds = {"X": np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)}
+    with ProbePool([flaky, "onnxruntime", "reference"], timeout=5) as pool:
+        tickets = {h: pool.submit(_model(h), feeds, start=h != 6) for h in (3, 4, 5, 6)}
+        got = {h: dict(pool.results(t)) for h, t in tickets.items()}
+    assert [r.status for r in got[3].values()] == ["ok", "ok", "ok"]
+    assert got[4][flaky].status == "crashed" and "SIGABRT" in got[4][flaky].detail
+    assert got[5][flaky].status == "crashed" and "did not finish within 5 s" in got[5][flaky].detail
+    assert got[6][flaky].status == "ok", "a fresh child takes the jobs after a crash"
+    for h in (4, 5, 6):
+        assert got[h]["onnxruntime"].status == got[h]["reference"].status == "ok", h
+        np.testing.assert_allclose(got[h]["onnxruntime"].outputs[0], got[h]["reference"].outputs[0], atol=1e-5)
+
+
+def test_unknown_and_missing_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from onnxgru.errors import UserError
+
+    with pytest.raises(UserError, match="unknown runtime"):
+        ProbePool(["nope"])
+    monkeypatch.setitem(runtimes._MODULES, "ghost", "onnxgru.runtimes.ort")
+    monkeypatch.setattr(runtimes.base.Runtime, "available", lambda self: self.package != "onnxruntime")
+    with ProbePool(["ghost", "reference"]) as pool:
+        got = dict(pool.results(pool.submit(_model(3), {"X": np.ones((2, 1, 3), np.float32)})))
+    assert got["ghost"].status == "unavailable" and got["reference"].status == "ok"
