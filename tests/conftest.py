@@ -35,6 +35,14 @@ def random_layer(
     )
 
 
+def permute_gates(layer: GRULayer, perm: tuple[int, int, int]) -> GRULayer:
+    """The same layer with its gate blocks reordered (new block i is old block perm[i]) in W, R and both biases."""
+    from onnxgru.core.diff import _bias_gates, _gates
+
+    return replace(layer, W=_gates(layer.W, perm, 1), R=_gates(layer.R, perm, 1),
+                   B=_bias_gates(layer.B, perm, layer.attrs.hidden_size))
+
+
 def with_attrs(layer: GRULayer, **changes: object) -> GRULayer:
     return replace(layer, attrs=replace(layer.attrs, **changes))
 

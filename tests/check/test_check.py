@@ -108,45 +108,22 @@ def keras_and_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     return {"keras": d / "gru.h5", "port": d / "port.pt", "swapped": d / "swapped.pt", "dir": d}
 
 
+def _check_port(models: dict, port: str, runtimes: str) -> tuple[int, dict]:
+    out = models["dir"] / f"{port}.json"
+    code = main(["check", "--tf", str(models["keras"]), "--torch", str(models[port]), "--batch-first",
+                 "--runtimes", runtimes, "--json", str(out)])
+    return code, json.loads(out.read_text())
+
+
 def test_keras_gru_and_its_exact_torch_port_pass(keras_and_torch: dict) -> None:
-    out = keras_and_torch["dir"] / "pass.json"
-    code = main(
-        [
-            "check",
-            "--tf",
-            str(keras_and_torch["keras"]),
-            "--torch",
-            str(keras_and_torch["port"]),
-            "--batch-first",
-            "--runtimes",
-            "onnxruntime,reference",
-            "--json",
-            str(out),
-        ]
-    )
-    report = json.loads(out.read_text())
+    code, report = _check_port(keras_and_torch, "port", "onnxruntime,reference")
     assert code == 0 and report["verdict"] == "pass", [f["message"] for f in report["findings"]]
     assert all(p["passed"] for p in report["pairs"]) and len(report["pairs"]) == 4  # torch, numpy, 2x ORT
     assert {r["status"] for r in report["runtimes"]} == {"ok"}
 
 
 def test_swapped_gates_fail_with_gru004(keras_and_torch: dict) -> None:
-    out = keras_and_torch["dir"] / "fail.json"
-    code = main(
-        [
-            "check",
-            "--tf",
-            str(keras_and_torch["keras"]),
-            "--torch",
-            str(keras_and_torch["swapped"]),
-            "--batch-first",
-            "--runtimes",
-            "onnxruntime",
-            "--json",
-            str(out),
-        ]
-    )
-    report = json.loads(out.read_text())
+    code, report = _check_port(keras_and_torch, "swapped", "onnxruntime")
     assert code == 1
     gru004 = [f for f in report["findings"] if f["code"] == "GRU004"]
     assert gru004 and "z and r swapped" in gru004[0]["message"]

@@ -10,9 +10,8 @@ import pytest
 
 import onnxgru
 from onnxgru.cli import main
-from onnxgru.core.diff import _gates
 
-from ..conftest import random_layer, with_attrs
+from ..conftest import permute_gates, random_layer, with_attrs
 
 
 @pytest.fixture
@@ -84,15 +83,7 @@ def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_la
 
 def test_compare_names_gate_permutation(stack_file, rng: np.random.Generator) -> None:  # noqa: ANN001
     layer = random_layer(rng, 5, 4)
-    h = 4
-    perm = (1, 0, 2)
-    swapped = type(layer)(
-        layer.name,
-        layer.attrs,
-        _gates(layer.W, perm, 1),
-        _gates(layer.R, perm, 1),
-        np.concatenate([_gates(layer.B[:, : 3 * h], perm, 1), _gates(layer.B[:, 3 * h :], perm, 1)], axis=1),
-    )
+    swapped = permute_gates(layer, (1, 0, 2))
     report = onnxgru.compare(stack_file([layer], "a.onnx"), stack_file([swapped], "b.onnx"))
     gru004 = [f for f in report.findings if f.code == "GRU004"]
     assert len(gru004) == 1 and "z and r swapped" in gru004[0].message

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxgru.core.diff import _gates, diff_layers, diff_weights
+from onnxgru.core.diff import diff_layers, diff_weights
 
-from ..conftest import random_layer, with_attrs
+from ..conftest import permute_gates, random_layer, with_attrs
 
 
 def codes(findings) -> list[str]:  # noqa: ANN001
@@ -48,15 +48,7 @@ def test_activation_or_clip_differs_is_gru003(change: dict, rng: np.random.Gener
 
 def test_torch_order_read_as_onnx_is_named(rng: np.random.Generator) -> None:
     a = random_layer(rng)
-    perm = (1, 0, 2)  # z and r swapped
-    h = a.attrs.hidden_size
-    b = type(a)(
-        a.name,
-        a.attrs,
-        _gates(a.W, perm, 1),
-        _gates(a.R, perm, 1),
-        np.concatenate([_gates(a.B[:, : 3 * h], perm, 1), _gates(a.B[:, 3 * h :], perm, 1)], axis=1),
-    )
+    b = permute_gates(a, (1, 0, 2))  # z and r swapped
     found = diff_layers("A", (a,), "B", (b,))
     assert codes(found) == ["GRU004"]
     assert "z and r swapped" in found[0].message and "[r|z|h]" in found[0].message
