@@ -23,30 +23,13 @@ DEFAULT_SIZES = "1x100x128,32x200x128,64x256x256"
 
 
 def write_graph(path: Path, hidden: int, features: int, seed: int = 0) -> None:
-    """A frozen GraphDef of ``dynamic_rnn(GRUCell)`` with inputs ``x`` (N, T, features), ``h0`` (N, hidden)."""
-    from onnxgru.frameworks.tf.tfimport import quiet
-    from onnxgru.frameworks.tf.tfimport import tf as tensorflow
+    """The bundled example's frozen ``dynamic_rnn(GRUCell)`` graph (models/make_models.py), at this size."""
+    import sys
 
-    tf = tensorflow()
-    v1 = tf.compat.v1
-    v1.disable_control_flow_v2()
-    rng = np.random.default_rng(seed)
-    graph = tf.Graph()
-    with graph.as_default(), quiet():
-        x = v1.placeholder(tf.float32, [None, None, features], name="x")
-        h0 = v1.placeholder(tf.float32, [None, hidden], name="h0")
-        cell = v1.nn.rnn_cell.GRUCell(hidden, name="gru_cell")
-        outputs, state = v1.nn.dynamic_rnn(cell, x, initial_state=h0)
-        tf.identity(outputs, name="outputs")
-        tf.identity(state, name="state")
-        with v1.Session(graph=graph) as sess:
-            sess.run(v1.global_variables_initializer())
-            for var in cell.variables:
-                shape = tuple(var.shape)
-                limit = np.sqrt(6.0 / sum(shape)) if len(shape) == 2 else 0.2
-                var.load(rng.uniform(-limit, limit, shape).astype(np.float32), sess)
-            frozen = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), ["outputs", "state"])
-    path.write_bytes(frozen.SerializeToString())
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    import make_models
+
+    make_models.write_tf1_graph(make_models.realistic_weights(seed, features, hidden), path)
 
 
 def size_rows(batch: int, steps: int, hidden: int, repeats: int, folder: Path) -> list[Row]:

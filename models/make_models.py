@@ -24,7 +24,7 @@ INPUT, UNITS = 5, 5
 SEED = 20200813  # the blog's publication date
 
 
-def realistic_weights(seed: int) -> dict[str, np.ndarray]:
+def realistic_weights(seed: int, input_size: int = INPUT, units: int = UNITS) -> dict[str, np.ndarray]:
     """TF1 GRUCell variables as training would leave them: Glorot-uniform kernels and small biases."""
     rng = np.random.default_rng(seed)
 
@@ -33,16 +33,18 @@ def realistic_weights(seed: int) -> dict[str, np.ndarray]:
         return rng.uniform(-limit, limit, shape).astype(np.float32)
 
     return {
-        "gates/kernel": glorot((INPUT + UNITS, 2 * UNITS)),
-        "gates/bias": (1.0 + rng.normal(0, 0.2, 2 * UNITS)).astype(np.float32),  # GRUCell starts its gate bias at 1
-        "candidate/kernel": glorot((INPUT + UNITS, UNITS)),
-        "candidate/bias": rng.normal(0, 0.2, UNITS).astype(np.float32),
+        "gates/kernel": glorot((input_size + units, 2 * units)),
+        "gates/bias": (1.0 + rng.normal(0, 0.2, 2 * units)).astype(np.float32),  # GRUCell starts its gate bias at 1
+        "candidate/kernel": glorot((input_size + units, units)),
+        "candidate/bias": rng.normal(0, 0.2, units).astype(np.float32),
     }
 
 
 def write_tf1_graph(weights: dict[str, np.ndarray], path: Path) -> None:
-    """A frozen GraphDef of ``dynamic_rnn(GRUCell)``: inputs ``x`` (batch, steps, 5) and ``h0`` (batch, 5),
-    outputs ``outputs`` (batch, steps, 5) and ``state`` (batch, 5)."""
+    """A frozen GraphDef of ``dynamic_rnn(GRUCell)``: inputs ``x`` (batch, steps, I) and ``h0`` (batch, H),
+    outputs ``outputs`` (batch, steps, H) and ``state`` (batch, H); I and H come from the weights."""
+    units = weights["candidate/kernel"].shape[1]
+    input_size = weights["candidate/kernel"].shape[0] - units
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -51,9 +53,9 @@ def write_tf1_graph(weights: dict[str, np.ndarray], path: Path) -> None:
     v1.disable_control_flow_v2()  # a TF1 session's graph: Enter/Exit/NextIteration, as TF1 users froze them
     graph = tf.Graph()
     with graph.as_default():
-        x = v1.placeholder(tf.float32, [None, None, INPUT], name="x")
-        h0 = v1.placeholder(tf.float32, [None, UNITS], name="h0")
-        cell = v1.nn.rnn_cell.GRUCell(UNITS, name="gru_cell")
+        x = v1.placeholder(tf.float32, [None, None, input_size], name="x")
+        h0 = v1.placeholder(tf.float32, [None, units], name="h0")
+        cell = v1.nn.rnn_cell.GRUCell(units, name="gru_cell")
         outputs, state = v1.nn.dynamic_rnn(cell, x, initial_state=h0)
         tf.identity(outputs, name="outputs")
         tf.identity(state, name="state")
