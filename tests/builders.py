@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 
-def tf_module():  # noqa: ANN201 - the tensorflow module
+def tf_module():  # the tensorflow module
     pytest.importorskip("tf2onnx")
     pytest.importorskip("tf_keras")
     from onnxgru.frameworks.tf.tfimport import tf

@@ -161,7 +161,7 @@ def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
     return fixed
 
 
-def _load_options(args: argparse.Namespace):  # noqa: ANN202
+def _load_options(args: argparse.Namespace):
     from onnxgru.sources.load import LoadOptions
 
     return LoadOptions(
@@ -174,7 +174,7 @@ def _load_options(args: argparse.Namespace):  # noqa: ANN202
     )
 
 
-def _settings(args: argparse.Namespace):  # noqa: ANN202
+def _settings(args: argparse.Namespace):
     from onnxgru.commands.common import Settings
 
     return Settings(

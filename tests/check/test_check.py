@@ -130,7 +130,7 @@ def test_swapped_gates_fail_with_gru004(keras_and_torch: dict) -> None:
     assert "GRU010" in codes(report)
 
 
-def test_onnx_files_in_every_runtime_with_gru009(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:  # noqa: ANN001
+def test_onnx_files_in_every_runtime_with_gru009(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:
     layers = [random_layer(rng, 5, 4, "bidirectional", 0, name="l0"), random_layer(rng, 8, 4, name="l1")]
     path = stack_file(layers, "lbr0.onnx")
     out = tmp_path / "r.json"
@@ -181,7 +181,7 @@ def test_reduced_precision_is_gru008_not_an_error() -> None:
         lens_input, state_inputs = None, []
 
         @staticmethod
-        def canonical(values, inputs):  # noqa: ANN001, ANN205
+        def canonical(values, inputs):
             return {"output": values[0]}
 
     out = check_cmd._Collected()
@@ -211,19 +211,19 @@ def test_reduced_precision_is_gru008_not_an_error() -> None:
     assert [f.code for f in out.findings] == ["GRU010"]
 
 
-def test_wrong_flag_for_a_source_kind(stack_file, rng: np.random.Generator, capsys) -> None:  # noqa: ANN001
+def test_wrong_flag_for_a_source_kind(stack_file, rng: np.random.Generator, capsys) -> None:
     path = stack_file([random_layer(rng)], "m.onnx")
     assert main(["check", "--tf", path]) == 2
     assert "matching flag" in capsys.readouterr().err
 
 
-def test_unknown_runtime(stack_file, rng: np.random.Generator, capsys) -> None:  # noqa: ANN001
+def test_unknown_runtime(stack_file, rng: np.random.Generator, capsys) -> None:
     path = stack_file([random_layer(rng)], "m.onnx")
     assert main(["check", "--onnx", path, "--runtimes", "tensorrt"]) == 2
     assert "unknown runtime 'tensorrt'" in capsys.readouterr().err
 
 
-def test_runtime_mismatch_names_the_known_limit(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:  # noqa: ANN001
+def test_runtime_mismatch_names_the_known_limit(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:
     """tract runs a reverse GRU forwards (measured, runtimes/KNOWN.md): the check fails and says why."""
     pytest.importorskip("tract")
     path = stack_file([random_layer(rng, 4, 3, "reverse", 1)], "reverse.onnx")

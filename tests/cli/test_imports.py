@@ -18,7 +18,7 @@ from ..conftest import random_layer
 HEAVY = ("tensorflow", "torch", "tf2onnx", "tf_keras", "keras", "openvino", "tract", "matplotlib")
 
 
-def test_inspect_and_compare_of_onnx_never_import_frameworks(stack_file, rng: np.random.Generator) -> None:  # noqa: ANN001
+def test_inspect_and_compare_of_onnx_never_import_frameworks(stack_file, rng: np.random.Generator) -> None:
     a = stack_file([random_layer(rng, 5, 4)], "a.onnx")
     code = (
         "import sys\n"
@@ -47,7 +47,7 @@ def test_every_module_imports_without_loading_a_framework() -> None:
 
 
 @pytest.mark.parametrize("argv", [[], ["inspect"], ["compare"], ["check"], ["export"], ["convert"]])
-def test_help_works(argv: list[str], capsys) -> None:  # noqa: ANN001
+def test_help_works(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*argv, "-h"])
     assert exc.value.code == 0

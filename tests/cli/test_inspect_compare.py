@@ -19,7 +19,7 @@ def two_layers(rng: np.random.Generator) -> list:
     return [random_layer(rng, 5, 4, "bidirectional", 1, name="l0"), random_layer(rng, 8, 4, "forward", 1, name="l1")]
 
 
-def test_inspect_reports_every_layer(stack_file, two_layers, capsys, tmp_path: Path) -> None:  # noqa: ANN001
+def test_inspect_reports_every_layer(stack_file, two_layers, capsys, tmp_path: Path) -> None:
     path = stack_file(two_layers)
     out = tmp_path / "r.json"
     assert main(["inspect", path, "--json", str(out)]) == 0
@@ -57,7 +57,7 @@ def test_absent_attribute_equals_its_default(tmp_path: Path, rng: np.random.Gene
     assert helper.get_attribute_value(keep[0]) == 2
 
 
-def test_compare_equal_models_passes(stack_file, two_layers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_compare_equal_models_passes(stack_file, two_layers, tmp_path: Path) -> None:
     a, b = stack_file(two_layers, "a.onnx"), stack_file(two_layers, "b.onnx")
     report = onnxgru.compare(a, b)
     assert report.verdict == "pass" and report.exit_code == 0
@@ -66,7 +66,7 @@ def test_compare_equal_models_passes(stack_file, two_layers, tmp_path: Path) -> 
     assert report.to_dict()["inputs"]["seed"] == 0
 
 
-def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_layers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_layers, tmp_path: Path) -> None:
     a = stack_file(two_layers, "a.onnx")
     b = stack_file([with_attrs(x, linear_before_reset=0) for x in two_layers], "b.onnx")
     plot, js = tmp_path / "p.png", tmp_path / "r.json"
@@ -81,7 +81,7 @@ def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_la
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_compare_names_gate_permutation(stack_file, rng: np.random.Generator) -> None:  # noqa: ANN001
+def test_compare_names_gate_permutation(stack_file, rng: np.random.Generator) -> None:
     layer = random_layer(rng, 5, 4)
     swapped = permute_gates(layer, (1, 0, 2))
     report = onnxgru.compare(stack_file([layer], "a.onnx"), stack_file([swapped], "b.onnx"))
@@ -90,7 +90,7 @@ def test_compare_names_gate_permutation(stack_file, rng: np.random.Generator) ->
     assert not report
 
 
-def test_gru006_for_zero_weights(stack_file, rng: np.random.Generator) -> None:  # noqa: ANN001
+def test_gru006_for_zero_weights(stack_file, rng: np.random.Generator) -> None:
     layer = random_layer(rng, 5, 5, linear_before_reset=0)
     zero = type(layer)(layer.name, layer.attrs, 0 * layer.W, 0 * layer.R, 0 * layer.B)
     zero_after = with_attrs(zero, linear_before_reset=1)
@@ -103,7 +103,7 @@ def test_gru006_for_zero_weights(stack_file, rng: np.random.Generator) -> None: 
     assert all(p.passed for p in report.pairs), "zero weights hide the difference: exactly the trap"
 
 
-def test_gru006_when_flipping_does_not_matter(stack_file, rng: np.random.Generator) -> None:  # noqa: ANN001
+def test_gru006_when_flipping_does_not_matter(stack_file, rng: np.random.Generator) -> None:
 
     big = random_layer(rng, 5, 4)
     # tiny recurrent weights and biases: r*(R h + Rb) and R(r*h) + Rb are both ~0, whichever family runs
@@ -113,12 +113,12 @@ def test_gru006_when_flipping_does_not_matter(stack_file, rng: np.random.Generat
     assert report.verdict == "pass"
 
 
-def test_gru006_silent_for_a_discriminative_test(stack_file, two_layers) -> None:  # noqa: ANN001
+def test_gru006_silent_for_a_discriminative_test(stack_file, two_layers) -> None:
     report = onnxgru.compare(stack_file(two_layers, "a.onnx"), stack_file(two_layers, "b.onnx"))
     assert not [f for f in report.findings if f.code == "GRU006"]
 
 
-def test_inputs_file_is_used(stack_file, two_layers, tmp_path: Path, rng: np.random.Generator, capsys) -> None:  # noqa: ANN001
+def test_inputs_file_is_used(stack_file, two_layers, tmp_path: Path, rng: np.random.Generator, capsys) -> None:
     a = stack_file(two_layers, "a.onnx")
     npz = tmp_path / "in.npz"
     np.savez(npz, x=rng.uniform(-1, 1, (2, 9, 5)).astype(np.float32))

@@ -13,11 +13,11 @@ from ..conftest import random_layer
 
 
 @pytest.fixture
-def good(stack_file, rng: np.random.Generator) -> str:  # noqa: ANN001
+def good(stack_file, rng: np.random.Generator) -> str:
     return stack_file([random_layer(rng, 5, 4)], "good.onnx")
 
 
-def run_error(args: list[str], capsys, tmp_path: Path) -> str:  # noqa: ANN001
+def run_error(args: list[str], capsys, tmp_path: Path) -> str:
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -35,28 +35,28 @@ def _bytes_file(tmp_path: Path, name: str, data: bytes) -> str:
 
 
 @pytest.mark.parametrize("command", ["inspect", "compare"])
-def test_missing_file(command: str, good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_missing_file(command: str, good: str, tmp_path: Path, capsys) -> None:
     args = [command, str(tmp_path / "nope.onnx")] + ([good] if command == "compare" else [])
     assert "does not exist" in run_error(args + ["--json", str(tmp_path / "r.json")], capsys, tmp_path)
 
 
-def test_empty_file(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_empty_file(tmp_path: Path, capsys) -> None:
     assert "empty" in run_error(["inspect", _bytes_file(tmp_path, "e.onnx", b"")], capsys, tmp_path)
 
 
-def test_truncated_file(good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_truncated_file(good: str, tmp_path: Path, capsys) -> None:
     data = Path(good).read_bytes()
     bad = _bytes_file(tmp_path, "t.onnx", data[: len(data) // 2])
     assert "not a readable ONNX model" in run_error(["inspect", bad], capsys, tmp_path)
 
 
-def test_random_bytes(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_random_bytes(tmp_path: Path, capsys) -> None:
     bad = _bytes_file(tmp_path, "r.onnx", np.random.default_rng(0).bytes(4096))
     msg = run_error(["compare", bad, bad], capsys, tmp_path)
     assert "not a readable ONNX model" in msg or "not an ONNX model" in msg
 
 
-def test_model_without_gru(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_model_without_gru(tmp_path: Path, capsys) -> None:
     import onnx
     from onnx import helper
 
@@ -71,7 +71,7 @@ def test_model_without_gru(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert "contains no GRU" in run_error(["inspect", str(path)], capsys, tmp_path)
 
 
-def test_external_data_outside_the_folder(tmp_path: Path, rng: np.random.Generator, capsys) -> None:  # noqa: ANN001
+def test_external_data_outside_the_folder(tmp_path: Path, rng: np.random.Generator, capsys) -> None:
     import onnx
 
     from onnxgru.sources import onnx_build
@@ -112,11 +112,11 @@ def test_external_data_outside_the_folder(tmp_path: Path, rng: np.random.Generat
         (["--frobnicate"], "unrecognized arguments"),
     ],
 )
-def test_bad_flags(flags: list[str], words: str, good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_bad_flags(flags: list[str], words: str, good: str, tmp_path: Path, capsys) -> None:
     assert words in run_error(["compare", good, good, *flags], capsys, tmp_path)
 
 
-def test_inputs_of_the_wrong_shape(good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_inputs_of_the_wrong_shape(good: str, tmp_path: Path, capsys) -> None:
     npz = tmp_path / "in.npz"
     np.savez(npz, x=np.ones((2, 3, 7), np.float32))
     assert "features" in run_error(["compare", good, good, "--inputs", str(npz)], capsys, tmp_path)
@@ -126,7 +126,7 @@ def test_inputs_of_the_wrong_shape(good: str, tmp_path: Path, capsys) -> None:  
     assert "NaN" in run_error(["compare", good, good, "--inputs", str(npz)], capsys, tmp_path)
 
 
-def test_existing_output_needs_force(good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_existing_output_needs_force(good: str, tmp_path: Path, capsys) -> None:
     out = tmp_path / "r.json"
     out.write_text("keep me")
     assert "--force" in run_error(["compare", good, good, "--json", str(out)], capsys, tmp_path)
@@ -135,21 +135,21 @@ def test_existing_output_needs_force(good: str, tmp_path: Path, capsys) -> None:
     assert out.read_text().startswith("{")
 
 
-def test_output_over_an_input_is_refused(good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_output_over_an_input_is_refused(good: str, tmp_path: Path, capsys) -> None:
     assert "one of the inputs" in run_error(["compare", good, good, "--json", good, "--force"], capsys, tmp_path)
 
 
-def test_output_in_a_missing_folder(good: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_output_in_a_missing_folder(good: str, tmp_path: Path, capsys) -> None:
     assert "does not exist" in run_error(
         ["compare", good, good, "--json", str(tmp_path / "no" / "r.json")], capsys, tmp_path
     )
 
 
-def test_unsupported_source(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_unsupported_source(tmp_path: Path, capsys) -> None:
     src = _bytes_file(tmp_path, "model.tflite", b"TFL3" * 10)
     assert "not a source onnxgru reads" in run_error(["inspect", src], capsys, tmp_path)
 
 
-def test_a_folder_that_is_not_a_saved_model(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_folder_that_is_not_a_saved_model(tmp_path: Path, capsys) -> None:
     (tmp_path / "d").mkdir()
     assert "not a TensorFlow SavedModel" in run_error(["inspect", str(tmp_path / "d")], capsys, tmp_path)

@@ -10,7 +10,7 @@ from onnxgru.core.diff import diff_layers, diff_weights
 from ..conftest import permute_gates, random_layer, with_attrs
 
 
-def codes(findings) -> list[str]:  # noqa: ANN001
+def codes(findings) -> list[str]:
     return sorted(f.code for f in findings)
 
 

@@ -58,7 +58,7 @@ def test_tf1_round_trip(s: tuple[int, int, int]) -> None:
     np.testing.assert_allclose(back["candidate/bias"], cb)
 
 
-def _tf1_cell_step(x: np.ndarray, h: np.ndarray, gk, gb, ck, cb) -> np.ndarray:  # noqa: ANN001
+def _tf1_cell_step(x: np.ndarray, h: np.ndarray, gk, gb, ck, cb) -> np.ndarray:
     """TF1 GRUCell.call written out from its documented formula."""
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     gates = sig(np.concatenate([x, h], 1) @ gk + gb)
@@ -83,7 +83,7 @@ def test_tf1_map_matches_the_cell_formula() -> None:
     assert np.abs(other[0] - state).max() > 1e-2
 
 
-def _torch_step(x, h, wi, wh, bi, bh):  # noqa: ANN001, ANN202
+def _torch_step(x, h, wi, wh, bi, bh):
     """torch.nn.GRU's documented formula, rows [r|z|n]."""
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     gi, gh = x @ wi.T + bi, h @ wh.T + bh
@@ -127,7 +127,7 @@ def _canonical(rng: np.random.Generator, i: int, h: int) -> tuple[np.ndarray, np
     return _arr(rng, 3 * h, i), _arr(rng, 3 * h, h), _arr(rng, 6 * h)
 
 
-def _same_function(a: GRUAttrs, W, R, B, W2, R2, B2, rng: np.random.Generator) -> None:  # noqa: ANN001
+def _same_function(a: GRUAttrs, W, R, B, W2, R2, B2, rng: np.random.Generator) -> None:
     x, h0 = rng.uniform(-1, 1, (4, 2, a.input_size)), rng.uniform(-0.9, 0.9, (1, 2, a.hidden_size))
     y1, s1 = reference.gru(a, x, W[None], R[None], B[None], initial_h=h0)
     y2, s2 = reference.gru(a, x, W2[None], R2[None], B2[None], initial_h=h0)

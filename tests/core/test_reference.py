@@ -13,7 +13,7 @@ from onnxgru.sources import onnx_build
 from ..conftest import random_layer
 
 
-def _run(runtime: str, model, feeds):  # noqa: ANN001, ANN202
+def _run(runtime: str, model, feeds):
     return get(runtime).load(model)(feeds)
 
 
@@ -53,7 +53,7 @@ def test_sequence_lens_against_onnxruntime(direction: str, rng: np.random.Genera
         (("Sigmoid", "Softsign"), (), ()),
     ],
 )
-def test_activations_against_onnxruntime(acts, alpha, beta, rng: np.random.Generator) -> None:  # noqa: ANN001
+def test_activations_against_onnxruntime(acts, alpha, beta, rng: np.random.Generator) -> None:
     layer = random_layer(rng, 4, 3, "forward", 0, activations=acts, activation_alpha=alpha, activation_beta=beta)
     x = rng.uniform(-1, 1, (5, 2, 4)).astype(np.float32)
     model = onnx_build.single_node(layer.attrs, layer.W, layer.R, layer.B)

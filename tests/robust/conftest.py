@@ -122,7 +122,7 @@ def tf_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("robust_tf")
     rng = np.random.default_rng(11)
 
-    def dynamic(activation=None):  # noqa: ANN001, ANN202
+    def dynamic(activation=None):
         def build() -> None:
             x = v1.placeholder(tf.float32, [None, None, I], "x")
             o, s = v1.nn.dynamic_rnn(v1.nn.rnn_cell.GRUCell(H, activation=activation), x, dtype=tf.float32)
@@ -172,7 +172,7 @@ def tf_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         builder.save()
     out["writes_on_load"] = folder / "writes_on_load"
 
-    def keras_save(model, name: str) -> Path:  # noqa: ANN001
+    def keras_save(model, name: str) -> Path:
         for w in model.weights:
             w.assign(rng.uniform(-0.9, 0.9, tuple(w.shape)).astype(np.float32))
         model.save(str(folder / name))

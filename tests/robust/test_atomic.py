@@ -17,7 +17,7 @@ from onnxgru.errors import UserError
 class _Interrupted:
     """A file object that writes part of the data, then is interrupted (Ctrl-C in the middle of a write)."""
 
-    def __init__(self, f, exc: BaseException) -> None:  # noqa: ANN001
+    def __init__(self, f, exc: BaseException) -> None:
         self.f, self.exc = f, exc
 
     def __enter__(self) -> _Interrupted:
@@ -72,7 +72,7 @@ def test_a_failed_rename_leaves_nothing(existing: bool, tmp_path: Path, monkeypa
 
 
 @pytest.mark.parametrize("existing", [False, True])
-def test_ctrl_c_while_writing_a_report(existing: bool, stack_file, rng, tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_ctrl_c_while_writing_a_report(existing: bool, stack_file, rng, tmp_path: Path, monkeypatch, capsys) -> None:
     from ..conftest import random_layer
 
     good = stack_file([random_layer(rng, 5, 4)], "good.onnx")
@@ -87,7 +87,7 @@ def test_ctrl_c_while_writing_a_report(existing: bool, stack_file, rng, tmp_path
     assert (out.read_text() == "old report") if existing else not out.exists()
 
 
-def test_disk_full_while_writing_is_one_sentence(stack_file, rng, tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_disk_full_while_writing_is_one_sentence(stack_file, rng, tmp_path: Path, monkeypatch, capsys) -> None:
     from ..conftest import random_layer
 
     good = stack_file([random_layer(rng, 5, 4)], "good.onnx")
@@ -100,7 +100,7 @@ def test_disk_full_while_writing_is_one_sentence(stack_file, rng, tmp_path: Path
 
 
 @pytest.mark.torch
-def test_ctrl_c_while_writing_an_export(torch_files, tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_ctrl_c_while_writing_an_export(torch_files, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "gru.onnx"
     interrupt_writes(monkeypatch, KeyboardInterrupt())
     assert main(["export", "torch", str(torch_files["plain"]), "-o", str(out), "--steps", "4"]) == 130
@@ -110,7 +110,7 @@ def test_ctrl_c_while_writing_an_export(torch_files, tmp_path: Path, monkeypatch
 
 @pytest.mark.tf
 @pytest.mark.torch
-def test_failed_rename_of_a_conversion(tf_files, tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_failed_rename_of_a_conversion(tf_files, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "exact.pt"
     out.write_bytes(b"previous conversion")
 

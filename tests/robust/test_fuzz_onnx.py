@@ -34,7 +34,7 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
 
 
 @pytest.mark.slow
-def test_mutated_onnx_models_never_crash(stack_file, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_mutated_onnx_models_never_crash(stack_file, tmp_path: Path, capsys) -> None:
     rng = np.random.default_rng(20261127)
     layers = [random_layer(rng, 5, 4, "bidirectional", 1, name="l0"), random_layer(rng, 8, 3, "forward", 0, name="l1")]
     good = Path(stack_file(layers, "good.onnx")).read_bytes()

@@ -30,7 +30,7 @@ SECONDS = 10.0
 MAX_RUNS = 300
 
 
-def fuzz(make: Callable[[int], Path], rng: np.random.Generator, capsys, min_runs: int) -> dict[int, int]:  # noqa: ANN001
+def fuzz(make: Callable[[int], Path], rng: np.random.Generator, capsys, min_runs: int) -> dict[int, int]:
     """Run ``inspect`` / ``compare`` on ``make(i)`` until the time is up; returns how often each exit code came."""
     codes: dict[int, int] = {}
     deadline = time.monotonic() + SECONDS
@@ -51,7 +51,7 @@ def fuzz(make: Callable[[int], Path], rng: np.random.Generator, capsys, min_runs
 
 
 # --- frozen GraphDef -------------------------------------------------------------------------------------------
-def _mutate_graph(graph_def, rng: np.random.Generator):  # noqa: ANN001, ANN202
+def _mutate_graph(graph_def, rng: np.random.Generator):
     from tensorflow.core.framework import graph_pb2, types_pb2
 
     g = graph_pb2.GraphDef.FromString(graph_def.SerializeToString())
@@ -94,7 +94,7 @@ def _mutate_graph(graph_def, rng: np.random.Generator):  # noqa: ANN001, ANN202
     return g
 
 
-def test_mutated_frozen_graphs(tf_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_mutated_frozen_graphs(tf_files, tmp_path: Path, capsys) -> None:
     from tensorflow.core.framework import graph_pb2
 
     rng = np.random.default_rng(20261128)
@@ -139,7 +139,7 @@ def _mutate_json(obj: object, rng: np.random.Generator) -> object:
     return obj
 
 
-def test_mutated_keras_zips(tf_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_mutated_keras_zips(tf_files, tmp_path: Path, capsys) -> None:
     rng = np.random.default_rng(20261129)
     good = tf_files["keras"].read_bytes()
     target = tmp_path / "fuzz.keras"
@@ -164,7 +164,7 @@ def test_mutated_keras_zips(tf_files, tmp_path: Path, capsys) -> None:  # noqa: 
     assert codes.get(2, 0) > 0, codes
 
 
-def test_mutated_h5_files(tf_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_mutated_h5_files(tf_files, tmp_path: Path, capsys) -> None:
     import h5py
 
     rng = np.random.default_rng(20261130)

@@ -130,7 +130,7 @@ def _broken(how: str, suffix: str, env: Env) -> Path:
         for c in COMMANDS for s in READERS[c] for how in BREAKS
     ],
 )
-def test_broken_file(command: str, how: str, suffix: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_broken_file(command: str, how: str, suffix: str, env: Env, refused) -> None:
     src = _broken(how, suffix, env)
     family = FAMILY[suffix]
     if family != "onnx":
@@ -157,7 +157,7 @@ WRONG_KIND = {  # (family, model, what the sentence names)
         for c, cases in WRONG_KIND.items() for f, n, how in cases
     ],
 )
-def test_wrong_kind(command: str, family: str, name: str, how: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_wrong_kind(command: str, family: str, name: str, how: str, env: Env, refused) -> None:
     src = env.family(family)[name]
     if how.startswith("."):  # the bytes of one kind under another kind's name
         renamed = env.tmp / f"renamed{how}"
@@ -185,21 +185,21 @@ NO_GRU = {
     "command,family,name",
     [pytest.param(c, f, n, marks=MARKS[f], id=f"{c}-{f}-{n}") for c, cases in NO_GRU.items() for f, n in cases],
 )
-def test_model_without_a_gru(command: str, family: str, name: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_model_without_a_gru(command: str, family: str, name: str, env: Env, refused) -> None:
     refused(argv(command, env.family(family)[name], env), "contains no GRU", env.watch, env.markers)
 
 
 # --- hostile files: external data outside the folder, code-running pickles, Keras Lambda layers ------------------
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("which", ["outside", "linked", "absolute"])
-def test_external_data_outside_the_folder(command: str, which: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_external_data_outside_the_folder(command: str, which: str, env: Env, refused) -> None:
     src = env.family("onnx")[which]
     says = ("outside the model's folder",) if command in ("inspect", "compare", "check") else ("ONNX source",
                                                                                                 "not a tensorflow")
     refused(argv(command, src, env), says, env.watch, env.markers)
 
 
-def test_external_data_inside_the_folder_is_read(env: Env, capsys) -> None:  # noqa: ANN001
+def test_external_data_inside_the_folder_is_read(env: Env, capsys) -> None:
     from onnxgru.cli import main
 
     assert main(["inspect", str(env.family("onnx")["inside"])]) == 0
@@ -208,7 +208,7 @@ def test_external_data_inside_the_folder_is_read(env: Env, capsys) -> None:  # n
 
 @pytest.mark.torch
 @pytest.mark.parametrize("command", COMMANDS)
-def test_code_running_pickle(command: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_code_running_pickle(command: str, env: Env, refused) -> None:
     files = env.family("torch")
     says = ("would run code",) if command in ("inspect", "compare", "check", "export-torch") else ("PyTorch source",
                                                                                                   "not a tensorflow")
@@ -218,7 +218,7 @@ def test_code_running_pickle(command: str, env: Env, refused) -> None:  # noqa: 
 @pytest.mark.tf
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("which", ["lambda_keras", "lambda_h5"])
-def test_keras_lambda_is_refused_in_safe_mode(command: str, which: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_keras_lambda_is_refused_in_safe_mode(command: str, which: str, env: Env, refused) -> None:
     files = env.family("tf")
     says = ("Keras source",) if command == "export-torch" else ("Lambda layer",)
     refused(argv(command, files[which], env), says, env.watch, [files["lambda_marker"]])
@@ -227,7 +227,7 @@ def test_keras_lambda_is_refused_in_safe_mode(command: str, which: str, env: Env
 @pytest.mark.tf
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("which", ["writes_file", "writes_on_load"])
-def test_tf_graph_that_writes_files(command: str, which: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_tf_graph_that_writes_files(command: str, which: str, env: Env, refused) -> None:
     """A frozen graph whose output depends on a WriteFile, and a SavedModel whose main op (run by the loader)
     writes a file: refused before TensorFlow runs anything."""
     files = env.family("tf")
@@ -283,7 +283,7 @@ def _family_of(command: str) -> str:
     "command,case",
     [pytest.param(c, k, marks=MARKS[_family_of(c)], id=f"{c}-{k}") for c in RUNS for k in INPUTS],
 )
-def test_bad_inputs_file(command: str, case: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_bad_inputs_file(command: str, case: str, env: Env, refused) -> None:
     arrays, says = INPUTS[case]
     npz = env.tmp / "inputs.npz"
     np.savez(npz, **arrays)
@@ -292,7 +292,7 @@ def test_bad_inputs_file(command: str, case: str, env: Env, refused) -> None:  #
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=MARKS[_family_of(c)]) for c in RUNS])
 @pytest.mark.parametrize("how", ["garbage", "pickled", "missing", "a single array"])
-def test_unreadable_inputs_file(command: str, how: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_unreadable_inputs_file(command: str, how: str, env: Env, refused) -> None:
     npz = env.tmp / "inputs.npz"
     if how == "garbage":
         npz.write_bytes(b"PK\x03\x04 not a zip")
@@ -307,7 +307,7 @@ def test_unreadable_inputs_file(command: str, how: str, env: Env, refused) -> No
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=MARKS[_family_of(c)]) for c in COMMANDS])
 @pytest.mark.parametrize("value", ["nan", "inf", "-1e999", "1e39", "npy-nan"])
-def test_nonfinite_fixed_feed(command: str, value: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_nonfinite_fixed_feed(command: str, value: str, env: Env, refused) -> None:
     if value == "npy-nan":
         np.save(env.tmp / "keep.npy", np.array([1.0, np.nan], np.float32))
         value = str(env.tmp / "keep.npy")
@@ -330,7 +330,7 @@ SIZES = {
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=MARKS[_family_of(c)]) for c in RUNS])
 @pytest.mark.parametrize("case", list(SIZES))
-def test_absurd_sizes_and_bad_numbers(command: str, case: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_absurd_sizes_and_bad_numbers(command: str, case: str, env: Env, refused) -> None:
     flags, says = SIZES[case]
     refused(argv(command, env.good(command), env) + flags, says, env.watch, env.markers)
 
@@ -350,7 +350,7 @@ def test_sizes_count_the_outputs_too() -> None:
 
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=MARKS[_family_of(c)]) for c in RUNS])
-def test_inputs_file_too_large_is_refused_before_loading(command: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_inputs_file_too_large_is_refused_before_loading(command: str, env: Env, refused) -> None:
     """An archive whose header promises 1.6 GB: refused from the header, before anything is decompressed."""
     import zipfile
 
@@ -401,7 +401,7 @@ OUTPUTS = ("exists", "is the input", "a link to the input", "missing folder", "p
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=MARKS[_family_of(c)]) for c in COMMANDS])
 @pytest.mark.parametrize("case", OUTPUTS)
-def test_bad_output_path(command: str, case: str, env: Env, refused) -> None:  # noqa: ANN001
+def test_bad_output_path(command: str, case: str, env: Env, refused) -> None:
     if case == "under /sys" and not Path("/sys").is_dir():
         pytest.skip("no /sys here")
     out, says, flags = _output(case, command, env)
@@ -411,13 +411,13 @@ def test_bad_output_path(command: str, case: str, env: Env, refused) -> None:  #
         assert (env.tmp / "taken").read_text() == before
 
 
-def test_two_outputs_on_one_path(env: Env, refused) -> None:  # noqa: ANN001
+def test_two_outputs_on_one_path(env: Env, refused) -> None:
     good = env.family("onnx")["good"]
     refused(["compare", good, good, "--json", env.tmp / "r", "--plot", env.tmp / "r"], "same file", env.watch)
 
 
 @pytest.mark.tf
-def test_output_into_an_input_folder_or_checkpoint(env: Env, refused, tmp_path_factory) -> None:  # noqa: ANN001
+def test_output_into_an_input_folder_or_checkpoint(env: Env, refused, tmp_path_factory) -> None:
     """A SavedModel folder and a TF1 checkpoint prefix are inputs made of several files: none may be written over."""
     from ..builders import tf1_graph, tf_module
 
@@ -442,7 +442,7 @@ def test_output_into_an_input_folder_or_checkpoint(env: Env, refused, tmp_path_f
 
 
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root may write into a read-only folder")
-def test_read_only_folder_as_a_user(env: Env, refused) -> None:  # noqa: ANN001
+def test_read_only_folder_as_a_user(env: Env, refused) -> None:
     ro = env.tmp / "ro"
     ro.mkdir()
     ro.chmod(0o555)

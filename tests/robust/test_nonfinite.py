@@ -11,7 +11,7 @@ import pytest
 from onnxgru.cli import main
 
 
-def report(argv: list, tmp_path: Path, capsys) -> tuple[int, dict]:  # noqa: ANN001
+def report(argv: list, tmp_path: Path, capsys) -> tuple[int, dict]:
     out = tmp_path / "report.json"
     code = main([str(a) for a in argv] + ["--json", str(out), "--force"])
     err = capsys.readouterr().err
@@ -24,7 +24,7 @@ def nonfinite_findings(rep: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("model", ["overflows", "inf_bias_relu"])
-def test_compare_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_compare_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tmp_path: Path, capsys) -> None:
     path = onnx_files[model]
     code, rep = report(["compare", path, path], tmp_path, capsys)
     assert code == 1 and rep["verdict"] == "fail"
@@ -34,13 +34,13 @@ def test_compare_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tm
 
 
 @pytest.mark.parametrize("model", ["overflows", "inf_bias_relu"])
-def test_check_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_check_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tmp_path: Path, capsys) -> None:
     code, rep = report(["check", "--onnx", onnx_files[model], "--runtimes", "onnxruntime,reference"], tmp_path, capsys)
     assert code == 1 and rep["verdict"] == "fail"
     assert nonfinite_findings(rep), rep["findings"]
 
 
-def test_inf_weights_with_finite_outputs_are_not_a_silent_pass(onnx_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_inf_weights_with_finite_outputs_are_not_a_silent_pass(onnx_files, tmp_path: Path, capsys) -> None:
     """An Inf in an update-gate weight saturates the gate; the outputs stay finite and agree, so the run passes,
     but the report says the weights prove nothing (GRU006) instead of passing in silence."""
     path = onnx_files["inf_weight"]
@@ -50,7 +50,7 @@ def test_inf_weights_with_finite_outputs_are_not_a_silent_pass(onnx_files, tmp_p
 
 
 @pytest.mark.torch
-def test_torch_nan_weights(torch_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_torch_nan_weights(torch_files, tmp_path: Path, capsys) -> None:
     nan = torch_files["nan"]
     code, rep = report(["compare", nan, nan], tmp_path, capsys)
     assert code == 1 and nonfinite_findings(rep)
@@ -63,7 +63,7 @@ def test_torch_nan_weights(torch_files, tmp_path: Path, capsys) -> None:  # noqa
 
 
 @pytest.mark.tf
-def test_tf_inf_bias_under_relu(tf_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_tf_inf_bias_under_relu(tf_files, tmp_path: Path, capsys) -> None:
     path = tf_files["inf_bias_relu"]
     code, rep = report(["compare", path, path, "--steps", "4"], tmp_path, capsys)
     assert code == 1 and nonfinite_findings(rep)
@@ -71,7 +71,7 @@ def test_tf_inf_bias_under_relu(tf_files, tmp_path: Path, capsys) -> None:  # no
     assert code == 1 and nonfinite_findings(rep)
 
 
-def test_a_check_that_compares_nothing_is_refused(onnx_files, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_check_that_compares_nothing_is_refused(onnx_files, tmp_path: Path, capsys) -> None:
     """Unrolled cells: no GRU to hold the runtimes against, and one runtime has nothing to agree with."""
     out = tmp_path / "r.json"
     code = main(["check", "--onnx", str(onnx_files["unrolled"]), "--runtimes", "onnxruntime", "--json", str(out)])

@@ -21,7 +21,7 @@ def _refuse(model: object) -> None:
     raise ValueError("this runtime has no GRU kernel\nsecond line of a stack trace")
 
 
-def _tract_symbolic(model: object):  # noqa: ANN202
+def _tract_symbolic(model: object):
     """tract without concrete input shapes: tract 0.23.9 panics inside Rust on a GRU's symbolic batch and aborts."""
     import tract
 

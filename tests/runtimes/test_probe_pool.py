@@ -45,7 +45,7 @@ def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "flaky"
 
 
-def _model(hidden: int):  # noqa: ANN202 - onnx.ModelProto
+def _model(hidden: int):  # onnx.ModelProto
     rng = np.random.default_rng(hidden)
     return single_node(GRUAttrs(hidden_size=hidden, input_size=3), rng.normal(size=(1, 3 * hidden, 3)),
                        rng.normal(size=(1, 3 * hidden, hidden)))

@@ -18,7 +18,7 @@ I, H, N, T = 5, 4, 3, 7  # noqa: E741 - input size, hidden size, batch, steps
 RUN = ["--batch", str(N), "--steps", str(T)]
 
 
-def randomize(module, seed: int) -> None:  # noqa: ANN001
+def randomize(module, seed: int) -> None:
     """Weights spread well away from zero (zero weights make every GRU return 0.5*h0)."""
     import torch
 
@@ -102,7 +102,7 @@ def tf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rng = np.random.default_rng(17)
     cell = v1.nn.rnn_cell.GRUCell
 
-    def tf1(time_major: bool = False, dtype=tf.float32, h0: bool = False):  # noqa: ANN001, ANN202
+    def tf1(time_major: bool = False, dtype=tf.float32, h0: bool = False):
         def build() -> None:
             x = v1.placeholder(dtype, [None, None, I], "x")
             init = v1.placeholder(dtype, [None, H], "h0") if h0 else None
@@ -133,7 +133,7 @@ def tf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     L = k2.layers
 
-    def keras(name: str, *layers) -> Path:  # noqa: ANN002
+    def keras(name: str, *layers) -> Path:
         model = k2.Sequential([k2.Input((None, I), name="x"), *layers])
         for w in model.weights:
             w.assign(rng.uniform(-0.9, 0.9, tuple(w.shape)).astype(np.float32))

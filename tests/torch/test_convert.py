@@ -49,14 +49,14 @@ def converted(tf_models: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     return out
 
 
-def _feeds(model, seed: int) -> inp.Inputs:  # noqa: ANN001
+def _feeds(model, seed: int) -> inp.Inputs:
     """Other inputs than the converter checked with: another batch, more steps."""
     h = model.hidden_size if model.accepts_h0 else None
     return inp.generate(seed, 2, 11, I, h, model.state_rows if h else 0, np.dtype(model.dtype))
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_conversion_equals_tensorflow(tf_models: dict[str, Path], converted, family: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_conversion_equals_tensorflow(tf_models: dict[str, Path], converted, family: str, tmp_path: Path) -> None:
     code, report = converted[family]
     assert code == 0, report.get("findings")
     module_kind, time_major, rows = FAMILIES[family]
@@ -80,7 +80,7 @@ def test_conversion_equals_tensorflow(tf_models: dict[str, Path], converted, fam
 
 
 @pytest.mark.parametrize("family", ["tf1_bidirectional", "keras_stacked", "keras_reset_after"])
-def test_the_file_loads_where_onnxgru_cannot_be_imported(converted, family: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_file_loads_where_onnxgru_cannot_be_imported(converted, family: str, tmp_path: Path) -> None:
     path = Path(converted[family][1]["models"][1]["path"])
     x = np.random.default_rng(0).uniform(-1, 1, (2, 6, I)).astype(np.float32)
     with torch.no_grad():
@@ -112,7 +112,7 @@ def test_the_file_loads_where_onnxgru_cannot_be_imported(converted, family: str,
     assert "MAXERR 0.0" in done.stdout
 
 
-def test_target_nn_gru_writes_the_nearest_and_reports_gru001(tf_models: dict[str, Path], cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_target_nn_gru_writes_the_nearest_and_reports_gru001(tf_models: dict[str, Path], cli, tmp_path: Path) -> None:
     out = tmp_path / "nearest.pt"
     code, text, _ = cli("convert", tf_models["keras_reset_before"], "-o", out, "--target", "nn.GRU", *RUN)
     assert code == 1 and out.exists()
@@ -126,7 +126,7 @@ def test_target_nn_gru_writes_the_nearest_and_reports_gru001(tf_models: dict[str
     assert code == 0 and "GRU001" not in text
 
 
-def test_the_converted_exact_module_exports_to_one_reset_before_gru_node(converted, cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_converted_exact_module_exports_to_one_reset_before_gru_node(converted, cli, tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
     path = Path(converted["tf1_dynamic"][1]["models"][1]["path"])
     out = tmp_path / "tf1.onnx"
@@ -146,7 +146,7 @@ def test_the_converted_exact_module_exports_to_one_reset_before_gru_node(convert
     ],
 )
 def test_convert_user_errors_write_nothing(
-    tf_models: dict[str, Path], torch_models, cli, tmp_path: Path, args: list[str], words: str  # noqa: ANN001
+    tf_models: dict[str, Path], torch_models, cli, tmp_path: Path, args: list[str], words: str
 ) -> None:
     filled = [
         a.format(torch=torch_models["plain"], tf=tf_models["tf1_dynamic"], out=tmp_path / "converted") for a in args

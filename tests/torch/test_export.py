@@ -43,7 +43,7 @@ def exact_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
      ("exact", "torchscript", 2, 0), ("exact", "dynamo", 2, 0)],
 )
 def test_one_gru_node_per_layer_that_agrees_in_onnx_runtime(
-    torch_models, exact_file: Path, cli, tmp_path: Path, source: str, exporter: str, layers: int, lbr: int  # noqa: ANN001
+    torch_models, exact_file: Path, cli, tmp_path: Path, source: str, exporter: str, layers: int, lbr: int
 ) -> None:
     src = exact_file if source == "exact" else torch_models[source]
     out = tmp_path / "out.onnx"
@@ -73,7 +73,7 @@ def _strip_linear_before_reset(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def test_a_gru_node_that_lost_linear_before_reset_is_detected_and_repaired(torch_models, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_gru_node_that_lost_linear_before_reset_is_detected_and_repaired(torch_models, tmp_path: Path) -> None:
     from onnxgru.sources.load import load
 
     model = load(torch_models["stacked_bi"], "torch")
@@ -96,11 +96,11 @@ def test_a_gru_node_that_lost_linear_before_reset_is_detected_and_repaired(torch
 
 
 def test_the_export_command_repairs_and_reports_a_dropped_attribute(
-    torch_models, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+    torch_models, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = torch_export.to_onnx
 
-    def buggy_exporter(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def buggy_exporter(*args, **kwargs):
         proto, route = real(*args, **kwargs)
         return _strip_linear_before_reset(proto), route
 
@@ -112,14 +112,14 @@ def test_the_export_command_repairs_and_reports_a_dropped_attribute(
     assert [n["linear_before_reset"] for n in _gru_nodes(out)] == [1]
 
 
-def test_a_failed_check_writes_nothing(torch_models, cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_failed_check_writes_nothing(torch_models, cli, tmp_path: Path) -> None:
     out = tmp_path / "double.onnx"
     code, text, _ = cli("export", "torch", torch_models["plain"], "-o", out, "--dtype", "float64", *RUN)
     assert code == 1 and "GRU007" in text and "float32" in text
     assert not out.exists()
 
 
-def test_export_torch_of_another_kind_is_a_user_error(tmp_path: Path, cli, stack_file, rng) -> None:  # noqa: ANN001
+def test_export_torch_of_another_kind_is_a_user_error(tmp_path: Path, cli, stack_file, rng) -> None:
     onnx_file = stack_file([random_layer(rng, I, H)], "model.onnx")
     code, _, err = cli("export", "torch", onnx_file, "-o", tmp_path / "x.onnx")
     assert code == 2 and "PyTorch" in err and not (tmp_path / "x.onnx").exists()

@@ -58,14 +58,14 @@ def test_batch_first_state_dict_changes_the_layout_not_the_numbers(torch_models:
     )
 
 
-def test_a_whole_module_needs_trust(torch_models: dict[str, Path], cli) -> None:  # noqa: ANN001
+def test_a_whole_module_needs_trust(torch_models: dict[str, Path], cli) -> None:
     code, _, err = cli("inspect", torch_models["whole_module"])
     assert code == 2 and "--trust-pickle" in one_error_line(err)
     code, out, _ = cli("inspect", torch_models["whole_module"], "--trust-pickle")
     assert code == 0 and "reset_after" in out
 
 
-def test_a_code_running_pickle_is_refused_and_does_not_run(code_running_pickle, cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_code_running_pickle_is_refused_and_does_not_run(code_running_pickle, cli, tmp_path: Path) -> None:
     path, marker = code_running_pickle
     before = sorted(p.name for p in tmp_path.iterdir())
     for command in (["inspect", path], ["compare", path, path], ["export", "torch", path, "-o", tmp_path / "o.onnx"]):
@@ -91,7 +91,7 @@ def _rewrite(src: Path, dst: Path, replace: dict[str, bytes]) -> None:
 
 
 @pytest.mark.parametrize("part", ["data/sample_inputs/model.pt", "data/aotinductor/model/model.so"])
-def test_an_exported_program_that_would_run_code_is_refused(torch_models, code_running_pickle, cli, part: str) -> None:  # noqa: ANN001
+def test_an_exported_program_that_would_run_code_is_refused(torch_models, code_running_pickle, cli, part: str) -> None:
     path, marker = code_running_pickle
     evil = path.with_name("evil.pt2")
     _rewrite(torch_models["encoder_pt2"], evil, {part: path.read_bytes() if part.endswith(".pt") else b"\x7fELF"})
@@ -110,7 +110,7 @@ def test_what_is_not_a_gru_is_a_user_error(torch_models: dict[str, Path], name: 
 
 
 @pytest.mark.parametrize("data", [b"", b"not a torch file at all", b"PK\x03\x04 broken zip"])
-def test_unreadable_files_are_one_sentence(tmp_path: Path, cli, data: bytes) -> None:  # noqa: ANN001
+def test_unreadable_files_are_one_sentence(tmp_path: Path, cli, data: bytes) -> None:
     path = tmp_path / "bad.pt"
     path.write_bytes(data)
     code, _, err = cli("inspect", path)
@@ -118,7 +118,7 @@ def test_unreadable_files_are_one_sentence(tmp_path: Path, cli, data: bytes) -> 
     one_error_line(err)
 
 
-def test_inspect_and_compare_accept_every_pytorch_source(torch_models: dict[str, Path], cli) -> None:  # noqa: ANN001
+def test_inspect_and_compare_accept_every_pytorch_source(torch_models: dict[str, Path], cli) -> None:
     for name in FORMS:
         code, out, err = cli("inspect", torch_models[name])
         assert code == 0 and "reset_after" in out, out + err

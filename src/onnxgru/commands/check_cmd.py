@@ -227,7 +227,7 @@ def _lossless(m: LoadedModel, inputs: Inputs) -> bool:
     return (inputs.h0 is None or m.accepts_h0) and all(np.can_cast(a.dtype, dtype, "safe") for a in fed)
 
 
-def _oracle(m: LoadedModel, inputs) -> Outputs | None:  # noqa: ANN001
+def _oracle(m: LoadedModel, inputs) -> Outputs | None:
     """What the numpy reference GRU says ``m`` computes (cast to the model's float type first); None when its GRU
     layers do not chain as a stack (a graph with more between them), so there is no reference to hold it against."""
     dtype = np.float64 if m.dtype == "float64" else np.float32
@@ -256,7 +256,7 @@ def _export(m: LoadedModel, settings: Settings, options: LoadOptions, out: _Coll
     return from_proto(onnx.load_model_from_string(data), f"export of {m.path}", f"export({m.role})", options)
 
 
-def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> RuntimeResult:  # noqa: ANN001
+def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> RuntimeResult:
     from onnxgru.commands.common import refused
 
     version = res.version
@@ -303,7 +303,7 @@ def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> R
     )
 
 
-def _known_limits(name: str, m: LoadedModel, binding, precision: str | None) -> str | None:  # noqa: ANN001
+def _known_limits(name: str, m: LoadedModel, binding, precision: str | None) -> str | None:
     """What the measured runtime limits (``runtimes/KNOWN.md``) say about this model's GRUs, if anything."""
     from onnxgru.runtimes.limits import known_limits
 

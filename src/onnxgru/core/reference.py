@@ -86,7 +86,7 @@ def gru(
 _BLOCK_VALUES = 1 << 16  # input projections computed ahead, in values (512 KiB of float64)
 
 
-def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # noqa: ANN001, ANN202 - internal hot loop
+def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # internal hot loop
     """One direction's recurrence, written into ``Y`` (T, N, H); returns the last state. Memory stays at the output:
     the input projections are made for a block of steps at a time, not for every step at once."""
     T, N, _ = X.shape

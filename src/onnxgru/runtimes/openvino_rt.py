@@ -27,7 +27,7 @@ def _version() -> str:
 
 
 @lru_cache(maxsize=1)
-def _core():  # noqa: ANN202 - openvino.Core
+def _core():  # openvino.Core
     return require("openvino", "run ONNX models in OpenVINO").Core()
 
 
@@ -39,7 +39,7 @@ def _message(exc: BaseException) -> str:
     return text.split("HAS THROWN: ", 1)[-1][:400]
 
 
-def _compile(model: onnx.ModelProto, precision: str | None):  # noqa: ANN202 - openvino.CompiledModel
+def _compile(model: onnx.ModelProto, precision: str | None):  # openvino.CompiledModel
     core = _core()
     config = {} if precision is None else {"INFERENCE_PRECISION_HINT": precision}
     try:
@@ -49,7 +49,7 @@ def _compile(model: onnx.ModelProto, precision: str | None):  # noqa: ANN202 - o
 
 
 class _Session:
-    def __init__(self, compiled) -> None:  # noqa: ANN001 - openvino.CompiledModel
+    def __init__(self, compiled) -> None:  # openvino.CompiledModel
         self._compiled = compiled
         self._outputs = list(compiled.outputs)
         # ov.Type("f32") -> "f32": what the plugin decided for this model, not what was asked for

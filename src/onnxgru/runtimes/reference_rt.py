@@ -10,7 +10,7 @@ def _version() -> str:
     return require("onnx").__version__
 
 
-def _load(model) -> Session:  # noqa: ANN001 - onnx.ModelProto
+def _load(model) -> Session:  # onnx.ModelProto
     ref = require("onnx.reference", "run the ONNX reference evaluator")
     sess = ref.ReferenceEvaluator(model)
     return lambda feeds: sess.run(None, feeds)

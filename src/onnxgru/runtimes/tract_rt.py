@@ -51,7 +51,7 @@ class _Session:
         self._names: list[str] = []
         self._typed(None)  # parse now, so a model tract cannot read is refused at load time
 
-    def _typed(self, feeds: dict[str, np.ndarray] | None):  # noqa: ANN202 - tract.Runnable | None
+    def _typed(self, feeds: dict[str, np.ndarray] | None):  # tract.Runnable | None
         tract = require("tract", "run ONNX models in tract")
         with tempfile.TemporaryDirectory(prefix="onnxgru-tract-") as tmp:
             path = os.path.join(tmp, "model.onnx")

@@ -42,7 +42,7 @@ def from_proto(
     return loaded
 
 
-def runner(model: onnx.ModelProto, binding: onnx_source.OnnxBinding, runtime: str = "onnxruntime"):  # noqa: ANN201
+def runner(model: onnx.ModelProto, binding: onnx_source.OnnxBinding, runtime: str = "onnxruntime"):
     """A function of canonical ``Inputs``; the session is made once, on first use."""
     session = None
 

@@ -47,10 +47,10 @@ def ops() -> SimpleNamespace:
         return y.view(steps, batch, W.shape[0], hidden_size).transpose(1, 2).contiguous(), y_h
 
     @gru.register_fake
-    def _gru_fake(X, W, R, B, initial_h, hidden_size, direction, linear_before_reset):  # noqa: ANN001, ANN202
+    def _gru_fake(X, W, R, B, initial_h, hidden_size, direction, linear_before_reset):
         return X.new_empty(X.shape[0], W.shape[0], X.shape[1], hidden_size), initial_h.new_empty(initial_h.shape)
 
-    def _symbolic(g, X, W, R, B, initial_h, hidden_size, direction, linear_before_reset):  # noqa: ANN001, ANN202
+    def _symbolic(g, X, W, R, B, initial_h, hidden_size, direction, linear_before_reset):
         """TorchScript exporter: the custom op as one ONNX GRU node."""
         from torch.onnx import symbolic_helper
         from torch.onnx.symbolic_opset9 import unused
@@ -65,7 +65,7 @@ def ops() -> SimpleNamespace:
 
     torch.onnx.register_custom_op_symbolic(OP_NAME, _symbolic, 9)
 
-    def _translation(X, W, R, B, initial_h, hidden_size: int, direction: str, linear_before_reset: int):  # noqa: ANN001, ANN202
+    def _translation(X, W, R, B, initial_h, hidden_size: int, direction: str, linear_before_reset: int):
         """Dynamo exporter: the custom op as one ONNX GRU node (an onnxscript translation)."""
         return op.GRU(
             X, W, R, B, None, initial_h, hidden_size=hidden_size, direction=direction,

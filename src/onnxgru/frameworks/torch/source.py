@@ -110,7 +110,7 @@ def from_sites(sites: list[Site], path: str, role: str, top: nn.Module | None, w
     )
 
 
-def _runner(sites: list[Site], top: nn.Module | None):  # noqa: ANN202
+def _runner(sites: list[Site], top: nn.Module | None):
     """Run the source natively in torch on canonical inputs: a converted module through its own ``forward``,
     anything else by chaining its GRU modules (the rest of a model, e.g. a Linear head, is not a GRU's output)."""
     torch = require("torch")
