@@ -20,9 +20,9 @@ def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
     """Split keyword options into ``Settings`` (atol, rtol, seed, batch, steps, inputs_file) and ``LoadOptions``."""
     from dataclasses import fields
 
-    from onnxgru.commands.common import Settings
     from onnxgru.errors import UserError
     from onnxgru.sources.load import LoadOptions
+    from onnxgru.verify.settings import Settings
 
     s_names = {f.name for f in fields(Settings)}
     o_names = {f.name for f in fields(LoadOptions)}
@@ -61,9 +61,13 @@ def check(
     **options: Any,
 ) -> Report:
     """The deployment pre-flight (see ``onnxgru check``); no source checks the bundled example."""
+    settings, opts = _settings_and_options(options)
+    if not (tf or torch or onnx):
+        from onnxgru import example
+
+        return example.run(runtimes=runtimes, settings=settings, options=opts)
     from onnxgru.commands.check_cmd import check as run
 
-    settings, opts = _settings_and_options(options)
     return run(tf=tuple(tf), torch=tuple(torch), onnx=tuple(onnx), runtimes=runtimes, settings=settings, options=opts)
 
 

@@ -175,7 +175,7 @@ def _load_options(args: argparse.Namespace):
 
 
 def _settings(args: argparse.Namespace):
-    from onnxgru.commands.common import Settings
+    from onnxgru.verify.settings import Settings
 
     return Settings(
         atol=args.atol, rtol=args.rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs
@@ -215,6 +215,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from onnxgru.commands.compare_cmd import compare
 
         report = compare(args.a, args.b, _settings(args), options)
+    elif args.command == "check" and not (args.tf or args.torch or args.onnx):
+        from onnxgru import example
+
+        report = example.run(runtimes=args.runtimes, settings=_settings(args), options=options)
     elif args.command == "check":
         from onnxgru.commands.check_cmd import check
 

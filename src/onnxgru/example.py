@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+from onnxgru.commands.check_cmd import Group, check
 from onnxgru.errors import UserError
 
 FILES = {
@@ -38,9 +40,7 @@ def paths() -> dict[str, str]:
     return {k: str(base / v) for k, v in FILES.items()}
 
 
-def groups() -> list:  # list[check_cmd.Group]
-    from onnxgru.commands.check_cmd import Group
-
+def groups() -> list[Group]:
     p = paths()
     return [
         Group("blog", tf=[p["tf"]], torch=[p["naive"], p["exact"]]),
@@ -58,3 +58,8 @@ def describe() -> dict:
             "nothing (GRU006)."
         ),
     }
+
+
+def run(**kw: Any) -> Any:
+    """``onnxgru check`` on the bundled example: its groups, and its story in the report."""
+    return check(groups=groups(), extra={"example": describe()}, **kw)

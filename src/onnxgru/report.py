@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from onnxgru import __version__
 from onnxgru.core.findings import Finding, is_error
 from onnxgru.core.numerics import PairResult
+from onnxgru.core.taps import LayerCheck
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Report:
     runtimes: tuple[RuntimeResult, ...] = ()
     findings: tuple[Finding, ...] = ()
     extra: dict = field(default_factory=dict)
+    checks: tuple[LayerCheck, ...] = ()  # every GRU tap held against the reference GRU on its own input
 
     @property
     def verdict(self) -> str:
@@ -61,6 +63,7 @@ class Report:
             "pairs": [p.to_dict() for p in self.pairs],
             "runtimes": [r.to_dict() for r in self.runtimes],
             "findings": [f.to_dict() for f in self.findings],
+            "gru_checks": [c.to_dict() for c in self.checks],
         }
         out.update(self.extra)
         return out

@@ -337,14 +337,16 @@ def test_absurd_sizes_and_bad_numbers(command: str, case: str, env: Env, refused
 
 def test_sizes_count_the_outputs_too() -> None:
     """4096 x 9000 x 5 inputs are within the limits; 4096 x 9000 x 512 outputs (75 GB) are not."""
-    from onnxgru.commands.common import Settings, make_inputs
     from onnxgru.core.model import LoadedModel
+    from onnxgru.core.signature import Port, Signature
     from onnxgru.errors import UserError
+    from onnxgru.verify.inputs import make_inputs
+    from onnxgru.verify.settings import Settings
 
     from ..conftest import random_layer
 
     layer = random_layer(np.random.default_rng(0), 5, 512)
-    wide = LoadedModel("wide", "wide.onnx", "onnx", (layer,), 5, True)
+    wide = LoadedModel("wide", "wide.onnx", "onnx", (layer,), Signature((Port("x", "float32", (None, None, 5)),)))
     with pytest.raises(UserError, match="too large"):
         make_inputs([wide], Settings(batch=4096, steps=9000))
 

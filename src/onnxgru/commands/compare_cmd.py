@@ -1,12 +1,13 @@
-"""``onnxgru compare A B``: attributes, canonical weights, and both models run on the same inputs."""
+"""``onnxgru compare A B``: attributes, canonical weights, and both models run whole on the same inputs."""
 
 from __future__ import annotations
 
-from onnxgru.commands.common import Settings, disagreement, discrimination, execute, make_inputs, pair, refused
-from onnxgru.core.diff import diff_layers
+from pathlib import Path
+
 from onnxgru.report import Report
-from onnxgru.runtimes import RuntimeRefused
 from onnxgru.sources.load import LoadOptions, load
+from onnxgru.verify.pipeline import verify
+from onnxgru.verify.settings import Settings
 
 
 def compare(
@@ -16,26 +17,7 @@ def compare(
     options: LoadOptions | None = None,
     options_b: LoadOptions | None = None,
 ) -> Report:
-    settings = settings or Settings()
-    ma = load(a, "a", options)
-    mb = load(b, "b", options_b or options)
-    findings = list(ma.findings) + list(mb.findings)
-    findings += diff_layers(f"A ({ma.path})", ma.layers, f"B ({mb.path})", mb.layers)
-    inputs = make_inputs([ma, mb], settings)
-    outputs, refusals = {}, []
-    for label, m in (("A", ma), ("B", mb)):
-        try:
-            outputs[label] = execute(m, inputs)
-        except RuntimeRefused as exc:
-            refusals.append(refused("onnxruntime", f"{label} ({m.path})", str(exc)))
-    findings += refusals
-    pairs = pair("A", outputs["A"], "B", outputs["B"], settings.atol, settings.rtol) if not refusals else []
-    findings += [disagreement(p) for p in pairs if not p.passed]
-    findings += discrimination([ma], inputs, settings.atol, settings.rtol)
-    return Report(
-        "compare",
-        inputs=inputs.describe(),
-        models=(ma.describe(), mb.describe()),
-        pairs=tuple(pairs),
-        findings=tuple(findings),
-    )
+    options = options or LoadOptions()
+    ma = load(a, f"A:{Path(a).name}", options)
+    mb = load(b, f"B:{Path(b).name}", options_b or options)
+    return verify([ma, mb], settings, fixed=options.fixed).report("compare")

@@ -1,19 +1,23 @@
-"""``onnxgru export tf|torch SRC -o OUT.onnx``: dispatch to the framework's exporter.
-
-Each exporter returns ``(report, model_bytes)``; the file is written (atomically) only when the report passed,
-i.e. the exported model agreed with the native framework in ONNX Runtime.
-"""
+"""``onnxgru export tf|torch SRC -o OUT.onnx``: the framework's exporter chooses the model, then the same pipeline
+as ``check`` verifies it against the source in every installed runtime; the file is written (atomically) only when
+that verification passed."""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-from onnxgru.commands.common import Settings, write_atomic
+from onnxgru import runtimes as rt
+from onnxgru.commands.common import write_atomic
+from onnxgru.core.model import LoadedModel
+from onnxgru.errors import UserError
 from onnxgru.report import Report
-from onnxgru.sources.load import LoadOptions
+from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
+from onnxgru.verify.pipeline import verify
+from onnxgru.verify.settings import Settings
 
-_EXPORTERS = {"tf": "onnxgru.frameworks.tf.export", "torch": "onnxgru.frameworks.torch.export"}
+EXPORTERS = {"tf": "onnxgru.frameworks.tf.export", "torch": "onnxgru.frameworks.torch.export"}
+KINDS = {"tf": ("tf", "keras"), "torch": ("torch",)}
 
 
 def export(
@@ -26,13 +30,40 @@ def export(
     dtype: str | None = None,
     exporter: str = "torchscript",
     opset: int | None = None,
+    runtimes: str | None = None,
 ) -> Report:
     settings = settings or Settings()
     options = options or LoadOptions()
-    module = importlib.import_module(_EXPORTERS[framework])
-    report, data = module.export(
-        source, settings=settings, options=options, dtype=dtype, exporter=exporter, opset=opset
-    )
-    if output is not None and data is not None and report:
-        write_atomic(Path(output), data)
+    kind = kind_of(source)  # before reading: a file of another framework is not even opened
+    if kind not in KINDS[framework]:
+        other = "tf" if framework == "torch" else "torch"
+        raise UserError(f"{source!r} is {KIND_NAMES[kind]} source; `onnxgru export {framework}` exports "
+                        f"{'PyTorch' if framework == 'torch' else 'TensorFlow and Keras'} models"
+                        + (f" (use `onnxgru export {other}`)." if kind in KINDS[other] else "."))
+    if output is not None and Path(output).suffix.lower() != ".onnx":
+        raise UserError(f"export writes an ONNX model; {str(output)!r} should end in .onnx.")
+    names = sorted(rt.parse(runtimes), key=lambda n: n != "onnxruntime")
+    module = importlib.import_module(EXPORTERS[framework])
+    model = load(source, framework, options, kind)
+    kw = {"exporter": exporter} if framework == "torch" else {}
+    result = module.export_model(model, settings, options, dtype=dtype, opset=opset, **kw)
+
+    def exported(m: LoadedModel) -> tuple[LoadedModel | None, list]:
+        if result.proto is None:
+            return None, list(result.findings)
+        from onnxgru.sources.onnx_model import from_proto
+
+        return from_proto(result.proto, str(output or "exported.onnx"), f"export({m.role})",
+                          options.without_fixed()), list(result.findings)
+
+    from onnxgru.runtimes.probe import ProbePool
+
+    with ProbePool(names) as pool:
+        v = verify([model], settings, fixed=options.fixed, runtimes=names, export=exported, pool=pool)
+    gru_nodes = sum(1 for n in result.proto.graph.node if n.op_type == "GRU") if result.proto is not None else 0
+    report = v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,
+                                                        "written": False}})
+    if output is not None and result.proto is not None and report:
+        write_atomic(Path(output), result.proto.SerializeToString())
+        report.extra["export"]["written"] = True
     return report

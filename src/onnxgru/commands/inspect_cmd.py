@@ -1,10 +1,11 @@
-"""``onnxgru inspect SRC``: every GRU in a source, described."""
+"""``onnxgru inspect SRC``: every GRU in a source, described, with its interface."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from onnxgru.core.findings import Finding
+from onnxgru.core import findings as F
+from onnxgru.core import taps as T
 from onnxgru.report import Report
 from onnxgru.sources.load import LoadOptions, load
 
@@ -12,17 +13,9 @@ from onnxgru.sources.load import LoadOptions, load
 def inspect(source: str, options: LoadOptions | None = None, **_: Any) -> Report:
     model = load(source, "model", options)
     findings = list(model.findings)
-    for layer in model.layers:
-        if why := layer.degenerate():
-            findings.append(
-                Finding(
-                    "GRU006",
-                    "warning",
-                    f"{layer.name} has degenerate weights ({why}): every GRU formula gives the same outputs with them, "
-                    "so a comparison on these weights proves nothing.",
-                    layer.name,
-                )
-            )
+    findings += [F.partial(model.role, f"GRU {why}.") for why in model.untapped]
+    # nothing runs the model here: GRU006 is measured on generated inputs, each layer on its own
+    findings += T.discrimination(model.role, model.layers, T.probe_taps(model.layers), 1e-5, 1e-5)
     describe = model.describe()
     describe["layers"] = len(model.layers)
     return Report("inspect", models=(describe,), findings=tuple(findings))

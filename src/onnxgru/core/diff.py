@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from onnxgru.core.findings import Finding, semantics_differ
+from onnxgru.core import findings as F
+from onnxgru.core.findings import Finding
 from onnxgru.core.gatemaps import merge_biases
 from onnxgru.core.spec import GRULayer
 
@@ -19,29 +20,14 @@ def diff_layers(
     """Pair the layers in order and report every difference that changes the function."""
     findings: list[Finding] = []
     if len(a_layers) != len(b_layers):
-        findings.append(
-            Finding(
-                "GRU002",
-                "error",
-                f"{a_name} has {len(a_layers)} GRU layer(s) but {b_name} has {len(b_layers)}; the models are not the "
-                "same stack.",
-                "layers",
-            )
-        )
+        findings.append(F.layer_count_differs(a_name, len(a_layers), b_name, len(b_layers)))
     for index, (la, lb) in enumerate(zip(a_layers, b_layers)):
         where = f"layer {index} ({la.name} / {lb.name})"
         findings += diff_attrs(a_name, la, b_name, lb, where)
         if _shapes_match(la, lb):
             weight = diff_weights(la, lb, atol)
             if weight:
-                findings.append(
-                    Finding(
-                        "GRU004",
-                        "error",
-                        f"the weights of {a_name} and {b_name} differ in canonical ONNX form [z|r|h]: {weight}",
-                        where,
-                    )
-                )
+                findings.append(F.weights_differ(where, a_name, b_name, weight))
     return findings
 
 
@@ -49,7 +35,7 @@ def diff_attrs(a_name: str, la: GRULayer, b_name: str, lb: GRULayer, where: str)
     a, b = la.attrs, lb.attrs
     out: list[Finding] = []
     if a.linear_before_reset != b.linear_before_reset:
-        out.append(semantics_differ(where, a_name, a.linear_before_reset, b_name, b.linear_before_reset))
+        out.append(F.semantics_differ(where, a_name, a.linear_before_reset, b_name, b.linear_before_reset))
     structural = [
         (k, getattr(a, k), getattr(b, k))
         for k in ("hidden_size", "input_size", "direction", "layout")
@@ -63,7 +49,7 @@ def diff_attrs(a_name: str, la: GRULayer, b_name: str, lb: GRULayer, where: str)
             if [s[0] for s in structural] == ["layout"]
             else ""
         )
-        out.append(Finding("GRU002", "error", f"{a_name} and {b_name} differ in {said}.{hint}", where))
+        out.append(F.structure_differs(where, a_name, b_name, said, hint))
     act = [
         (k, getattr(a, k), getattr(b, k))
         for k in ("activations", "activation_alpha", "activation_beta", "clip")
@@ -71,15 +57,7 @@ def diff_attrs(a_name: str, la: GRULayer, b_name: str, lb: GRULayer, where: str)
     ]
     if act:
         said = "; ".join(f"{k}: {va!r} vs {vb!r}" for k, va, vb in act)
-        out.append(
-            Finding(
-                "GRU003",
-                "error",
-                f"{a_name} and {b_name} use different nonlinearities ({said}); the outputs differ wherever the "
-                "pre-activations reach them. Use the same activations and clip on both sides.",
-                where,
-            )
-        )
+        out.append(F.nonlinearity_differs(where, a_name, b_name, said))
     return out
 
 

@@ -1,11 +1,20 @@
-"""Seeded, discriminative inputs: more than one step and one batch row, values where the gates are not saturated."""
+"""The inputs every execution of a check gets, in canonical form, and how each model takes them.
+
+``Inputs.data`` holds one array per data input of the models (batch on axis 0, time on axis 1 where the input has a
+time axis), ``h0`` the initial state of the whole GRU stack ``(layers*directions, batch, hidden)`` in torch's
+layer-major order (or None), ``lengths`` per-row sequence lengths (or None: every row runs every step), ``named``
+fixed values by model input name (``--input keep_prob=1.0``). ``feeds(signature, inputs)`` turns them into one
+model's own feeds. Generated values are seeded and discriminative: floats spread over the range where the gates are
+not saturated, ids inside the embedding's vocabulary, more than one step and one batch row.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from onnxgru.core.signature import Port, Signature, canonical_to_port, state_to_port
 from onnxgru.errors import UserError
 
 # Sizes a command line may ask for; checked before anything is allocated.
@@ -16,24 +25,29 @@ MAX_ELEMENTS = 200_000_000
 
 @dataclass(frozen=True, eq=False)
 class Inputs:
-    """The feeds every execution gets: batch-major ``x`` (N, T, I) and initial state ``h0`` (L*D, N, H) or None."""
-
-    x: np.ndarray
+    data: tuple[np.ndarray, ...]
     h0: np.ndarray | None
     seed: int | None
     how: str
-    extra: dict
+    steps: int = 0  # the time steps of the data (0 when no data input has a time axis)
+    lengths: np.ndarray | None = None
+    named: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def x(self) -> np.ndarray:
+        """The first data input (the sequence, for a bare GRU stack)."""
+        return self.data[0]
 
     @property
     def batch(self) -> int:
-        return int(self.x.shape[0])
-
-    @property
-    def steps(self) -> int:
-        return int(self.x.shape[1])
+        return int(self.data[0].shape[0]) if self.data and self.data[0].ndim else 1
 
     def describe(self) -> dict:
-        return {"seed": self.seed, "batch": self.batch, "steps": self.steps, "how": self.how}
+        out = {"seed": self.seed, "batch": self.batch, "steps": self.steps, "how": self.how}
+        if self.named:
+            out["fixed"] = {k: np.asarray(v).tolist() if np.asarray(v).size <= 8 else f"array {np.shape(v)}"
+                            for k, v in self.named.items()}
+        return out
 
 
 def check_sizes(batch: int, steps: int, width: int = 1) -> None:
@@ -47,44 +61,79 @@ def check_sizes(batch: int, steps: int, width: int = 1) -> None:
         )
 
 
-def generate(
-    seed: int,
-    batch: int,
-    steps: int,
-    input_size: int,
-    hidden_size: int | None,
-    state_rows: int,
-    dtype: np.dtype = np.float32,
-) -> Inputs:
-    """Seeded inputs. ``x`` uniform in [-1, 1) and ``h0`` uniform in [-0.9, 0.9): away from 0 (where every GRU is
-    0.5*h0 after one step with zero weights) and away from the saturated ends of sigmoid and tanh."""
-    check_sizes(batch, steps, input_size)
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1.0, 1.0, size=(batch, steps, input_size)).astype(dtype)
-    h0 = None
-    how = f"generated: numpy default_rng({seed}), x ~ U(-1, 1) of shape (batch={batch}, steps={steps}, {input_size})"
-    if hidden_size:
-        h0 = rng.uniform(-0.9, 0.9, size=(state_rows, batch, hidden_size)).astype(dtype)
-        how += f", initial state ~ U(-0.9, 0.9) of shape {h0.shape}"
-    return Inputs(x, h0, seed, how, {})
+def draw(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, vocab: int | None, low: int) -> np.ndarray:
+    """One data input: floats ~ U(-1, 1) (away from 0, where every zero-weight GRU is 0.5*h0, and away from the
+    saturated ends of sigmoid and tanh); ids ~ U{low..vocab-1} inside an embedding's vocabulary; other integers
+    small and non-negative; booleans half true."""
+    dtype = np.dtype(dtype)
+    if vocab:
+        return rng.integers(min(low, vocab - 1), vocab, size=shape).astype(dtype)
+    if dtype.kind == "f":
+        return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(size=shape) < 0.5
+    high = vocab if vocab else 8
+    return rng.integers(min(low, high - 1), high, size=shape).astype(dtype)
 
 
-def from_arrays(x: np.ndarray, h0: np.ndarray | None, how: str) -> Inputs:
-    """Inputs a user gave (``--inputs``), checked for rank and finiteness."""
-    x = np.asarray(x)
-    if x.ndim != 3:
-        raise UserError(f"the input sequence must have rank 3 (batch, steps, features), got shape {x.shape}.")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise UserError(f"the input sequence must be floating point, got dtype {x.dtype}.")
-    if h0 is not None and not np.issubdtype(np.asarray(h0).dtype, np.floating):
-        raise UserError(f"the initial state h0 must be floating point, got dtype {np.asarray(h0).dtype}.")
-    for name, a in (("x", x), ("h0", h0)):
-        if a is not None and not np.all(np.isfinite(a)):
-            raise UserError(f"the given {name} contains NaN or Inf; give finite inputs.")
-    if h0 is not None and (np.asarray(h0).ndim != 3 or np.asarray(h0).shape[1] != x.shape[0]):
-        raise UserError(
-            f"the initial state h0 must have shape (layers*directions, batch={x.shape[0]}, hidden), "
-            f"got {np.asarray(h0).shape}."
-        )
-    check_sizes(x.shape[0], x.shape[1], x.shape[2])
-    return Inputs(x, None if h0 is None else np.asarray(h0), None, how, {})
+def draw_state(rng: np.random.Generator, rows: int, batch: int, hidden: int, dtype: np.dtype) -> np.ndarray:
+    """An initial state ~ U(-0.9, 0.9): away from 0 and from the saturated ends."""
+    return rng.uniform(-0.9, 0.9, size=(rows, batch, hidden)).astype(dtype)
+
+
+def describe_draw(port: Port, shape: tuple[int, ...]) -> str:
+    dtype = np.dtype(port.dtype)
+    if dtype.kind == "f" and not port.vocab:
+        law = "U(-1, 1)"
+    elif dtype.kind == "b":
+        law = "Bernoulli(0.5)"
+    elif port.vocab:
+        law = f"ids U{{{port.low}..{port.vocab - 1}}} (the embedding's vocabulary"
+        law += ", 0 is its padding/mask id)" if port.low else ")"
+    else:
+        law = "U{0..7}"
+    return f"{port.name} ~ {law} of shape {shape}"
+
+
+def feeds(signature: Signature, inputs: Inputs) -> dict[str, np.ndarray]:
+    """The model's own feeds, by input name, from the canonical inputs: data arrays moved to its axes and cast to its
+    dtypes, its rows of the initial state, the lengths, fixed values. Optional inputs with nothing to say are left
+    out; a graph default is used when no value is given."""
+    out: dict[str, np.ndarray] = {}
+    data = list(inputs.data)
+    for port in signature.inputs:
+        given = given_for(port.name, inputs.named)
+        value = data.pop(0) if port.role == "data" and data else None
+        if given is not None:
+            out[port.name] = np.asarray(given).astype(port.dtype, copy=False)
+        elif port.role == "data":
+            if value is None:
+                raise UserError(f"no value for the model input {port.name!r}; give it with --input {port.name}=...")
+            out[port.name] = canonical_to_port(np.asarray(value).astype(port.dtype, copy=False), port)
+        elif port.role == "state":
+            value = _state(port, inputs)
+            if value is not None:
+                out[port.name] = value
+        elif port.role == "lengths":
+            lens = inputs.lengths if inputs.lengths is not None else np.full(inputs.batch, max(inputs.steps, 1))
+            out[port.name] = np.asarray(lens).astype(port.dtype)
+        elif port.default is None:
+            raise UserError(f"no value for the model input {port.name!r}; give it with --input {port.name}=VALUE.")
+    return out
+
+
+def given_for(name: str, named: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The value given for the input ``name`` (a TensorFlow input may be named with or without its ``:0``)."""
+    return next((named[k] for k in (name, f"{name}:0", name.split(":")[0]) if k in named), None)
+
+
+def _state(port: Port, inputs: Inputs) -> np.ndarray | None:
+    first, count = port.rows or (0, 1)
+    if inputs.h0 is not None and first + count <= inputs.h0.shape[0]:
+        rows = inputs.h0[first : first + count]
+    elif port.optional:
+        return None
+    else:
+        hidden = port.shape[-1] if port.shape and isinstance(port.shape[-1], int) and port.shape[-1] > 0 else 1
+        rows = np.zeros((count, inputs.batch, hidden), np.dtype(port.dtype))
+    return state_to_port(rows.astype(port.dtype, copy=False), port)

@@ -1,8 +1,9 @@
-"""A loaded source: its GRU layers in canonical form and a way to run it on canonical inputs.
+"""A loaded source: its interface, its GRU layers in canonical form, and a way to run it whole.
 
-Every source kind (ONNX, TensorFlow, Keras, PyTorch) becomes a ``LoadedModel``. ``run`` takes ``Inputs``
-(batch-major x, h0 in torch's (layers*dirs, N, H) order) and returns canonical outputs:
-``"output"`` (N, T, D*H) from the last layer and ``"state"`` (layers*dirs, N, H), so any two sources compare.
+Every source kind (ONNX, TensorFlow, Keras, PyTorch) becomes a ``LoadedModel``. ``run(inputs, taps)`` feeds the
+canonical ``Inputs`` to the model's own inputs and returns a ``Run``: every output of the model by its own name
+(batch-major where the model is time-major, so frameworks compare), and, with ``taps``, what each GRU received and
+produced. ``handle`` is what the framework needs to export or re-run the model (a typed object per kind).
 """
 
 from __future__ import annotations
@@ -15,9 +16,21 @@ import numpy as np
 
 from onnxgru.core.findings import Finding
 from onnxgru.core.inputs import Inputs
+from onnxgru.core.signature import Signature
 from onnxgru.core.spec import GRULayer
+from onnxgru.core.taps import Tap
 
-Outputs = dict[str, np.ndarray]
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One execution: the model's outputs by name, in order, and its GRU taps (empty when not asked for)."""
+
+    outputs: dict[str, np.ndarray]
+    taps: tuple[Tap, ...] = ()
+    precision: str | None = None  # what a runtime reported it computed in
+
+
+Runner = Callable[[Inputs, bool], Run]
 
 
 @dataclass(eq=False)
@@ -26,14 +39,23 @@ class LoadedModel:
     path: str
     kind: str  # "onnx" | "tf" | "keras" | "torch"
     layers: tuple[GRULayer, ...]
-    input_size: int
-    accepts_h0: bool
+    signature: Signature
     dtype: str = "float32"
-    run: Callable[[Inputs], Outputs] | None = None
-    findings: list[Finding] = field(default_factory=list)
     time_major: bool = False
+    runner: Runner | None = None
+    findings: list[Finding] = field(default_factory=list)
     onnx_model: Any = None  # onnx.ModelProto, for ONNX sources and exports
-    extra: dict = field(default_factory=dict)
+    handle: Any = None  # the framework's own handle (TFHandle, KerasHandle, TorchHandle, OnnxHandle)
+    form: str = ""  # what the file holds, in words ("frozen GraphDef", "TorchScript", ...)
+    untapped: tuple[str, ...] = ()  # GRUs no execution of this model can tap, and why
+
+    def run(self, inputs: Inputs, taps: bool = True) -> Run:
+        assert self.runner is not None, f"{self.role} cannot be run"
+        return self.runner(inputs, taps)
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].attrs.input_size if self.layers else 0
 
     @property
     def hidden_size(self) -> int | None:
@@ -43,6 +65,15 @@ class LoadedModel:
     def state_rows(self) -> int:
         return sum(layer.attrs.num_directions for layer in self.layers)
 
+    @property
+    def accepts_h0(self) -> bool:
+        """Its state inputs cover every row of the stack's initial state."""
+        covered = set()
+        for p in self.signature.by_role("state"):
+            first, count = p.rows or (0, 0)
+            covered.update(range(first, first + count))
+        return bool(self.layers) and covered == set(range(self.state_rows))
+
     def describe(self) -> dict:
         """The report's ``models`` entry."""
         return {
@@ -51,5 +82,16 @@ class LoadedModel:
             "kind": self.kind,
             "dtype": self.dtype,
             "time_major": self.time_major,
+            "form": self.form,
+            "signature": self.signature.describe(),
             "gru_layers": [layer.describe() for layer in self.layers],
         }
+
+
+def batch_major(values: dict[str, np.ndarray], inputs: Inputs) -> dict[str, np.ndarray]:
+    """A time-major model's outputs with the batch first: any output whose first two axes are (steps, batch)."""
+    n, t = inputs.batch, inputs.steps
+    if t in (0, 1) or t == n:
+        return values
+    return {k: (np.ascontiguousarray(np.swapaxes(v, 0, 1)) if np.ndim(v) >= 2 and np.shape(v)[:2] == (t, n) else v)
+            for k, v in values.items()}

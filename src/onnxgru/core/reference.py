@@ -127,6 +127,32 @@ def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # internal h
     return h
 
 
+def run_layers(
+    layers: Sequence[GRULayer],
+    x: np.ndarray,
+    initial_h: Sequence[np.ndarray | None] | None = None,
+    lengths: np.ndarray | None = None,
+    flip_linear_before_reset: bool = False,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Run a chain of GRU layers on batch-major ``x`` (N, T, I), each on the previous one's output, as torch, Keras
+    and TF's MultiRNNCell chain them. ``initial_h`` holds each layer's (D, N, H) start state (None: zeros);
+    ``lengths`` each row's valid steps (ONNX ``sequence_lens``: outputs past the end are 0, the state stops there).
+    Returns the last layer's output (N, T, D*H) and every layer's final state (D, N, H), in float64.
+    ``flip_linear_before_reset`` runs the other GRU family with the same weights (for GRU006)."""
+    seq = np.asarray(x, dtype=np.float64).transpose(1, 0, 2)
+    states = []
+    for k, layer in enumerate(layers):
+        attrs = layer.attrs
+        if flip_linear_before_reset:
+            attrs = replace(attrs, linear_before_reset=1 - attrs.linear_before_reset)
+        attrs = replace(attrs, layout=0)
+        init = None if initial_h is None or k >= len(initial_h) else initial_h[k]
+        Y, Y_h = gru(attrs, seq, layer.W, layer.R, layer.B, sequence_lens=lengths, initial_h=init)
+        seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], -1)  # (T, N, D*H)
+        states.append(Y_h)
+    return seq.transpose(1, 0, 2), states
+
+
 def run_stack(
     layers: Sequence[GRULayer],
     x: np.ndarray,
@@ -136,20 +162,10 @@ def run_stack(
     """Run a stack of GRU layers on batch-major ``x`` (N, T, I), as torch and Keras stack them.
 
     ``h0`` is (layers*dirs, N, H) in torch's order. Returns ``{"output": (N, T, D*H), "state": (L*D, N, H)}``.
-    ``flip_linear_before_reset`` runs the other GRU family with the same weights (for GRU006).
     """
-    seq = np.asarray(x, dtype=np.float64).transpose(1, 0, 2)
-    states = []
-    offset = 0
-    for layer in layers:
-        attrs = layer.attrs
-        if flip_linear_before_reset:
-            attrs = replace(attrs, linear_before_reset=1 - attrs.linear_before_reset)
-        attrs = replace(attrs, layout=0)
-        d = attrs.num_directions
-        init = None if h0 is None else h0[offset : offset + d]
-        offset += d
-        Y, Y_h = gru(attrs, seq, layer.W, layer.R, layer.B, initial_h=init)
-        seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], -1)  # (T, N, D*H)
-        states.append(Y_h)
-    return {"output": seq.transpose(1, 0, 2), "state": np.concatenate(states, axis=0)}
+    initial = None
+    if h0 is not None:
+        bounds = np.cumsum([0] + [layer.attrs.num_directions for layer in layers])
+        initial = [h0[a:b] for a, b in zip(bounds, bounds[1:])]
+    out, states = run_layers(layers, x, initial, flip_linear_before_reset=flip_linear_before_reset)
+    return {"output": out, "state": np.concatenate(states, axis=0)}

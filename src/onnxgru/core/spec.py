@@ -6,7 +6,7 @@ gate rows in the order ``[z | r | h]``. Every framework maps into and out of it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class GRULayer:
     B: np.ndarray  # (dirs, 6H) = [Wb | Rb]
     fused: bool = True
     detail: str = ""
-    extra: dict = field(default_factory=dict)
+    written: tuple[str, ...] | None = None  # attribute names written in the ONNX node, when read from one
 
     def __post_init__(self) -> None:
         a = self.attrs

@@ -29,6 +29,10 @@ class LoadOptions:
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
 
+    def without_fixed(self) -> LoadOptions:
+        """The options for reading an export of the source: its own names and layout, nothing to fix by name."""
+        return LoadOptions(trust_pickle=self.trust_pickle)
+
 
 KIND_NAMES = {"onnx": "an ONNX", "tf": "a TensorFlow", "keras": "a Keras", "torch": "a PyTorch"}
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
+from onnxgru.sources.onnx_constants import constants, node_name
 
 if TYPE_CHECKING:
     import onnx
@@ -35,8 +36,6 @@ class _Body:
     """The loop body with its names resolved to outer values: constants, producers, consumers."""
 
     def __init__(self, node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> None:
-        from onnxgru.sources.onnx_source import constants
-
         offset = 2 if node.op_type == "Loop" else 0  # a Loop body starts with (iteration, condition)
         alias = {}
         for k, inp in enumerate(body.input):
@@ -98,8 +97,6 @@ class _Body:
 
 def recognise_all(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> list[GRULayer]:
     """A canonical layer for each GRU cell the Loop/Scan computes (several for a MultiRNNCell), in order."""
-    from onnxgru.sources.onnx_source import node_name
-
     b = _Body(node, body, outer)
     name = node_name(node)
     act, alpha = b.activation()

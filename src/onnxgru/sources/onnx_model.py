@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from onnxgru.core import inputs as inp
 from onnxgru.core.inputs import Inputs
-from onnxgru.core.model import LoadedModel, Outputs
+from onnxgru.core.model import LoadedModel, Run, batch_major
+from onnxgru.core.signature import Signature
 from onnxgru.errors import UserError
-from onnxgru.runtimes import RuntimeRefused, get
-from onnxgru.sources import onnx_source
+from onnxgru.runtimes import get
+from onnxgru.sources import onnx_bind, onnx_describe, onnx_read
+from onnxgru.sources.onnx_constants import constants
 
 if TYPE_CHECKING:
     import onnx
@@ -17,47 +23,86 @@ if TYPE_CHECKING:
     from onnxgru.sources.load import LoadOptions
 
 
+@dataclass(eq=False)
+class OnnxHandle:
+    """The model, its GRUs and, made on first use, its tapped copy."""
+
+    proto: onnx.ModelProto
+    scan: onnx_describe.GRUScan
+    signature: Signature
+    _tapped: tuple | None = field(default=None, repr=False)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.proto.graph.output]
+
+    def tapped(self) -> tuple[onnx.ModelProto, onnx_bind.TapPlan]:
+        if self._tapped is None:
+            self._tapped = onnx_bind.tap(self.proto, self.scan)
+        return self._tapped
+
+    def to_run(self, values: list[np.ndarray], tapped: bool, inputs: Inputs, time_major: bool,
+               precision: str | None = None) -> Run:
+        """A runtime's raw outputs (of the tapped model when ``tapped``) as a ``Run``."""
+        if not tapped:
+            own = {n: np.asarray(v) for n, v in zip(self.output_names, values)}
+            return Run(batch_major(own, inputs) if time_major else own, (), precision)
+        proto, plan = self.tapped()
+        own, taps = plan.split(values, [o.name for o in proto.graph.output])
+        return Run(batch_major(own, inputs) if time_major else own, taps, precision)
+
+
 def from_proto(
     model: onnx.ModelProto, path: str, role: str, options: LoadOptions, kind: str = "onnx", runtime: str = "onnxruntime"
 ) -> LoadedModel:
-    """Describe ``model`` and bind it to canonical inputs; running it loads ``runtime`` on first use."""
-    scan = onnx_source.find_grus(model)
+    """Describe ``model`` and read its interface; running it loads ``runtime`` on first use."""
+    given = {k: v for k, v in options.fixed.items() if any(i.name == k for i in model.graph.input)}
+    scan = onnx_describe.find_grus(model, given)
     if not scan.layers and not scan.findings:
-        raise UserError(f"{path!r} contains no GRU (no GRU node and no recurrent Loop/Scan); give a model with a GRU.")
-    binding = onnx_source.bind(model, scan, options.fixed, options.time_major)
+        other = f"; it has {', '.join(scan.others)}: onnxgru checks GRUs" if scan.others else ""
+        raise UserError(f"{path!r} contains no GRU (no GRU node and no recurrent Loop/Scan){other}; "
+                        "give a model with a GRU.")
+    known = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
+    unknown = sorted(set(options.fixed) - known)
+    if unknown:
+        raise UserError(f"--input names {unknown} are not inputs of the model; its inputs are "
+                        f"{', '.join(repr(n) for n in sorted(known))}.")
+    signature = onnx_bind.signature(model, scan, constants(model.graph, given))
+    if options.time_major is not None:
+        signature = Signature(tuple(p.with_(batch_axis=1 if options.time_major else 0,
+                                            time_axis=0 if options.time_major else 1)
+                                    if p.role == "data" and p.rank == 3 else p for p in signature.inputs),
+                              signature.outputs)
+    handle = OnnxHandle(model, scan, signature)
+    data = signature.data
+    time_major = bool(data) and data[0].time_axis == 0
+    floats = [p.dtype for p in signature.inputs if np.dtype(p.dtype).kind == "f"]
+    dtype = str(scan.layers[0].W.dtype) if scan.layers else (floats[0] if floats else "float32")
+    untapped = tuple(f"{layer.name}: inside a {node.op_type}, whose steps a runtime does not expose"
+                     for layer, node in zip(scan.layers, scan.nodes) if node.op_type != "GRU")
     loaded = LoadedModel(
-        role=role,
-        path=path,
-        kind=kind,
-        layers=tuple(scan.layers),
-        input_size=onnx_source.input_size_of(binding, scan),
-        accepts_h0=bool(binding.state_inputs),
-        dtype=str(binding.dtype),
-        findings=list(scan.findings),
-        time_major=binding.time_major,
-        onnx_model=model,
-        extra={"binding": binding},
+        role=role, path=path, kind=kind, layers=tuple(scan.layers), signature=signature, dtype=dtype,
+        time_major=time_major, findings=list(scan.findings), onnx_model=model, handle=handle,
+        form="ONNX model", untapped=untapped,
     )
-    loaded.run = runner(model, binding, runtime)
+    loaded.runner = runner(handle, time_major, runtime)
     return loaded
 
 
-def runner(model: onnx.ModelProto, binding: onnx_source.OnnxBinding, runtime: str = "onnxruntime"):
-    """A function of canonical ``Inputs``; the session is made once, on first use."""
-    session = None
+def runner(handle: OnnxHandle, time_major: bool, runtime: str = "onnxruntime"):  # noqa: ANN201
+    """A function of canonical ``Inputs``; each session (plain and tapped) is made once, on first use."""
+    sessions: dict[bool, object] = {}
 
-    def run(inputs: Inputs) -> Outputs:
-        nonlocal session
-        if session is None:
-            session = get(runtime).load(model)
-        return binding.canonical(session(binding.feeds(inputs)), inputs)
+    def run(inputs: Inputs, taps: bool = True) -> Run:
+        if taps not in sessions:
+            proto = handle.tapped()[0] if taps else handle.proto
+            sessions[taps] = get(runtime).load(proto)
+        session = sessions[taps]
+        values = session(inp.feeds(handle.signature, inputs))  # type: ignore[operator]
+        return handle.to_run(values, taps, inputs, time_major, getattr(session, "precision", None))
 
     return run
 
 
 def load(path: Path, role: str, options: LoadOptions, kind: str = "onnx") -> LoadedModel:
-    model = onnx_source.read_model(path)
-    return from_proto(model, str(path), role, options)
-
-
-__all__ = ["RuntimeRefused", "from_proto", "load", "runner"]
+    return from_proto(onnx_read.read_model(path), str(path), role, options)

@@ -82,6 +82,11 @@ def _order_key(scope: str, index: int) -> tuple:
 
 def find(graph_def: Any) -> list[GRULayer]:
     """Every GRUCell in the graph as a canonical layer; a fw/bw pair is one bidirectional layer."""
+    return find_with_scopes(graph_def)[0]
+
+
+def find_with_scopes(graph_def: Any) -> tuple[list[GRULayer], list[list[str]]]:
+    """``find``, and each layer's cell scopes (one, or the forward and the backward cell)."""
     values = _values(graph_def)
     scopes: list[tuple[str, int]] = []
     for index, node in enumerate(graph_def.node):
@@ -90,13 +95,13 @@ def find(graph_def: Any) -> list[GRULayer]:
             if all(f"{scope}/{p}" in values for p in _PARTS):
                 scopes.append((scope, index))
     if not scopes:
-        return []
+        return [], []
     nodes = _all_nodes(graph_def)
     cells = {}
     for scope, _ in scopes:
         W, R, B = gatemaps.tf1_gru_cell_to_onnx(*(values[f"{scope}/{p}"] for p in _PARTS))
         cells[scope] = (W, R, B, _activation(scope, nodes))
-    layers = []
+    layers, layer_scopes = [], []
     done: set[str] = set()
     for scope, _ in sorted(scopes, key=lambda s: _order_key(*s)):
         if scope in done or _is_backward_of_pair(scope, cells):
@@ -119,7 +124,8 @@ def find(graph_def: Any) -> list[GRULayer]:
         )
         name = scope if partner is None else _common(scope, partner)
         layers.append(GRULayer(name, attrs, W, R, B, fused=True, detail="TF1 GRUCell variables"))
-    return layers
+        layer_scopes.append(names)
+    return layers, layer_scopes
 
 
 def _partner(scope: str, cells: dict) -> str | None:

@@ -14,44 +14,44 @@ the first one that agrees is written with GRU005 saying why. When none agrees, n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxgru.commands.common import Settings, disagreement, discrimination, make_inputs, pair, refused
-from onnxgru.core.findings import Finding, no_fused_node
-from onnxgru.core.numerics import PairResult, compare_arrays
+from onnxgru.core import findings as F
+from onnxgru.core.findings import Finding
+from onnxgru.core.numerics import PairResult
 from onnxgru.errors import UserError
 from onnxgru.frameworks.tf import cells, convert, graph, rewrite
-from onnxgru.report import Report, RuntimeResult
 from onnxgru.runtimes import RuntimeRefused
-from onnxgru.runtimes import get as get_runtime
 from onnxgru.sources import onnx_build
-from onnxgru.sources.load import LoadOptions, kind_of, load
 from onnxgru.sources.onnx_model import from_proto
+from onnxgru.verify import pairs as P
+from onnxgru.verify.inputs import make_inputs
+from onnxgru.verify.settings import Settings
 
 if TYPE_CHECKING:
     import onnx
 
     from onnxgru.core.inputs import Inputs
-    from onnxgru.core.model import LoadedModel
+    from onnxgru.core.model import LoadedModel, Run
+    from onnxgru.sources.load import LoadOptions
 
 EXPORTED = "exported ONNX"
 
 
 @dataclass
 class Attempt:
-    """One candidate export and what became of it."""
+    """One candidate export and what became of it in ONNX Runtime."""
 
     how: str
     proto: Any = None
-    model: Any = None  # LoadedModel of the proto
     fused: bool = False
     pairs: list[PairResult] | None = None
-    runtime: str = "onnxruntime"
     refusal: str = ""
     error: str = ""
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def agrees(self) -> bool:
@@ -60,10 +60,20 @@ class Attempt:
     def summary(self) -> dict:
         ops = _ops(self.proto) if self.proto is not None else {}
         result = (
-            f"failed: {self.error}" if self.error else f"refused by {self.runtime}: {self.refusal}" if self.refusal
+            f"failed: {self.error}" if self.error else f"refused by onnxruntime: {self.refusal}" if self.refusal
             else "agrees with TensorFlow" if self.agrees else "disagrees with TensorFlow"
         )
-        return {"how": self.how, "fused": self.fused, "ops": ops, "runtime": self.runtime, "result": result}
+        return {"how": self.how, "fused": self.fused, "ops": ops, "result": result}
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What an exporter returns: the model (None when no candidate agreed with the framework), what it found, and
+    how it was made. The export command and check verify it in every runtime; the exporter only chose it."""
+
+    proto: onnx.ModelProto | None
+    findings: tuple[Finding, ...]
+    details: dict
 
 
 def _ops(proto: onnx.ModelProto) -> dict[str, int]:
@@ -74,113 +84,81 @@ def _ops(proto: onnx.ModelProto) -> dict[str, int]:
     return counts
 
 
-def export(
-    source: str, *, settings: Settings, options: LoadOptions, dtype: str | None, exporter: str, opset: int | None,
-    loaded: LoadedModel | None = None,
-) -> tuple[Report, bytes | None]:
-    """Export ``source``; the bytes are returned only when the export agrees with TensorFlow. ``loaded`` is
-    ``source`` already loaded with ``options`` (a check passes its own, so the source is read once)."""
-    kind = kind_of(source)  # before reading: a file of another framework is not even opened
-    if kind not in ("tf", "keras"):
-        raise UserError(f"{source!r} is not a TensorFlow or Keras model; use `onnxgru export torch` for PyTorch.")
-    tfm = loaded if loaded is not None else load(source, "tensorflow", options, kind)
+def export_model(
+    tfm: LoadedModel, settings: Settings, options: LoadOptions, dtype: str | None = None, opset: int | None = None
+) -> Exported:
+    """The first candidate with one fused GRU node per layer that agrees with TensorFlow in ONNX Runtime (else the
+    first that agrees, with GRU005 saying why none is fused)."""
     want = np.dtype(dtype) if dtype else np.dtype(tfm.dtype)
-    inputs = make_inputs([tfm], settings)
-    expected = tfm.run(inputs)
-    onnx_options = replace(options, fixed={}, time_major=tfm.time_major, input_names=(), output_names=())
+    inputs = make_inputs([tfm], settings, options.fixed)
+    expected = tfm.run(inputs, False)
     attempts: list[Attempt] = []
     chosen: Attempt | None = None
-    for how, make in _candidates(tfm, inputs, options, want, opset):
-        attempt = _try(how, make, tfm, want, inputs, expected, onnx_options, settings)
+    for how, make in _candidates(tfm, inputs, want, opset):
+        attempt = _try(how, make, tfm, want, inputs, expected, settings)
         attempts.append(attempt)
         if attempt.fused and attempt.agrees:
             chosen = attempt
             break
     if chosen is None:
         chosen = next((a for a in attempts if a.agrees), None)
-    findings: list[Finding] = list(tfm.findings)
-    findings += discrimination([tfm], inputs, settings.atol, settings.rtol)
-    extra = {"export": {"attempts": [a.summary() for a in attempts], "dtype": str(want)}}
-    runtimes: list[RuntimeResult] = []
+    details = {"attempts": [a.summary() for a in attempts], "dtype": str(want)}
     if chosen is None:
-        findings += _failure(attempts)
-        best = next((a for a in attempts if a.pairs), None)
-        return Report(
-            "export tf", inputs=inputs.describe(), models=(tfm.describe(),),
-            pairs=tuple(best.pairs if best else ()), findings=tuple(findings), extra=extra,
-        ), None
-    extra["export"]["chosen"] = chosen.how
+        return Exported(None, tuple(_failure(attempts)), details)
+    details["chosen"] = chosen.how
+    findings = list(chosen.findings)
     if not chosen.fused:
-        findings += [f for f in chosen.model.findings if f.code == "GRU005"] or [
-            no_fused_node(EXPORTED, "operators other than GRU nodes")]
-        findings.append(Finding("GRU005", "warning", _why_not_fused(tfm, attempts), EXPORTED))
-    float64_refusal = next((a.refusal for a in attempts if a.refusal and want == np.float64), "")
-    if chosen.runtime != "onnxruntime":
-        findings.append(Finding(
-            "GRU007", "warning",
-            f"ONNX Runtime's CPU GRU does not run float64 models ({float64_refusal}); the export was proven with the "
-            f"ONNX reference evaluator instead. Export with --dtype float32 for ONNX Runtime.", "onnxruntime",
-        ))
-        runtimes.append(
-            RuntimeResult("onnxruntime", _version("onnxruntime"), EXPORTED, "refused", None, float64_refusal)
-        )
-    runtimes.append(RuntimeResult(
-        chosen.runtime, _version(chosen.runtime), EXPORTED, "ok",
-        max((p.max_abs for p in chosen.pairs), default=0.0), chosen.how,
-    ))
-    described = chosen.model.describe()
-    report = Report(
-        "export tf", inputs=inputs.describe(), models=(tfm.describe(), described), pairs=tuple(chosen.pairs),
-        runtimes=tuple(runtimes), findings=tuple(findings), extra=extra,
-    )
-    return report, chosen.proto.SerializeToString()
-
-
-def _version(runtime: str) -> str | None:
-    try:
-        return get_runtime(runtime).version()
-    except Exception:  # a version is decoration; never fail an export over it
-        return None
+        findings.append(F.no_fused_node(EXPORTED, "operators other than GRU nodes", _why_not_fused(tfm, attempts)))
+    return Exported(chosen.proto, tuple(findings), details)
 
 
 # --- candidates -------------------------------------------------------------------------------------------------
 def _candidates(
-    tfm: LoadedModel, inputs: Inputs, options: LoadOptions, want: np.dtype, opset: int | None
+    tfm: LoadedModel, inputs: Inputs, want: np.dtype, opset: int | None
 ) -> Iterator[tuple[str, Callable[[], onnx.ModelProto]]]:
-    if tfm.kind == "keras" or "keras" in tfm.extra:
-        km = tfm.extra["keras"]
-        yield "tf2onnx from_function (Keras model traced as a tf.function)", lambda: convert.from_keras(km, opset)
-    else:
-        tfg = tfm.extra["graph"]
-        folded = graph.fold_fixed(tfg.graph_def, tfm.extra["roles"].fixed) if tfm.extra["roles"].fixed else None
+    from onnxgru.frameworks.tf.graph_source import TFHandle
+
+    handle = tfm.handle
+    if isinstance(handle, TFHandle):
+        tfg = handle.graph
+        folded = graph.fold_fixed(tfg.graph_def, handle.fixed) if handle.fixed else None
         yield "tf2onnx from_graph_def (with Grappler)", lambda: convert.with_grappler(tfg, opset, folded)
         yield "tf2onnx process_tf_graph without Grappler", lambda: convert.without_grappler(tfg, opset, folded)
+    else:
+        km = handle.km
+        yield "tf2onnx from_function (Keras model traced as a tf.function)", lambda: convert.from_keras(km, opset)
     if not any(cells.fusable(layer) for layer in tfm.layers):
         yield "onnxgru rewrite into fused GRU nodes", lambda: _rewrite(tfm, inputs, want, opset)
 
 
+def _raw(tfm: LoadedModel, inputs: Inputs) -> list[np.ndarray]:
+    """The model's outputs as it returns them (a time-major graph's outputs time-major)."""
+    from onnxgru.core import inputs as inp
+    from onnxgru.frameworks.tf.graph_source import TFHandle
+
+    handle = tfm.handle
+    if isinstance(handle, TFHandle):
+        feeds = {handle.tensors.get(k, k): v for k, v in inp.feeds(tfm.signature, inputs).items()}
+        return handle.graph.session()(feeds)
+    return list(tfm.run(inputs, False).outputs.values())
+
+
 def _rewrite(tfm: LoadedModel, inputs: Inputs, want: np.dtype, opset: int | None) -> onnx.ModelProto:
-    raw = tfm.extra["raw_run"](inputs)
-    roles = rewrite.output_roles(tfm, raw, inputs)
+    roles = rewrite.output_roles(tfm, _raw(tfm, inputs), inputs)
     if isinstance(roles, str):
         raise _NoRewrite(roles)
-    if "graph" in tfm.extra:
-        tfg, r = tfm.extra["graph"], tfm.extra["roles"]
-        names = convert.renames(tfg)
-        kwargs = {
-            "input_name": names[r.sequence.name], "state_names": [names[f.name] for f in r.states],
-            "lens_name": names[r.lens.name] if r.lens else None, "lens_dtype": r.lens.dtype if r.lens else None,
-            "output_names": [names[o] for o in tfg.outputs],
-        }
-    else:
-        from onnxgru.frameworks.tf.keras import io_specs
-
-        ins, outs = io_specs(tfm.extra["keras"])
-        kwargs = {
-            "input_name": ins[0][0], "state_names": [n for n, _, _ in ins[1:]] if tfm.accepts_h0 else [],
-            "lens_name": None, "lens_dtype": None, "output_names": outs,
-        }
-    return rewrite.fused_model(tfm, roles, dtype=want.type, opset=opset, **kwargs)
+    sig = tfm.signature
+    data = sig.data
+    if len(data) != 1 or data[0].vocab or (data[0].rank or 3) != 3:
+        raise _NoRewrite("the model's input is not the GRU's input sequence (the model computes more than its GRUs)")
+    states = sorted(sig.by_role("state"), key=lambda p: (p.rows or (0, 0))[0])
+    lens = sig.by_role("lengths")
+    return rewrite.fused_model(
+        tfm, roles, dtype=want.type, opset=opset, input_name=data[0].name,
+        state_names=[p.name for p in states] if tfm.accepts_h0 else [],
+        lens_name=lens[0].name if lens else None, lens_dtype=np.dtype(lens[0].dtype) if lens else None,
+        output_names=[p.name for p in sig.outputs],
+    )
 
 
 class _NoRewrite(Exception):
@@ -189,8 +167,10 @@ class _NoRewrite(Exception):
 
 def _try(
     how: str, make: Callable[[], onnx.ModelProto], tfm: LoadedModel, want: np.dtype, inputs: Inputs,
-    expected: dict, onnx_options: LoadOptions, settings: Settings,
+    expected: Run, settings: Settings,
 ) -> Attempt:
+    from onnxgru.sources.load import LoadOptions
+
     attempt = Attempt(how)
     try:
         proto = make()
@@ -206,31 +186,29 @@ def _try(
         proto = rewrite.cast_floats(proto, want)
     attempt.proto = proto
     try:
-        model = from_proto(proto, EXPORTED, "onnx", onnx_options)
+        model = from_proto(proto, EXPORTED, EXPORTED, LoadOptions())
     except UserError as exc:
         attempt.error = str(exc)
         return attempt
-    attempt.model = model
+    attempt.findings = [f for f in model.findings if f.code != "GRU005"]
     gru_nodes = sum(1 for n in proto.graph.node if n.op_type == "GRU")
     attempt.fused = gru_nodes == len(tfm.layers) and not any(f.code == "GRU005" for f in model.findings)
-    for runtime in ("onnxruntime", "reference"):
-        attempt.runtime = runtime
-        if runtime != "onnxruntime":
-            model = from_proto(proto, EXPORTED, "onnx", onnx_options, runtime=runtime)
-            attempt.model = model
-        try:
-            got = model.run(inputs)
-        except RuntimeRefused as exc:
-            attempt.refusal = str(exc)
-            if want == np.float64:
-                continue  # ONNX Runtime's CPU GRU has no float64 kernel: prove it with the reference evaluator
-            return attempt
-        attempt.refusal = ""
-        try:
-            attempt.pairs = _pairs(expected, got, settings)
-        except UserError as exc:
-            attempt.error = str(exc)
+    runtime = "onnxruntime" if want != np.float64 else "reference"  # ORT's CPU GRU has no float64 kernel
+    if runtime != "onnxruntime":
+        model = from_proto(proto, EXPORTED, EXPORTED, LoadOptions(), runtime=runtime)
+    try:
+        got = model.run(inputs, False)
+    except RuntimeRefused as exc:
+        attempt.refusal = str(exc)
         return attempt
+    except UserError as exc:
+        attempt.error = str(exc)
+        return attempt
+    paired = P.pair_outputs(EXPORTED, got, "tensorflow", expected, settings.atol, settings.rtol, inputs.steps)
+    if paired.unpaired:
+        attempt.error = "; ".join(paired.unpaired)
+        return attempt
+    attempt.pairs = list(paired.pairs)
     return attempt
 
 
@@ -244,34 +222,17 @@ def _float_type(proto: onnx.ModelProto) -> np.dtype | None:
     return None
 
 
-def _pairs(expected: dict, got: dict, settings: Settings) -> list[PairResult]:
-    """``output`` and ``state`` as the commands pair them, then any other outputs in order."""
-    got = dict(got)
-    for key in ("output", "state"):
-        # An unfused graph has no GRU node to tell the binding a state's rows: a lone (N, H) state is one row.
-        if key in got and key in expected and got[key].shape != expected[key].shape:
-            if got[key].size == expected[key].size and np.squeeze(got[key]).shape == np.squeeze(expected[key]).shape:
-                got[key] = got[key].reshape(expected[key].shape)
-    results = pair("tensorflow", expected, EXPORTED, got, settings.atol, settings.rtol)
-    rest_a = [(k, v) for k, v in expected.items() if k not in ("output", "state")]
-    rest_b = [v for k, v in got.items() if k not in ("output", "state")]
-    for (name, a), b in zip(rest_a, rest_b):
-        if np.shape(a) == np.shape(b):
-            results.append(compare_arrays("tensorflow", EXPORTED, name, b, a, settings.atol, settings.rtol))
-    return results
-
-
 def _failure(attempts: list[Attempt]) -> list[Finding]:
-    """GRU010 for the candidates that ran and disagreed; GRU007 when the runtime refused them all."""
+    """GRU010 for the candidates that ran and disagreed; GRU007 when ONNX Runtime refused them all."""
     ran = [a for a in attempts if a.pairs]
     if ran:
         best = ran[0]
-        return [disagreement(p, f"{best.how}: {p.output}") for p in best.pairs if not p.passed]
+        return [F.disagreement(p, f"{best.how}: {p.output}") for p in best.pairs if not p.passed]
     refusals = [a for a in attempts if a.refusal]
     if refusals:
-        return [refused(refusals[0].runtime, EXPORTED, refusals[0].refusal)]
+        return [F.refused("onnxruntime", EXPORTED, refusals[0].refusal)]
     detail = "; ".join(f"{a.how}: {a.error}" for a in attempts)
-    return [Finding("GRU010", "error", f"no ONNX export of this model could be made and checked ({detail}).", EXPORTED)]
+    return [F.partial(EXPORTED, f"no ONNX export of this model could be made and checked ({detail}).")]
 
 
 def _why_not_fused(tfm: LoadedModel, attempts: list[Attempt]) -> str:

@@ -41,6 +41,7 @@ class Feed:
     name: str
     dtype: np.dtype
     shape: tuple | None
+    default: np.ndarray | None = None  # a PlaceholderWithDefault's value
 
     @property
     def rank(self) -> int | None:
@@ -56,10 +57,12 @@ class TFGraph:
     outputs: list[str]
     origin: str
     rename: dict[str, str] = field(default_factory=dict)  # tensor name -> the signature's name for it
+    output_specs: list[Feed] = field(default_factory=list)  # the outputs' dtypes and static shapes
     _session: Any = None
 
-    def session(self) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
-        """A function of feeds, made once: the graph imported into its own ``tf.Graph`` and ``Session``."""
+    def session(self) -> Callable[..., list[np.ndarray]]:
+        """A function of feeds (and extra tensors to fetch after the outputs), made once: the graph imported into its
+        own ``tf.Graph`` and ``Session``."""
         if self._session is None:
             t = tf()
             graph = t.Graph()
@@ -68,16 +71,16 @@ class TFGraph:
             self._session = t.compat.v1.Session(graph=graph)
         sess = self._session
 
-        def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        def run(feeds: dict[str, np.ndarray], extra: list[str] | tuple[str, ...] = ()) -> list[np.ndarray]:
             try:
                 with quiet():
-                    return [np.asarray(v) for v in sess.run(self.outputs, feeds)]
+                    return [np.asarray(v) for v in sess.run([*self.outputs, *extra], feeds)]
             except Exception as exc:  # a graph that cannot run (corrupt, or inputs it cannot take): not onnxgru's bug
                 lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
                 raise UserError(
                     f"TensorFlow cannot run the graph of this {self.origin} ({type(exc).__name__}: "
-                    f"{lines[-1][:200] if lines else ''}); check that the model runs in TensorFlow on inputs of shape "
-                    "(batch, steps, features)."
+                    f"{lines[-1][:200] if lines else ''}); check that the model runs in TensorFlow on inputs of the "
+                    "shapes its signature gives (onnxgru inspect lists them), or give the inputs with --inputs."
                 ) from None
 
         return run
@@ -152,7 +155,7 @@ def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, .
         )
     graph = _import(graph_def, path)
     inputs, outputs = discover(graph, input_names, output_names, str(path))
-    return TFGraph(graph_def, inputs, outputs, "frozen GraphDef")
+    return TFGraph(graph_def, inputs, outputs, "frozen GraphDef", output_specs=specs_of(graph, outputs))
 
 
 def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
@@ -191,12 +194,13 @@ def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[
                 "its .index and .data files are complete and belong to this .meta."
             ) from None
         inputs, outputs = discover(graph, input_names, output_names, str(prefix))
+        output_specs = specs_of(graph, outputs)
         frozen = t.compat.v1.graph_util.convert_variables_to_constants(
             sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
         )
         sess.close()
     refuse_file_ops(frozen, prefix)
-    return TFGraph(frozen, inputs, outputs, "TF1 checkpoint")
+    return TFGraph(frozen, inputs, outputs, "TF1 checkpoint", output_specs=output_specs)
 
 
 def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
@@ -236,12 +240,13 @@ def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple
             output_names = tuple(v.name for v in sig.outputs.values())
             rename.update({v.name: k for k, v in sig.outputs.items()})
         inputs, outputs = discover(graph, input_names, output_names, str(folder))
+        output_specs = specs_of(graph, outputs)
         frozen = t.compat.v1.graph_util.convert_variables_to_constants(
             sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
         )
         sess.close()
     refuse_file_ops(frozen, folder)
-    return TFGraph(frozen, inputs, outputs, "TF1 SavedModel", rename)
+    return TFGraph(frozen, inputs, outputs, "TF1 SavedModel", rename, output_specs=output_specs)
 
 
 def _signature(signatures: Any, folder: Path) -> Any:
@@ -268,7 +273,7 @@ def _saved_model_v2(folder: Path, input_names: tuple[str, ...], output_names: tu
     refuse_file_ops(frozen, folder)
     graph = _import(frozen, folder)
     inputs, outputs = discover(graph, tuple(ins), tuple(outs), str(folder))
-    return TFGraph(frozen, inputs, outputs, "TF2 SavedModel", dict(rename))
+    return TFGraph(frozen, inputs, outputs, "TF2 SavedModel", dict(rename), output_specs=specs_of(graph, outputs))
 
 
 def _import(graph_def: Any, where: Path) -> Any:
@@ -286,42 +291,50 @@ def _import(graph_def: Any, where: Path) -> Any:
 
 
 # --- Inputs and outputs --------------------------------------------------------------------------------------------
+_PLACEHOLDERS = ("Placeholder", "PlaceholderWithDefault")
+
+
 def _feed(tensor: Any) -> Feed:
     shape = None if tensor.shape.rank is None else tuple(tensor.shape.as_list())
-    return Feed(tensor.name, np.dtype(tensor.dtype.as_numpy_dtype), shape)
+    default = None
+    if tensor.op.type == "PlaceholderWithDefault":
+        from tensorflow.python.framework import tensor_util
+
+        source = tensor.op.inputs[0].op
+        if source.type == "Const":
+            default = tensor_util.MakeNdarray(source.get_attr("value"))
+    return Feed(tensor.name, np.dtype(tensor.dtype.as_numpy_dtype), shape, default)
 
 
 def discover(
     graph: Any, input_names: tuple[str, ...], output_names: tuple[str, ...], where: str
 ) -> tuple[list[Feed], list[str]]:
-    """The graph's inputs (placeholders the outputs need) and outputs (given, or float sinks fed by the sequence)."""
-    placeholders = [op for op in graph.get_operations() if op.type == "Placeholder"]
-    if input_names:
-        seq_ops = [_op(graph, n, where, "--input-names") for n in input_names]
-    else:
-        seq_ops = [
-            op for op in placeholders if op.outputs[0].dtype.is_floating and op.outputs[0].shape.rank in (3, None)
-        ]
-    if not seq_ops:
-        names = ", ".join(f"{op.name} {_feed(op.outputs[0]).shape}" for op in placeholders) or "none"
-        raise UserError(
-            f"{where!r} has no rank-3 floating-point placeholder to feed a sequence to (placeholders: {names}); "
-            "name the sequence input with --input-names."
-        )
+    """The graph's inputs (placeholders the outputs need, the named ones first) and outputs (given, or the float
+    sinks that depend on a placeholder)."""
+    placeholders = [op for op in graph.get_operations() if op.type in _PLACEHOLDERS]
+    named = [_op(graph, n, where, "--input-names") for n in input_names]
     if output_names:
         outputs = [tensor_name(n) for n in output_names]
         for n in outputs:
             _op(graph, n, where, "--output-names")
     else:
-        outputs = _sinks(graph, seq_ops[0])
+        outputs = _sinks(graph, [op for op in placeholders if op.type == "Placeholder"] or placeholders)
         if not outputs:
+            said = ", ".join(op.name for op in placeholders) or "no placeholders"
             raise UserError(
-                f"{where!r} has no output that depends on the input {seq_ops[0].name!r}; name one with --output-names."
+                f"{where!r} has no output that depends on its inputs ({said}); name the outputs with --output-names."
             )
     needed = _ancestors(graph, [op_name(o) for o in outputs])
-    feeds = [_feed(op.outputs[0]) for op in seq_ops]
-    feeds += [_feed(op.outputs[0]) for op in placeholders if op.name in needed and op not in seq_ops]
+    feeds = [_feed(op.outputs[0]) for op in named]
+    feeds += [_feed(op.outputs[0]) for op in placeholders if op.name in needed and op not in named]
+    if not feeds:
+        raise UserError(f"{where!r} has no input (placeholder) its outputs depend on; name one with --input-names.")
     return feeds, outputs
+
+
+def specs_of(graph: Any, tensors: list[str]) -> list[Feed]:
+    """Name, dtype and static shape of each tensor."""
+    return [_feed(graph.get_tensor_by_name(t)) for t in tensors]
 
 
 def _op(graph: Any, name: str, where: str, flag: str) -> Any:
@@ -344,8 +357,8 @@ def _ancestors(graph: Any, names: list[str]) -> set[str]:
     return seen
 
 
-def _sinks(graph: Any, sequence: Any) -> list[str]:
-    """Float tensors nothing consumes, that depend on the sequence: the graph's results."""
+def _sinks(graph: Any, inputs: list[Any]) -> list[str]:
+    """Float tensors nothing consumes, that depend on an input: the graph's results."""
     consumed = {i.op.name for op in graph.get_operations() for i in op.inputs}
     consumed |= {c.name for op in graph.get_operations() for c in op.control_inputs}
     out = []
@@ -355,7 +368,7 @@ def _sinks(graph: Any, sequence: Any) -> list[str]:
         if op.name.startswith(("gradients/", "save/")):
             continue
         floats = [t for t in op.outputs if t.dtype.is_floating and t.shape.rank != 0]
-        if floats and sequence.name in _ancestors(graph, [op.name]):
+        if floats and any(i.name in _ancestors(graph, [op.name]) for i in inputs):
             out += [t.name for t in floats]
     return out
 

@@ -156,6 +156,11 @@ def _flat_layers(model: Any) -> list[Any]:
 
 def gru_layers(km: KerasModel) -> list[GRULayer]:
     """Every GRU (or ``RNN(GRUCell)``) in the model, a ``Bidirectional`` pair as one bidirectional layer."""
+    return [layer for _, layer in gru_layers_with_objects(km)]
+
+
+def gru_layers_with_objects(km: KerasModel) -> list[tuple[Any, GRULayer]]:
+    """``gru_layers``, each with the Keras layer it was read from."""
     layers = []
     for layer in _flat_layers(km.model):
         kind = type(layer).__name__
@@ -184,7 +189,7 @@ def gru_layers(km: KerasModel) -> list[GRULayer]:
         W = np.stack([p[0] for p in parts])
         R = np.stack([p[1] for p in parts])
         B = np.stack([p[2] for p in parts])
-        layers.append(GRULayer(layer.name, attrs, W, R, B, fused=True, detail=detail))
+        layers.append((layer, GRULayer(layer.name, attrs, W, R, B, fused=True, detail=detail)))
     return layers
 
 
@@ -200,16 +205,21 @@ def io_specs(km: KerasModel) -> tuple[list[tuple[str, tuple, np.dtype]], list[st
     return ins, outs
 
 
-def run(km: KerasModel, feeds: list[np.ndarray]) -> list[np.ndarray]:
-    """Run the model eagerly (inference mode) on positional inputs."""
+def keras_module(km: KerasModel) -> Any:
+    """The Keras that loaded the model (``tf_keras`` or ``keras``)."""
+    return keras3() if km.major == 3 else tf_keras()
+
+
+def run(km: KerasModel, feeds: list[np.ndarray], model: Any = None) -> list[np.ndarray]:
+    """Run the model (or ``model``, a model over the same inputs) eagerly, in inference mode, on positional inputs."""
     try:
         with quiet():
-            result = km.model(feeds[0] if len(feeds) == 1 else feeds, training=False)
+            result = (model or km.model)(feeds[0] if len(feeds) == 1 else feeds, training=False)
     except Exception as exc:  # a model Keras loaded but cannot run (a corrupt config): not onnxgru's bug
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         raise UserError(
             f"Keras cannot run {str(km.path)!r} ({type(exc).__name__}: {lines[-1][:200] if lines else ''}); check "
-            "that the model runs in Keras on inputs of shape (batch, steps, features)."
+            "that the model runs in Keras on inputs of the shapes its signature gives (onnxgru inspect lists them)."
         ) from None
     items = result if isinstance(result, list | tuple) else [result]
     return [np.asarray(v) for v in items]

@@ -32,6 +32,11 @@ def torch_dtype(name: str) -> torch.dtype:
     return getattr(require("torch"), name)
 
 
+def is_gru_param(name: str) -> bool:
+    """``encoder.gru.weight_ih_l0`` and the like: a parameter of an ``nn.GRU``."""
+    return bool(_GRU_PARAM.match(name))
+
+
 # --- nn.GRU parameters -> canonical ------------------------------------------------------------------------------
 def group_gru_params(params: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """Parameter names grouped by the ``nn.GRU`` they belong to: ``{"encoder.gru.": {"weight_ih_l0": ...}}``,

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onnxgru._lazy import require
-from onnxgru.commands.common import Settings, disagreement, discrimination, execute, make_inputs, pair
 from onnxgru.core import findings as F
 from onnxgru.core.model import LoadedModel
 from onnxgru.core.numerics import PairResult
-from onnxgru.report import Report
 
 TARGETS = ("exact", "nn.GRU")
 
@@ -36,7 +34,7 @@ def build(source: LoadedModel, target: str = "exact", path: str = "converted") -
     """Script and save the converted module, then load the bytes back (what a user's ``torch.jit.load`` gets)."""
     torch = require("torch", "convert to PyTorch")
     from onnxgru.frameworks.torch import build as builders
-    from onnxgru.frameworks.torch.source import from_module
+    from onnxgru.frameworks.torch.source import from_script
 
     dtype = source.dtype if source.dtype in ("float32", "float64") else "float32"
     module = builders.converted(source.layers, source.time_major, dtype, target, source=Path(source.path).name)
@@ -45,37 +43,16 @@ def build(source: LoadedModel, target: str = "exact", path: str = "converted") -
     data = buffer.getvalue()
     loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
     kind = "nn.GRU" if isinstance(module.gru, torch.nn.GRU) else "GRUStack"
-    return Converted(data, kind, from_module(loaded, path, "converted", f"TorchScript ({kind})"))
+    return Converted(data, kind, from_script(loaded, path, "converted"))
 
 
-def convert(
-    source: LoadedModel, settings: Settings, target: str = "exact", path: str = "converted"
-) -> tuple[Report, Converted]:
-    """Build the module and run it against the source on the same inputs: the report and the bytes."""
-    converted = build(source, target, path)
-    inputs = make_inputs([source, converted.model], settings)
-    native = execute(source, inputs)
-    pairs = pair(source.kind, native, "converted", execute(converted.model, inputs), settings.atol, settings.rtol)
-    findings = list(source.findings) + discrimination([source], inputs, settings.atol, settings.rtol)
-    before = [layer for layer in source.layers if not layer.attrs.linear_before_reset]
-    if target == "nn.GRU" and before:
-        findings.append(_forced_nn_gru(source, before[0].name, pairs))
-    else:
-        findings += [disagreement(p) for p in pairs if not p.passed]
-    max_abs = max(p.max_abs for p in pairs)
-    report = Report(
-        "convert", inputs=inputs.describe(), models=(source.describe(), converted.model.describe()),
-        pairs=tuple(pairs), findings=tuple(findings),
-        extra={"convert": {"target": target, "module": converted.module, "format": "torchscript",
-                           "time_major": source.time_major, "dtype": converted.model.dtype, "max_abs": max_abs}},
-    )
-    return report, converted
-
-
-def _forced_nn_gru(source: LoadedModel, layer: str, pairs: list[PairResult]) -> F.Finding:
+def forced_nn_gru(source: LoadedModel, pairs: list[PairResult]) -> F.Finding | None:
     """GRU001 for ``--target nn.GRU`` on a reset-before source, with the error measured against it."""
+    before = [layer for layer in source.layers if not layer.attrs.linear_before_reset]
+    if not before or not pairs:
+        return None
     worst = max(pairs, key=lambda p: p.max_abs)
-    base = F.semantics_differ(f"{layer} vs converted nn.GRU", f"the source ({source.kind})", 0, "nn.GRU", 1)
+    base = F.semantics_differ(f"{before[0].name} vs converted nn.GRU", f"the source ({source.kind})", 0, "nn.GRU", 1)
     return F.Finding(
         "GRU001", "error",
         f"--target nn.GRU wrote the nearest plain nn.GRU, which differs from the source by up to "

@@ -121,28 +121,33 @@ def sites_of_state_dict(state: dict, batch_first: bool, dtype: torch.dtype | Non
     return sites
 
 
-def sites_of_exported_program(ep: torch.export.ExportedProgram) -> list[Site]:
-    """The ``aten.gru`` calls of an ExportedProgram, each rebuilt as an ``nn.GRU`` with the program's weights."""
+def sites_of_exported_program(ep: torch.export.ExportedProgram, with_nodes: bool = False) -> Any:
+    """The ``aten.gru`` calls of an ExportedProgram, each rebuilt as an ``nn.GRU`` with the program's weights (and,
+    ``with_nodes``, the name of each call's graph node)."""
     sig = ep.graph_signature
     to_state = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
     state = {**ep.state_dict, **getattr(ep, "constants", {})}
-    sites = []
+    sites, names = [], []
     for node in ep.graph.nodes:
         if node.op != "call_function" or "aten.gru" not in str(node.target) or len(node.args) < 9:
             continue
+        if not all(getattr(p, "name", None) in to_state for p in node.args[2]):
+            raise UserError(f"the aten.gru call {node.name!r} of the ExportedProgram takes weights that are inputs or "
+                            "computed, not parameters of the program; onnxgru reads GRUs whose weights it holds.")
+        names.append(node.name)
         _, _, params, has_biases, num_layers, _, _, bidirectional, batch_first = node.args[:9]
         tensors = [state[to_state[p.name]] for p in params]
-        names = _gru_param_names(int(num_layers), bool(bidirectional), bool(has_biases))
-        if len(names) != len(tensors):
+        param_names = gru_param_names(int(num_layers), bool(bidirectional), bool(has_biases))
+        if len(param_names) != len(tensors):
             raise UserError(f"the aten.gru call {node.name!r} of the ExportedProgram has an unexpected parameter list.")
         label = to_state[params[0].name].rsplit(".", 1)[0] if "." in to_state[params[0].name] else node.name
         sites += sites_of_state_dict(
-            {f"{label}.{n}": t for n, t in zip(names, tensors)}, bool(batch_first), tensors[0].dtype
+            {f"{label}.{n}": t for n, t in zip(param_names, tensors)}, bool(batch_first), tensors[0].dtype
         )
-    return sites
+    return (sites, names) if with_nodes else sites
 
 
-def _gru_param_names(num_layers: int, bidirectional: bool, bias: bool) -> list[str]:
+def gru_param_names(num_layers: int, bidirectional: bool, bias: bool) -> list[str]:
     """The order ``aten.gru`` takes the flat parameter list in (as ``nn.GRU._flat_weights_names``)."""
     names = []
     for k in range(num_layers):

@@ -12,68 +12,127 @@ import io
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from onnxgru._lazy import require
-from onnxgru.commands.common import Settings, disagreement, discrimination, execute, make_inputs, pair, refused
 from onnxgru.core import findings as F
 from onnxgru.core.spec import GRULayer
 from onnxgru.errors import UserError
-from onnxgru.report import Report
-from onnxgru.runtimes import RuntimeRefused
-from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
+from onnxgru.verify.settings import Settings
 
 if TYPE_CHECKING:
     import onnx
+
+    from onnxgru.core.model import LoadedModel
+    from onnxgru.sources.load import LoadOptions
 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
 
 
-def export(
-    source: str, *, settings: Settings, options: LoadOptions, dtype: str | None = None,
-    exporter: str = "torchscript", opset: int | None = None,
-) -> tuple[Report, bytes | None]:
-    """Export a PyTorch source to ONNX; ``(report, model bytes)``, the bytes only when the export was verified."""
+@dataclass(frozen=True)
+class Exported:
+    """The exporter's choice (None when torch.onnx failed), what it found, and how it was made; ``export`` and
+    ``check`` verify it in every runtime."""
+
+    proto: onnx.ModelProto | None
+    findings: tuple[F.Finding, ...]
+    details: dict
+
+
+def export_model(
+    model: LoadedModel, settings: Settings, options: LoadOptions, dtype: str | None = None,
+    opset: int | None = None, exporter: str = "torchscript",
+) -> Exported:
+    """A bare GRU stack (a state dict, a converted module) as one GRU node per layer with the source's interface; any
+    other module exported whole by torch.onnx, its GRUs as torch.onnx writes them."""
     if exporter not in EXPORTERS:
         raise UserError(f"--exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}.")
-    kind = kind_of(source)  # before reading: a file of another framework is not even opened
-    if kind != "torch":
-        raise UserError(f"{source!r} is {KIND_NAMES[kind]} source; `onnxgru export torch` exports PyTorch models.")
-    model = load(source, "torch", options, kind)
-    dtype = dtype or "float32"
-    proto, route = to_onnx(model.layers, batch_first=not model.time_major, dtype=dtype, exporter=exporter, opset=opset)
-    findings = verify_linear_before_reset(proto, model.layers, exporter)
+    handle = model.handle
+    bare = handle.form == "state_dict" or (handle.form == "torchscript" and _is_converted(handle.module))
+    if bare:
+        with_h0 = any(p.role == "state" and not p.optional for p in model.signature.inputs)
+        proto, route = to_onnx(model.layers, batch_first=not model.time_major, dtype=dtype or "float32",
+                               exporter=exporter, opset=opset, with_h0=with_h0, names=_names(model))
+        findings = verify_linear_before_reset(proto, model.layers, exporter)
+    else:
+        proto, route = _whole(model, settings, options, exporter, opset)
+        findings = verify_linear_before_reset(proto, [la for la in model.layers if la.fused], exporter) if (
+            sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(model.layers)) else []
     findings += node_count(proto, model.layers)
+    details = {"exporter": exporter, "opset": _opset(proto), "dtype": dtype or model.dtype, "route": route}
+    return Exported(proto, tuple(findings), details)
 
-    from onnxgru.sources.onnx_model import from_proto
 
-    exported = from_proto(proto, "exported.onnx", "onnx", LoadOptions(time_major=model.time_major))
-    inputs = make_inputs([model, exported], settings)
-    native = execute(model, inputs)
-    pairs = []
+def _is_converted(module: object) -> bool:
+    from onnxgru.frameworks.torch import discover
+
+    return discover.is_converted(module)
+
+
+def _names(model: LoadedModel) -> tuple[str, str, str]:
+    data = model.signature.data
+    return (data[0].name if data else "input", "output0", "output1")
+
+
+def _whole(
+    model: LoadedModel, settings: Settings, options: LoadOptions, exporter: str, opset: int | None
+) -> tuple[onnx.ModelProto, str]:
+    """torch.onnx on the whole module, fed example inputs that fit its signature; the batch and time axes dynamic."""
+    torch = require("torch", "export PyTorch models")
+    onnx = require("onnx")
+    from onnxgru.core import inputs as inp
+    from onnxgru.verify.inputs import make_inputs
+
+    inputs = make_inputs([model], settings, options.fixed)
+    feeds = inp.feeds(model.signature, inputs)
+    ports = [p for p in model.signature.inputs if p.name in feeds]
+    args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[p.name])) for p in ports)
+    outputs = list(model.run(inputs, False).outputs)
+    handle = model.handle
+    target = handle.program if handle.form == "exported_program" else handle.module
+    dynamic = {p.name: {a: n for a, n in ((p.batch_axis, "N"), (p.time_axis, "T")) if a is not None}
+               for p in ports if p.role == "data"}
+    dynamic.update({p.name: {1 if p.state_form == "DNH" else 0: "N"} for p in ports if p.role == "state"})
+    opset = opset or DEFAULT_OPSET[exporter]
+    quiet = io.StringIO()
+    route = f"the whole module through torch.onnx ({exporter})"
     try:
-        pairs = pair("torch", native, "onnxruntime", execute(exported, inputs), settings.atol, settings.rtol)
-    except RuntimeRefused as exc:
-        findings.append(refused("onnxruntime", "the exported model", str(exc)))
-    findings += [disagreement(p) for p in pairs if not p.passed]
-    findings += discrimination([model], inputs, settings.atol, settings.rtol)
-    gru_nodes = sum(1 for n in proto.graph.node if n.op_type == "GRU")
-    report = Report(
-        "export torch", inputs=inputs.describe(), models=(model.describe(), exported.describe()),
-        pairs=tuple(pairs), findings=tuple(findings),
-        extra={"export": {"exporter": exporter, "opset": _opset(proto), "dtype": dtype, "gru_nodes": gru_nodes,
-                          "route": route}},
-    )
-    return report, (proto.SerializeToString() if report else None)
+        with _quiet_exporter(quiet):
+            if exporter == "torchscript" and handle.form != "exported_program":
+                f = io.BytesIO()
+                torch.onnx.export(target, args, f, dynamo=False, input_names=[p.name for p in ports],
+                                  output_names=outputs, opset_version=opset, dynamic_axes=dynamic)
+                return onnx.load_from_string(f.getvalue()), route
+            program = torch.onnx.export(target, args, dynamo=True, input_names=[p.name for p in ports],
+                                        output_names=outputs, opset_version=opset, verbose=False,
+                                        dynamic_shapes=_dynamic_shapes(torch, ports, dynamic)
+                                        if handle.form != "exported_program" else None)
+            return program.model_proto, route
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"torch.onnx ({exporter} exporter, opset {opset}) could not export this model "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
+            "try the other --exporter or another --opset."
+        ) from None
+
+
+def _dynamic_shapes(torch: object, ports: list, dynamic: dict) -> tuple:
+    dims = {"N": torch.export.Dim("N"), "T": torch.export.Dim("T")}  # type: ignore[attr-defined]
+    return tuple({a: dims[n] for a, n in dynamic.get(p.name, {}).items()} for p in ports)
 
 
 def to_onnx(
     layers: Sequence[GRULayer], *, batch_first: bool, dtype: str = "float32", exporter: str = "torchscript",
-    opset: int | None = None,
+    opset: int | None = None, with_h0: bool = False, names: tuple[str, str, str] = ("x", "output", "state"),
 ) -> tuple[onnx.ModelProto, str]:
     """Run torch.onnx on the layers' ``ExportGRU``: the raw exporter output (not yet verified) and what was exported
-    (torch.onnx's own nn.GRU export, or onnxgru's ``onnxgru::gru`` op)."""
+    (torch.onnx's own nn.GRU export, or onnxgru's ``onnxgru::gru`` op). ``h0`` is an input only ``with_h0``."""
     torch = require("torch", "export PyTorch models")
     onnx = require("onnx")
     from onnxgru.frameworks.torch import build, onnx_ops
@@ -89,22 +148,25 @@ def to_onnx(
     h0 = torch.zeros(rows, batch, layers[-1].attrs.hidden_size, dtype=tdtype)
     n_axis, t_axis = (0, 1) if batch_first else (1, 0)
     opset = opset or DEFAULT_OPSET[exporter]
-    names = {"input_names": ["x", "h0"], "output_names": ["output", "state"], "opset_version": opset}
+    x_name, out_name, state_name = names
+    args = (x, h0) if with_h0 else (x,)
+    inputs = [x_name, "h0"] if with_h0 else [x_name]
+    io_names = {"input_names": inputs, "output_names": [out_name, state_name], "opset_version": opset}
     quiet = io.StringIO()
     try:
         with _quiet_exporter(quiet):
             if exporter == "torchscript":
                 f = io.BytesIO()
-                torch.onnx.export(
-                    module, (x, h0), f, dynamo=False, **names,
-                    dynamic_axes={"x": {n_axis: "N", t_axis: "T"}, "h0": {1: "N"},
-                                  "output": {n_axis: "N", t_axis: "T"}, "state": {1: "N"}},
-                )
+                axes = {x_name: {n_axis: "N", t_axis: "T"}, out_name: {n_axis: "N", t_axis: "T"}, state_name: {1: "N"}}
+                if with_h0:
+                    axes["h0"] = {1: "N"}
+                torch.onnx.export(module, args, f, dynamo=False, **io_names, dynamic_axes=axes)
                 return onnx.load_from_string(f.getvalue()), route
             n, t = torch.export.Dim("N"), torch.export.Dim("T")
+            shapes = ({n_axis: n, t_axis: t}, {1: n}) if with_h0 else ({n_axis: n, t_axis: t},)
             program = torch.onnx.export(
-                module, (x, h0), dynamo=True, **names, custom_translation_table=ops.CUSTOM_TRANSLATIONS,
-                dynamic_shapes=({n_axis: n, t_axis: t}, {1: n}), verbose=False,
+                module, args, dynamo=True, **io_names, custom_translation_table=ops.CUSTOM_TRANSLATIONS,
+                dynamic_shapes=shapes, verbose=False,
             )
             return program.model_proto, route
     except UserError:
@@ -159,16 +221,7 @@ def verify_linear_before_reset(
         del node.attribute[:]
         node.attribute.extend([*kept, helper.make_attribute("linear_before_reset", want)])
         said = "without linear_before_reset" if have is None else f"with linear_before_reset={have}"
-        source = "nn.GRU (reset after)" if want else "a reset-before layer"
-        formula = F.RESET_BEFORE_FORMULA if want else F.RESET_AFTER_FORMULA
-        findings.append(F.Finding(
-            "GRU001", "warning",
-            f"torch.onnx ({exporter or 'exporter'}) wrote GRU node {node.name or node.output[0]!r} {said}, but its "
-            f"source {layer.name} is {source}, so the node computed the other GRU family ({formula}). "
-            f"onnxgru set linear_before_reset={want} and checked the result in ONNX Runtime. This is the onnxscript "
-            "0.5.7-0.7.0 bug; upgrade onnxscript to 0.7.1 or later (or use --exporter torchscript).",
-            node.name or node.output[0],
-        ))
+        findings.append(F.exporter_dropped_lbr(exporter, node.name or node.output[0], said, layer.name, want))
     return findings
 
 

@@ -94,10 +94,13 @@ def ops() -> SimpleNamespace:
                 for name, value in (("W", layer.W), ("R", layer.R), ("B", layer.B)):
                     self.register_buffer(f"{name}{k}", torch.tensor(value, dtype=tdtype))
 
-        def forward(self, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
+        def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
             if self.plain:
                 return self.gru(x, h0)
             seq = x.transpose(0, 1) if self.batch_first else x
+            if h0 is None:
+                rows = sum(getattr(self, f"W{k}").shape[0] for k in range(len(self.attrs)))
+                h0 = seq.new_zeros(rows, seq.shape[1], self.attrs[-1][0])
             states, row = [], 0
             for k, (hidden, direction, lbr) in enumerate(self.attrs):
                 W, R, B = getattr(self, f"W{k}"), getattr(self, f"R{k}"), getattr(self, f"B{k}")

@@ -1,0 +1,147 @@
+"""GRU taps: what each GRU of a model actually received and produced in one execution, and the reference on it.
+
+Every execution (TensorFlow, Keras, PyTorch, an ONNX model in a runtime) captures, for each GRU call, its input
+sequence, initial states and outputs. A ``Tap`` covers the canonical layers ``first .. first+count-1`` that one call
+computes (one ONNX GRU node is one layer; a 2-layer ``nn.GRU`` or a ``MultiRNNCell`` loop is several). Running the
+numpy reference GRU on the tapped input checks each GRU in isolation, in every execution, whatever surrounds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from onnxgru.core import reference
+from onnxgru.core.numerics import PairResult, compare_arrays
+from onnxgru.core.spec import GRULayer
+
+
+@dataclass(frozen=True, eq=False)
+class Tap:
+    """Layers ``first .. first+count-1`` as one execution ran them. Arrays are batch-major and ONNX-aligned (a Keras
+    ``go_backwards`` output is put back in input order); None where the execution does not expose a value."""
+
+    first: int
+    count: int
+    X: np.ndarray  # (N, T, I)
+    initial_h: tuple[np.ndarray | None, ...]  # per layer (D, N, H); None: zeros
+    Y: np.ndarray | None  # the last layer's (N, T, D*H)
+    Y_h: tuple[np.ndarray | None, ...]  # per layer (D, N, H)
+    lengths: np.ndarray | None = None
+    where: str = ""
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+    def layers_of(self, layers: Sequence[GRULayer]) -> list[GRULayer]:
+        return list(layers[self.first : self.first + self.count])
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """A tap held against the reference GRU run on its own input: does this GRU compute what its weights say?"""
+
+    execution: str
+    layers: str  # the layer names, "a+b" for a multi-layer tap
+    first: int
+    count: int
+    max_abs: float
+    passed: bool
+    required_atol: float
+    detail: str
+    pairs: tuple[PairResult, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict:
+        return {"execution": self.execution, "layers": self.layers, "first": self.first, "count": self.count,
+                "max_abs": self.max_abs, "passed": self.passed, "required_atol": self.required_atol,
+                "detail": self.detail}
+
+
+def reference_of(tap: Tap, layers: Sequence[GRULayer], flip: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    """What the reference GRU computes on the tap's input: the last layer's output and each layer's final state."""
+    dtype = tap.X.dtype if np.issubdtype(tap.X.dtype, np.floating) else np.float32
+    initial = [None if h is None else np.asarray(h, dtype) for h in tap.initial_h]
+    return reference.run_layers(tap.layers_of(layers), np.asarray(tap.X, dtype), initial, tap.lengths,
+                                flip_linear_before_reset=flip)
+
+
+def check(execution: str, tap: Tap, layers: Sequence[GRULayer], atol: float, rtol: float) -> LayerCheck:
+    """Hold the tapped outputs against the reference GRU on the tapped input (float64, the oracle)."""
+    chosen = tap.layers_of(layers)
+    names = "+".join(layer.name for layer in chosen)
+    out, states = reference_of(tap, layers)
+    pairs = []
+    if tap.Y is not None:
+        pairs.append(compare_arrays(execution, "reference GRU", f"{names}: Y", np.asarray(tap.Y), out, atol, rtol, 1))
+    for layer, got, want in zip(chosen, tap.Y_h, states):
+        if got is not None:
+            pairs.append(compare_arrays(execution, "reference GRU", f"{layer.name}: Y_h", np.asarray(got), want,
+                                        atol, rtol))
+    max_abs = max((p.max_abs for p in pairs), default=0.0)
+    required = max((p.required_atol for p in pairs), default=0.0)
+    passed = all(p.passed for p in pairs)
+    said = [p.output.split(": ")[-1] for p in pairs]
+    detail = (f"{' and '.join(said)} on its own input agree with the reference GRU" if passed
+              else f"differs from the reference GRU on its own input by {max_abs:.3g}") if pairs else "nothing tapped"
+    return LayerCheck(execution, names, tap.first, tap.count, max_abs, passed, required, detail, tuple(pairs))
+
+
+def covering(taps: Sequence[Tap], layer: int) -> Tap | None:
+    return next((t for t in taps if t.first <= layer <= t.last), None)
+
+
+def input_of(taps: Sequence[Tap], layer: int) -> np.ndarray | None:
+    """The sequence that entered ``layer``, when a tap starts there."""
+    return next((t.X for t in taps if t.first == layer), None)
+
+
+def output_of(taps: Sequence[Tap], layer: int) -> np.ndarray | None:
+    """The sequence ``layer`` produced, when a tap ends there."""
+    return next((t.Y for t in taps if t.last == layer and t.Y is not None), None)
+
+
+def state_of(taps: Sequence[Tap], layer: int) -> np.ndarray | None:
+    t = covering(taps, layer)
+    return None if t is None else t.Y_h[layer - t.first]
+
+
+def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], atol: float, rtol: float) -> list:
+    """Measured: the reference run on each GRU's tapped input with ``linear_before_reset`` as it is and flipped. When
+    every output stays within the tolerance, agreement proves nothing about the GRU family (GRU006)."""
+    from onnxgru.core import findings as F
+
+    gaps, close = [], True
+    for t in taps:
+        same, same_states = reference_of(t, layers)
+        flip, flip_states = reference_of(t, layers, flip=True)
+        for x, y in [(same, flip), *zip(same_states, flip_states)]:
+            with np.errstate(invalid="ignore"):
+                d = np.abs(x - y)
+                gaps.append(float(np.max(np.where(np.isnan(d), 0.0, d))) if d.size else 0.0)
+            close = close and bool(np.allclose(x, y, atol=atol, rtol=rtol))
+    gap = max(gaps, default=0.0)
+    reasons = [f"{layer.name}: {why}" for layer in layers if (why := layer.degenerate())]
+    if any("NaN or Inf" in r for r in reasons):  # not a GRU of either family: no measurement makes it one
+        return [F.degenerate(model, reasons, gap)]
+    if not taps or not close:
+        return []
+    return [F.degenerate(model, reasons, gap) if reasons else F.indistinct(model, gap)]
+
+
+def probe_taps(layers: Sequence[GRULayer], seed: int = 0, batch: int = 3, steps: int = 12) -> list[Tap]:
+    """One tap per layer on generated inputs (x ~ U(-1, 1), h0 ~ U(-0.9, 0.9)): what ``inspect`` measures GRU006 on
+    when nothing runs the model."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, layer in enumerate(layers):
+        a = layer.attrs
+        x = rng.uniform(-1, 1, (batch, steps, a.input_size))
+        h0 = rng.uniform(-0.9, 0.9, (a.num_directions, batch, a.hidden_size))
+        out.append(Tap(k, 1, x, (h0,), None, (None,)))
+    return out

@@ -1,0 +1,287 @@
+"""Where a TF1 GRUCell's input, initial state and outputs live in a frozen graph, as tensors a session can fetch.
+
+A cell is found by its variables (``cells``); its gates MatMul reads ``concat([x_t, h])`` at every step.
+
+- ``static_rnn`` unrolls the steps: each step's concat gives ``x_t`` and the previous state, and the step's new state
+  is the ``Add`` of ``u*h`` (``new_h = u*h + (1-u)*c``); all of it outside any loop, so every step is fetched.
+- ``dynamic_rnn`` (v1 control flow) runs the cell inside a while loop, whose inner tensors cannot be fetched; its
+  boundary can: the input ``TensorArray`` scattered with the time-major sequence, the ``Enter`` of the initial state,
+  the ``Exit`` of the final state, and the output ``TensorArray`` gathered after the loop. A ``MultiRNNCell`` is one
+  loop: one tap over all its cells (the first cell's input, the last cell's output, every cell's states).
+- ``bidirectional_dynamic_rnn`` is two loops, the backward one over the reversed sequence: its outputs are put back
+  in input order.
+- TF2 control flow (``While`` with function bodies) is not tapped: its steps live in a function.
+
+``find(graph_def, layers)`` returns one ``TapSpec`` per tap it can make, and the names of the layers it cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from onnxgru.core.spec import GRULayer
+from onnxgru.core.taps import Tap
+
+_PASS = {"Identity", "Enter", "ReadVariableOp", "Switch", "Cast", "Snapshot"}
+
+
+@dataclass(frozen=True)
+class TapSpec:
+    """The tensors to fetch for layers ``first .. first+count-1``, and how to make a ``Tap`` of them."""
+
+    first: int
+    count: int
+    kind: str  # "static" | "loop"
+    x: tuple[str, ...]  # static: x_t per step (N, I); loop: the scattered (T, N, I) sequence
+    h0: tuple[tuple[str, ...], ...]  # per layer, per direction: (N, H) initial state
+    y: tuple[tuple[str, ...], ...]  # per direction: static: new state per step; loop: the gathered (T, N, H)
+    y_h: tuple[tuple[str, ...], ...]  # per layer, per direction: (N, H) final state
+    reverse_bw: bool = False  # the backward direction ran over the reversed sequence
+    where: str = ""
+    lengths: str = ""  # a tensor of per-row lengths the loop used, when it had one
+
+    def fetches(self) -> list[str]:
+        out = [*self.x, *(t for d in self.h0 for t in d), *(t for d in self.y for t in d),
+               *(t for d in self.y_h for t in d)]
+        if self.lengths:
+            out.append(self.lengths)
+        return out
+
+    def make(self, values: dict[str, np.ndarray]) -> Tap:
+        """The canonical tap from the fetched values (batch-major, ONNX-aligned)."""
+        lens = np.asarray(values[self.lengths]).astype(np.int64) if self.lengths else None
+        if self.kind == "static":
+            X = np.stack([values[t] for t in self.x], axis=1)
+            Ys = [np.stack([values[t] for t in d], axis=1) for d in self.y]
+            if self.reverse_bw and len(Ys) == 2:
+                Ys[1] = Ys[1][:, ::-1]  # backward step k read x_{T-1-k}
+        else:
+            X = np.asarray(values[self.x[0]]).transpose(1, 0, 2)
+            Ys = [np.asarray(values[d[0]]).transpose(1, 0, 2) for d in self.y]
+            if self.reverse_bw and len(Ys) == 2:
+                Ys[1] = _reverse(Ys[1], lens)
+        Y = np.concatenate(Ys, axis=-1) if Ys else None
+        h0 = tuple(np.stack([values[t] for t in layer]) if layer else None for layer in self.h0)
+        y_h = tuple(np.stack([values[t] for t in layer]) if layer else None for layer in self.y_h)
+        return Tap(self.first, self.count, np.ascontiguousarray(X), h0, Y, y_h, lens, self.where)
+
+
+def _reverse(y: np.ndarray, lens: np.ndarray | None) -> np.ndarray:
+    """Each row's valid prefix reversed in time, as ``tf.reverse_sequence`` does (the whole row without lengths)."""
+    if lens is None:
+        return y[:, ::-1].copy()
+    out = y.copy()
+    for n, length in enumerate(lens):
+        out[n, :length] = y[n, :length][::-1]
+    return out
+
+
+@dataclass
+class _Graph:
+    nodes: dict[str, Any]
+    consumers: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, graph_def: Any) -> _Graph:
+        g = cls({n.name: n for n in graph_def.node})
+        for n in graph_def.node:
+            for i in n.input:
+                g.consumers.setdefault(_op(i), []).append(n)
+        return g
+
+    def producer(self, tensor: str) -> Any:
+        return self.nodes.get(_op(tensor))
+
+    def through(self, tensor: str, ops: set[str] = _PASS) -> tuple[str, Any]:
+        """Follow ``tensor`` up through pass-through ops; the tensor reached and its producer."""
+        for _ in range(16):
+            node = self.producer(tensor)
+            if node is None or node.op not in ops or not node.input:
+                return tensor, node
+            tensor = node.input[0]
+        return tensor, self.producer(tensor)
+
+    def users(self, tensor: str, op: str | tuple[str, ...]) -> list[Any]:
+        ops = (op,) if isinstance(op, str) else op
+        return [c for c in self.consumers.get(_op(tensor), []) if c.op in ops and any(
+            _same(i, tensor) for i in c.input)]
+
+
+def _op(name: str) -> str:
+    return name.lstrip("^").split(":")[0]
+
+
+def _same(a: str, b: str) -> bool:
+    return _tensor(a) == _tensor(b)
+
+
+def _tensor(name: str) -> str:
+    return name if ":" in name else f"{name}:0"
+
+
+def find(graph_def: Any, layers: list[GRULayer], scopes: list[list[str]]) -> tuple[list[TapSpec], list[str]]:
+    """Tap specs for the layers (``scopes[k]`` holds layer k's cell scopes: one, or fw and bw), and the names of the
+    layers that cannot be tapped, with why."""
+    g = _Graph.of(graph_def)
+    specs: list[TapSpec] = []
+    untapped: list[str] = []
+    k = 0
+    while k < len(layers):
+        try:
+            spec = _layer(g, layers, scopes, k)
+        except _NoTap as exc:
+            untapped.append(f"{layers[k].name}: {exc}")
+            k += 1
+            continue
+        specs.append(spec)
+        k += spec.count
+    return specs, untapped
+
+
+class _NoTap(Exception):
+    pass
+
+
+def _steps(g: _Graph, scope: str) -> list[Any]:
+    """The ConcatV2 nodes that feed the cell's gates MatMul, one per step (one inside a loop)."""
+    out = []
+    kernel = f"{scope}/gates/kernel"
+    for n in g.nodes.values():
+        if n.op != "MatMul" or len(n.input) < 2:
+            continue
+        if _op(g.through(n.input[1])[0]) != kernel:
+            continue
+        concat = g.producer(n.input[0])
+        if concat is not None and concat.op == "ConcatV2":
+            out.append(concat)
+    return out
+
+
+def _layer(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) -> TapSpec:
+    cells = scopes[k]
+    steps = [_steps(g, s) for s in cells]
+    if not all(steps):
+        raise _NoTap("its cell runs inside a TF2 loop function, whose steps cannot be fetched")
+    if _in_loop(g, steps[0][0]):
+        return _loop(g, layers, scopes, k)
+    return _static(g, layers, k, cells, steps)
+
+
+def _in_loop(g: _Graph, node: Any) -> bool:
+    """A node inside a v1 while loop reads its state through Identity(Switch(Merge(...)))."""
+    h = node.input[1]
+    _, prod = g.through(h, {"Identity"})
+    return prod is not None and prod.op == "Switch"
+
+
+def _new_state(g: _Graph, h_prev: str) -> str:
+    """``new_h = u*h + (1-u)*c``: the Add over the Mul of ``h_prev`` by ``u``."""
+    for mul in g.users(h_prev, "Mul"):
+        for add in g.users(f"{mul.name}:0", ("Add", "AddV2")):
+            return f"{add.name}:0"
+    raise _NoTap("its new state could not be found in the graph")
+
+
+def _static(g: _Graph, layers: list[GRULayer], k: int, cells: list[str], steps: list[list[Any]]) -> TapSpec:
+    ys, h0s, finals, xs = [], [], [], None
+    for concats in steps:
+        chain = {_tensor(c.input[1]): c for c in concats}
+        news = {id(c): _new_state(g, c.input[1]) for c in concats}
+        produced = set(news.values())
+        start = [c for c in concats if _tensor(c.input[1]) not in produced]
+        if len(start) != 1:
+            raise _NoTap("its unrolled steps do not form one chain")
+        order, c = [], start[0]
+        while c is not None and len(order) <= len(concats):
+            order.append(c)
+            c = chain.get(news[id(c)])
+        if len(order) != len(concats):
+            raise _NoTap("its unrolled steps do not form one chain")
+        x = tuple(_tensor(c.input[0]) for c in order)
+        xs = xs or x
+        ys.append(tuple(news[id(c)] for c in order))
+        h0s.append(_tensor(order[0].input[1]))
+        finals.append(news[id(order[-1])])
+    reverse = len(steps) == 2 and xs is not None
+    return TapSpec(k, 1, "static", xs or (), (tuple(h0s),), tuple(ys), (tuple(finals),), reverse_bw=reverse,
+                   where=f"static_rnn cell {cells[0]!r}")
+
+
+def _loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) -> TapSpec:
+    """A v1 while loop: its boundary tensors; the cells of following layers in the same loop join the tap."""
+    cells = scopes[k]
+    directions = []
+    for scope in cells:
+        concat = _steps(g, scope)[0]
+        directions.append(_loop_boundary(g, concat))
+    x, lens = directions[0]["x"], directions[0]["lens"]
+    if not x:
+        raise _NoTap("its input comes from another cell inside the same loop")
+    # MultiRNNCell: the next layers' first cells read this loop's inner state; they belong to the same tap
+    count, h0s, finals = 1, [tuple(d["h0"] for d in directions)], [tuple(d["final"] for d in directions)]
+    ys = [d["y"] for d in directions]
+    while k + count < len(layers) and len(scopes[k + count]) == 1 and len(cells) == 1:
+        concat = _steps(g, scopes[k + count][0])
+        if not concat:
+            break
+        inner = _loop_boundary(g, concat[0])
+        if inner["x"]:
+            break
+        h0s.append((inner["h0"],))
+        finals.append((inner["final"],))
+        ys = [inner["y"]] if inner["y"] else ys
+        count += 1
+    if not all(ys):
+        raise _NoTap("the loop's output TensorArray could not be found")
+    return TapSpec(k, count, "loop", (x,), tuple(h0s), tuple((y,) for y in ys), tuple(finals),
+                   reverse_bw=len(cells) == 2, where=f"dynamic_rnn loop of {cells[0]!r}", lengths=lens)
+
+
+def _loop_boundary(g: _Graph, concat: Any) -> dict[str, str]:
+    out = {"x": "", "h0": "", "final": "", "y": "", "lens": ""}
+    # the input: TensorArrayReadV3(handle <- Enter(TensorArrayV3)) scattered outside with the sequence
+    read = g.producer(g.through(concat.input[0], {"Identity"})[0])
+    if read is not None and read.op == "TensorArrayReadV3":
+        _, ta = g.through(read.input[0], {"Enter", "Identity"})
+        if ta is not None and ta.op == "TensorArrayV3":
+            scatter = next((s for s in g.consumers.get(ta.name, []) if s.op == "TensorArrayScatterV3"), None)
+            if scatter is not None:
+                out["x"] = _tensor(scatter.input[2])
+    # the state: Identity(Switch(Merge(Enter(initial), NextIteration(new))))
+    _, switch = g.through(concat.input[1], {"Identity"})
+    if switch is None or switch.op != "Switch":
+        raise _NoTap("its loop state could not be followed")
+    merge = g.producer(switch.input[0])
+    enter = g.producer(merge.input[0]) if merge is not None else None
+    if enter is None or enter.op != "Enter":
+        raise _NoTap("its initial state could not be found")
+    out["h0"] = _tensor(enter.input[0])
+    exits = [c for c in g.consumers.get(switch.name, []) if c.op == "Exit"]
+    if not exits:
+        raise _NoTap("its final state could not be found")
+    out["final"] = f"{exits[0].name}:0"
+    # the output: a TensorArrayWriteV3 of this cell's new state, gathered after the loop
+    new = _new_state(g, concat.input[1])
+    for w in _writes_of(g, new):
+        _, ta = g.through(w.input[0], {"Enter", "Identity"})
+        gather = next((c for c in g.consumers.get(ta.name, []) if c.op == "TensorArrayGatherV3"), None) if ta else None
+        if gather is not None:
+            out["y"] = f"{gather.name}:0"
+    # lengths: dynamic_rnn copies the state through where time >= sequence_length (a Select on the state)
+    for sel in g.users(new, ("Select", "SelectV2")):
+        cond = g.producer(sel.input[0])
+        if cond is not None and cond.op == "GreaterEqual":
+            lens, _ = g.through(cond.input[1], {"Enter", "Identity", "Cast"})
+            out["lens"] = _tensor(lens)
+    return out
+
+
+def _writes_of(g: _Graph, new: str) -> list[Any]:
+    """TensorArrayWriteV3 nodes that write ``new`` (directly, or through the Select that zeroes finished rows)."""
+    out = list(g.users(new, "TensorArrayWriteV3"))
+    for sel in g.users(new, ("Select", "SelectV2")):
+        out += g.users(f"{sel.name}:0", "TensorArrayWriteV3")
+    return out

@@ -1,0 +1,177 @@
+"""The GRUs of an ONNX graph: fused ``GRU`` nodes, and Loop/Scan fallbacks recognised as GRU cells.
+
+Only GRU nodes that some graph output depends on are layers; the rest are reported as unused. Weights may come from
+initializers, Constant nodes, shape-only folds of them, or values given for graph inputs (``--input W=W.npy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from onnxgru.core import findings as F
+from onnxgru.core.spec import DIRECTIONS, GRUAttrs, GRULayer
+from onnxgru.errors import UserError
+from onnxgru.sources import onnx_loops
+from onnxgru.sources.onnx_constants import constants, node_name
+
+if TYPE_CHECKING:
+    import onnx
+
+OTHER_RECURRENT = {"LSTM": "an LSTM", "RNN": "a plain RNN"}
+
+
+def gru_attrs(node: onnx.NodeProto, input_size: int) -> GRUAttrs:
+    """The node's attributes with the schema's defaults filled in."""
+    from onnx import helper
+
+    a = {attr.name: helper.get_attribute_value(attr) for attr in node.attribute}
+
+    def text(v: object) -> str:
+        if not isinstance(v, bytes):
+            return str(v)
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            raise UserError(
+                f"GRU node {node.name!r} has an attribute that is not text ({v!r}); the model is corrupt."
+            ) from None
+
+    direction = text(a.get("direction", "forward"))
+    if direction not in DIRECTIONS:
+        raise UserError(f"GRU node {node.name!r} has direction {direction!r}; ONNX allows {list(DIRECTIONS)}.")
+    if "hidden_size" not in a:
+        raise UserError(f"GRU node {node.name!r} has no hidden_size attribute; it is not a valid ONNX GRU.")
+    try:
+        return GRUAttrs(
+            hidden_size=int(a["hidden_size"]),
+            input_size=input_size,
+            direction=direction,
+            linear_before_reset=int(a.get("linear_before_reset", 0)),
+            layout=int(a.get("layout", 0)),
+            activations=tuple(text(v) for v in a.get("activations", ())),
+            activation_alpha=tuple(float(v) for v in a.get("activation_alpha", ())),
+            activation_beta=tuple(float(v) for v in a.get("activation_beta", ())),
+            clip=float(a["clip"]) if "clip" in a else None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise UserError(
+            f"GRU node {node.name!r} has an attribute of the wrong type ({exc}); the model is invalid."
+        ) from None
+
+
+def gru_layer(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> GRULayer:
+    """One fused GRU node as a canonical layer. Its W, R (and B) must be constants."""
+    name = node_name(node)
+    inputs = list(node.input) + [""] * 6
+    missing = [n for n, i in (("W", 1), ("R", 2)) if inputs[i] not in consts]
+    if missing:
+        raise UserError(
+            f"GRU node {name!r} takes {' and '.join(missing)} from a computation or a graph input, not a constant; "
+            "onnxgru reads GRUs whose weights are stored in the model or given for its inputs (--input W=W.npy, or "
+            "--inputs FILE.npz with the input names; fold computed weights first, e.g. with onnxsim)."
+        )
+    W, R = consts[inputs[1]], consts[inputs[2]]
+    if W.ndim != 3 or R.ndim != 3:
+        raise UserError(f"GRU node {name!r} has W of shape {W.shape} and R of shape {R.shape}; both must have rank 3.")
+    attrs = gru_attrs(node, int(W.shape[2]))
+    d, h = attrs.num_directions, attrs.hidden_size
+    B = consts.get(inputs[3]) if inputs[3] else None
+    B = np.zeros((d, 6 * h), W.dtype) if B is None else B
+    if W.shape != (d, 3 * h, W.shape[2]) or R.shape != (d, 3 * h, h) or B.shape != (d, 6 * h):
+        raise UserError(
+            f"GRU node {name!r} has W {W.shape}, R {R.shape}, B {B.shape}, which do not fit hidden_size={h} and "
+            f"direction={attrs.direction!r}; the model is invalid."
+        )
+    detail = "fused ONNX GRU node"
+    if inputs[4] and inputs[4] not in consts:
+        detail += " with sequence_lens"
+    written = tuple(sorted(str(a.name) for a in node.attribute))
+    return GRULayer(name=name, attrs=attrs, W=W, R=R, B=B, fused=True, detail=detail, written=written)
+
+
+def _looks_recurrent(graph: onnx.GraphProto) -> bool:
+    ops = {n.op_type for n in graph.node}
+    # Sigmoid gates and a matrix product; the candidate activation may be any (tf2onnx writes Relu6 as Clip).
+    return "Sigmoid" in ops and bool(ops & {"MatMul", "Gemm"})
+
+
+@dataclass
+class GRUScan:
+    """What a walk over the graph found: the layers in order and, for each, the node that computes it."""
+
+    layers: list[GRULayer] = field(default_factory=list)
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    findings: list[F.Finding] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)  # other recurrent nodes (LSTM, RNN), named for the user
+
+    @property
+    def fused_nodes(self) -> list[onnx.NodeProto]:
+        return [n for n in self.nodes if n.op_type == "GRU"]
+
+
+def needed_nodes(graph: onnx.GraphProto) -> set[int]:
+    """The indices of the nodes some graph output depends on (walked iteratively: chains of any length)."""
+    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+    todo = [o.name for o in graph.output]
+    seen: set[int] = set()
+    names: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in names:
+            continue
+        names.add(name)
+        k = producer.get(name)
+        if k is None or k in seen:
+            continue
+        seen.add(k)
+        node = graph.node[k]
+        todo += [i for i in node.input if i]
+        for a in node.attribute:  # a Loop/Scan body reads outer names too
+            if a.g is not None and a.HasField("g"):
+                todo += _outer_names(a.g)
+    return seen
+
+
+def _outer_names(body: onnx.GraphProto) -> list[str]:
+    inner = {i.name for i in body.input} | {t.name for t in body.initializer} | {o for n in body.node for o in n.output}
+    return [i for n in body.node for i in n.input if i and i not in inner]
+
+
+def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None) -> GRUScan:
+    """Every fused GRU node that an output depends on, in order, and every Loop/Scan that computes a GRU-like
+    recurrence (GRU005). ``given`` holds values fed for graph inputs (weights as inputs)."""
+    graph = model.graph
+    consts = constants(graph, given)
+    needed = needed_nodes(graph)
+    scan = GRUScan()
+    for k, node in enumerate(graph.node):
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        if k not in needed:
+            if node.op_type == "GRU":
+                scan.findings.append(F.partial(
+                    node_name(node), f"GRU node {node_name(node)!r} feeds no output of the model, so it never "
+                    "runs in it; it is not counted as a layer (remove it, or make its result an output)."))
+            continue
+        if node.op_type == "GRU":
+            scan.layers.append(gru_layer(node, consts))
+            scan.nodes.append(node)
+        elif node.op_type in OTHER_RECURRENT:
+            scan.others.append(f"{OTHER_RECURRENT[node.op_type]} node {node_name(node)!r}")
+        elif node.op_type in ("Loop", "Scan"):
+            body = next((a.g for a in node.attribute if a.name == "body"), None)
+            if body is None or not _looks_recurrent(body):
+                continue
+            where = node_name(node)
+            found = onnx_loops.recognise_all(node, body, consts)
+            for layer in found:  # a MultiRNNCell loop holds several cells
+                scan.layers.append(layer)
+                scan.nodes.append(node)
+            how = f"a {node.op_type} over the time steps ({found[0].detail if found else 'weights not recognised'})"
+            scan.findings.append(F.no_fused_node(where, how))
+    if not scan.layers and not scan.findings and not scan.others and _looks_recurrent(graph):
+        scan.findings.append(F.no_fused_node("graph", "unrolled cells (MatMul/Sigmoid/Tanh per step)"))
+    return scan

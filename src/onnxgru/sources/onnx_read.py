@@ -1,0 +1,57 @@
+"""Reading an ONNX file safely: external data only from inside the model's folder. Only onnx is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from onnxgru._lazy import require
+from onnxgru.errors import UserError
+from onnxgru.sources.files import existing
+
+if TYPE_CHECKING:
+    import onnx
+
+
+def read_model(path: str | Path) -> onnx.ModelProto:
+    """Load an ONNX file, with external data only from inside the model's folder. User errors raise UserError."""
+    onnx = require("onnx", "read ONNX models")
+    p = existing(path, "ONNX")
+    if p.is_dir():
+        raise UserError(f"{str(p)!r} is a folder, not an ONNX file; give the .onnx file inside it.")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning, ValueError... on corrupt bytes
+        raise UserError(
+            f"{str(p)!r} is not a readable ONNX model (it is truncated, corrupt or another format: "
+            f"{type(exc).__name__}); re-export it."
+        ) from None
+    if not model.graph.node and not model.graph.input:
+        raise UserError(f"{str(p)!r} is not an ONNX model (no graph in it); check the file.")
+    _load_external_data(model, p)
+    return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    from onnx import external_data_helper as ext
+
+    base = path.parent.resolve()
+    tensors = [t for t in ext._get_all_tensors(model) if ext.uses_external_data(t)]
+    for t in tensors:
+        info = {e.key: e.value for e in t.external_data}
+        location = info.get("location", "")
+        target = (base / location).resolve()
+        if Path(location).is_absolute() or not target.is_relative_to(base):
+            raise UserError(
+                f"tensor {t.name!r} of {str(path)!r} points to external data {location!r} outside the model's folder; "
+                "onnxgru refuses it for safety. Move the data next to the model."
+            )
+        if not target.is_file():
+            raise UserError(f"tensor {t.name!r} of {str(path)!r} needs external data {location!r}, which is missing.")
+    if tensors:
+        try:
+            ext.load_external_data_for_model(model, str(base))
+        except Exception as exc:
+            raise UserError(
+                f"the external data of {str(path)!r} cannot be read ({exc}); re-export the model."
+            ) from None

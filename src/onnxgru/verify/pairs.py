@@ -1,0 +1,132 @@
+"""Holding two executions against each other: every output of the model, and GRU layer by GRU layer.
+
+Outputs pair by name when both executions are of the same interface (a model and its export), else by position;
+a state that one framework returns as ``(batch, hidden)`` and another as ``(1, batch, hidden)`` pairs as one. An
+output with no counterpart is said (GRU011), never dropped in silence. When outputs disagree, the GRU taps localise
+it: what agrees before the first differing GRU layer, which layer differs, and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from onnxgru.core import taps as T
+from onnxgru.core.findings import Finding
+from onnxgru.core.model import Run
+from onnxgru.core.numerics import PairResult, compare_arrays
+from onnxgru.core.spec import GRULayer
+
+
+@dataclass(frozen=True)
+class Paired:
+    pairs: tuple[PairResult, ...]
+    unpaired: tuple[str, ...]  # sentences: outputs with no counterpart
+
+
+def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, atol: float, rtol: float, steps: int) -> Paired:
+    """Every output of ``a`` held against its counterpart in ``b`` (``b`` is the expected side)."""
+    if list(a.outputs) == list(b.outputs):
+        matches = [(k, k) for k in a.outputs]
+    else:
+        matches = list(zip(a.outputs, b.outputs))
+    pairs, unpaired = [], []
+    for ka, kb in matches:
+        va, vb = _same_shape(np.asarray(a.outputs[ka]), np.asarray(b.outputs[kb]))
+        if va is None:
+            unpaired.append(f"{a_label}'s output {ka!r} {np.shape(a.outputs[ka])} and {b_label}'s {kb!r} "
+                            f"{np.shape(b.outputs[kb])} have different shapes and were not compared")
+            continue
+        time_axis = 1 if va.ndim >= 3 and steps > 1 and va.shape[1] == steps else None
+        name = kb if ka == kb or ka.startswith("output") else f"{kb} / {ka}"
+        pairs.append(compare_arrays(a_label, b_label, name, va, vb, atol, rtol, time_axis))
+    for k in list(a.outputs)[len(matches):]:
+        unpaired.append(f"{a_label}'s output {k!r} has no counterpart in {b_label} and was not compared")
+    for k in list(b.outputs)[len(matches):]:
+        unpaired.append(f"{b_label}'s output {k!r} has no counterpart in {a_label} and was not compared")
+    return Paired(tuple(pairs), tuple(unpaired))
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The two arrays in one shape: as they are, or with leading axes of size 1 dropped (a one-layer state)."""
+    if a.shape == b.shape:
+        return a, b
+    if a.size == b.size and _lead_squeezed(a.shape) == _lead_squeezed(b.shape):
+        return a.reshape(b.shape), b
+    return None, b
+
+
+def _lead_squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    i = 0
+    while i < len(shape) - 1 and shape[i] == 1:
+        i += 1
+    return shape[i:]
+
+
+# --- localising a disagreement with the taps -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Localised:
+    """Where two executions part: ``kind`` "before" (the input of ``layer`` already differs), "layer" (its input
+    agrees, its output does not), "after" (every GRU agrees: the difference comes after the last one), or ""
+    (the taps cannot tell)."""
+
+    kind: str
+    layer: int | None
+    sentence: str
+    agrees_to: float = 0.0
+    differs_by: float = 0.0
+
+
+def _gap(x: np.ndarray | None, y: np.ndarray | None) -> float | None:
+    if x is None or y is None:
+        return None
+    x, y = _same_shape(np.asarray(x), np.asarray(y))
+    if x is None:
+        return None
+    with np.errstate(invalid="ignore"):
+        d = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+    return float(np.nanmax(np.where(np.isnan(d), np.inf, d))) if d.size else 0.0
+
+
+def localise(a: Sequence[T.Tap], layers_a: Sequence[GRULayer], b: Sequence[T.Tap], layers_b: Sequence[GRULayer],
+             atol: float, rtol: float) -> Localised:
+    """Walk the GRU layers in order and find the first whose input or output differs between two executions."""
+    count = min(len(layers_a), len(layers_b))
+    if not a or not b or not count:
+        return Localised("", None, "")
+    agree = 0.0
+    for k in range(count):
+        name = layers_a[k].name if layers_a[k].name == layers_b[k].name else f"{layers_a[k].name} / {layers_b[k].name}"
+        dx = _gap(T.input_of(a, k), T.input_of(b, k))
+        bound = atol + rtol
+        if dx is not None and dx > bound:
+            where = "the layers before the first GRU" if k == 0 else f"what lies between GRU layer {k - 1} and it"
+            return Localised("before", k, f"the input of GRU layer {k} ({name}) already differs by {dx:.3g}: "
+                             f"{where} computes differently", agree, dx)
+        dy = max(filter(lambda v: v is not None, (_gap(T.output_of(a, k), T.output_of(b, k)),
+                                                   _gap(T.state_of(a, k), T.state_of(b, k)))), default=None)
+        if dy is not None and dy > bound:
+            said = (f"everything before GRU layer {k} ({name}) agrees" + (
+                "" if dx is None else " (its input exactly)" if dx == 0 else f" (its input to {dx:.3g})")
+                + f"; layer {k} differs by {dy:.3g}")
+            return Localised("layer", k, said, dx or agree, dy)
+        agree = max(agree, *(v for v in (dx, dy) if v is not None)) if (dx is not None or dy is not None) else agree
+    return Localised("after", None, f"every GRU layer agrees (to {agree:.3g}); the difference comes after the last "
+                     f"GRU layer ({layers_a[count - 1].name})", agree)
+
+
+def explain(loc: Localised, diff: Sequence[Finding]) -> tuple[str, str]:
+    """The localisation in words, with the static finding that explains the differing layer (GRU001-GRU004), and
+    that finding's key as the cause."""
+    if loc.kind != "layer":
+        return (loc.sentence + "." if loc.sentence else ""), ""
+    prefix = f"layer {loc.layer} ("
+    why = next((f for f in diff if f.where.startswith(prefix) and f.code in ("GRU001", "GRU002", "GRU003", "GRU004")),
+               None)
+    if why is None:
+        return loc.sentence + ".", ""
+    words = {"GRU001": "reset before vs after", "GRU002": "a different structure", "GRU003": "other nonlinearities",
+             "GRU004": "other weights"}[why.code]
+    return f"{loc.sentence}: {words} ({why.code}).", why.key

@@ -1,0 +1,277 @@
+"""One verification: models run whole on the same inputs, every GRU tapped and held against the reference, every
+output paired, every disagreement localised and explained.
+
+``verify`` takes native sources (TensorFlow, Keras, PyTorch) and ONNX models. Natives run in their framework; ONNX
+models run in every runtime of ``runtimes`` (in child processes, through the probe pool) or, when ``runtimes`` is
+None, in ONNX Runtime in this process (``compare``). ``export``, when given, turns each native into an ONNX model
+that then runs in the runtimes too (``check``). The first model is the baseline: natives are held against it; an
+export's runs against the native it came from; given ONNX models' runs against the baseline, or, with no native,
+against ONNX Runtime's run of the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from onnxgru.core import findings as F
+from onnxgru.core import taps as T
+from onnxgru.core.diff import diff_layers
+from onnxgru.core.findings import Finding
+from onnxgru.core.inputs import Inputs
+from onnxgru.core.model import LoadedModel, Run
+from onnxgru.core.numerics import PairResult
+from onnxgru.core.taps import LayerCheck
+from onnxgru.progress import Progress
+from onnxgru.report import Report, RuntimeResult
+from onnxgru.runtimes import RuntimeRefused, cuda_rules
+from onnxgru.verify import pairs as P
+from onnxgru.verify.inputs import make_inputs
+from onnxgru.verify.settings import Settings
+
+if TYPE_CHECKING:
+    from onnxgru.runtimes.probe import ProbePool, ProbeResult
+
+
+@dataclass(eq=False)
+class Execution:
+    label: str
+    model: LoadedModel
+    run: Run
+    runtime: str | None = None
+    against: Execution | None = None  # what it is held against (None: the baseline itself)
+
+
+@dataclass
+class Verification:
+    inputs: Inputs
+    models: list[LoadedModel] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+    pairs: list[PairResult] = field(default_factory=list)
+    checks: list[LayerCheck] = field(default_factory=list)
+    runtimes: list[RuntimeResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)  # executions made on the way (a source run without its initial state)
+
+    def report(self, command: str, extra: dict | None = None) -> Report:
+        return Report(command, self.inputs.describe(), tuple(m.describe() for m in self.models), tuple(self.pairs),
+                      tuple(self.runtimes), tuple(_unique(self.findings)), dict(extra or {}), tuple(self.checks))
+
+
+Exporter = Callable[[LoadedModel], tuple[LoadedModel | None, list[Finding]]]
+
+
+def verify(
+    models: Sequence[LoadedModel],
+    settings: Settings | None = None,
+    *,
+    fixed: dict[str, np.ndarray] | None = None,
+    runtimes: Sequence[str] | None = None,
+    export: Exporter | None = None,
+    pool: ProbePool | None = None,
+    progress: Progress | None = None,
+    inputs: Inputs | None = None,
+) -> Verification:
+    settings = settings or Settings()
+    progress = progress or Progress(False)
+    in_runtimes = runtimes is not None and pool is not None
+    onnx_models = [m for m in models if m.kind == "onnx" and in_runtimes]
+    natives = [m for m in models if m not in onnx_models]
+    inputs = inputs or make_inputs(models, settings, fixed)
+    v = Verification(inputs, list(models))
+    baseline = models[0]
+    for m in models:
+        v.findings += m.findings
+        if m is not baseline:
+            v.findings += diff_layers(baseline.role, baseline.layers, m.role, m.layers)
+        v.findings += [F.partial(m.role, f"{m.role}: GRU {why}; it is compared on the model's outputs only.")
+                       for why in m.untapped]
+    origin: dict[int, LoadedModel] = {}  # an export -> the native it came from
+    queued = []
+    queued += [(m, _submit(pool, m, inputs, settings)) for m in onnx_models]  # type: ignore[arg-type]
+    native_runs: dict[int, Execution] = {}
+    for m in natives:  # frameworks natively; ONNX models without a pool in ONNX Runtime, in this process
+        progress(f"running {m.role}" + (" natively" if m.kind != "onnx" else " in onnxruntime"))
+        try:
+            e = Execution(m.role, m, m.run(inputs, settings.taps), "onnxruntime" if m.kind == "onnx" else None)
+        except RuntimeRefused as exc:
+            v.findings.append(F.refused("onnxruntime", m.role, str(exc)))
+            continue
+        native_runs[id(m)] = e
+        v.executions.append(e)
+    if export is not None:
+        for m in natives:
+            progress(f"exporting {m.role} to ONNX")
+            exported, said = export(m)
+            v.findings += said
+            if exported is not None:
+                origin[id(exported)] = m
+                v.models.append(exported)
+                v.findings += exported.findings
+                if pool is not None:
+                    queued.append((exported, _submit(pool, exported, inputs, settings)))
+    base = v.executions[0] if v.executions else None
+    for e in v.executions[1:]:
+        e.against = base
+    for e in v.executions:
+        _hold(v, e, settings, record=True)
+        _check_taps(v, e, settings)
+    for m, ticket in queued:
+        v.findings += cuda_findings(m)
+        progress(f"running {m.role} in {', '.join(runtimes or ())}")
+        source = native_runs.get(id(origin.get(id(m), baseline))) or base or (
+            v.executions[0] if v.executions and m is not baseline else None)
+        for name, res in pool.results(ticket):  # type: ignore[union-attr]
+            v.runtimes.append(_runtime_row(v, name, res, m, source, settings))
+    v.findings += discrimination(baseline, v.executions, settings)
+    return v
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen, out = set(), []
+    for f in findings:
+        if (f.code, f.where, f.message) not in seen:
+            seen.add((f.code, f.where, f.message))
+            out.append(f)
+    return out
+
+
+# --- runtimes ---------------------------------------------------------------------------------------------------
+_LIGHT_FLOPS = 2e8
+
+
+def _submit(pool: ProbePool, m: LoadedModel, inputs: Inputs, settings: Settings) -> list:
+    """Queue ``m`` (tapped) in every runtime. A small GRU starts at once, beside this process's own work; a bigger
+    one waits until this process is done, so the runtimes' thread pools and numpy do not fight over the cores."""
+    from onnxgru.core import inputs as inp
+
+    per_step = sum(2 * a.num_directions * 3 * a.hidden_size * (a.input_size + a.hidden_size)
+                   for a in (la.attrs for la in m.layers))
+    light = per_step * inputs.batch * max(inputs.steps, 1) < _LIGHT_FLOPS
+    proto = m.handle.tapped()[0] if settings.taps else m.onnx_model
+    return pool.submit(proto, inp.feeds(m.signature, inputs), start=light)
+
+
+def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, source: Execution | None,
+                 settings: Settings) -> RuntimeResult:
+    """A runtime's result for ``m``: refused, unavailable, or its execution held against ``source`` (else ONNX
+    Runtime's run of the same model) and each of its GRUs against the reference; the findings that follow."""
+    from onnxgru.runtimes.limits import known_limits
+
+    known = _known(name, m, res.precision, known_limits)
+    if res.status in ("refused", "crashed"):
+        detail = res.detail if res.status == "refused" else f"crashed: {res.detail}"
+        v.findings.append(F.refused(name, m.role, detail, known))
+        return RuntimeResult(name, res.version, m.role, "refused", None, res.detail)
+    if res.status == "unavailable":
+        return RuntimeResult(name, res.version, m.role, "unavailable", None, res.detail)
+    run = m.handle.to_run(res.outputs, settings.taps, v.inputs, m.time_major, res.precision)
+    e = Execution(f"{name}({m.role})", m, run, name)
+    e.against = _without_state(v, source, m, settings) if source is not None else next(
+        (x for x in v.executions if x.model is m and x.runtime == "onnxruntime"), None)
+    reduced = res.precision not in (None, "f32", "f64")
+    checks = [T.check(e.label, t, m.layers, settings.atol, settings.rtol) for t in run.taps]
+    v.checks += checks
+    failed = [c for c in checks if not c.passed]
+    if name == "onnxruntime":
+        v.executions.append(e)
+    found: list[Finding] = []
+    if not reduced:
+        found += [F.gru_mismatch(e.label, c.layers, c.max_abs, c.required_atol, settings.atol, known) for c in failed]
+    cause = found[0].key if found else ""
+    paired = _hold(v, e, settings, record=name == "onnxruntime", quiet=reduced, cause=cause)
+    v.findings += found
+    whole = max((p.max_abs for p in paired.pairs), default=None)
+    figures = [x for x in (whole, *(c.max_abs for c in checks)) if x is not None]
+    max_abs = max(figures) if figures else None
+    precision = f" at {res.precision}" if res.precision else ""
+    bad_pairs = [p for p in paired.pairs if not p.passed]
+    if not failed and not bad_pairs:
+        said = "every GRU agrees with the reference GRU on its own input" if checks else "ran"
+        if e.against is not None and paired.pairs:
+            said += f"; its outputs agree with {e.against.label}"
+        return RuntimeResult(name, res.version, m.role, "ok", max_abs, said + precision)
+    if reduced:
+        v.findings.append(F.reduced_precision(name, m.role, res.precision or "", max_abs or 0.0))
+    what = (f"GRU {failed[0].layers} differs from the reference GRU by {failed[0].max_abs:.3g}" if failed
+            else f"outputs differ from {e.against.label} by {whole:.3g}")  # type: ignore[union-attr]
+    return RuntimeResult(name, res.version, m.role, "mismatch", max_abs,
+                         what + precision + (f"; {known}" if known else ""))
+
+
+def _without_state(v: Verification, source: Execution, m: LoadedModel, settings: Settings) -> Execution:
+    """The source's execution to hold ``m`` against: when ``m`` (an export) has no initial-state input but the source
+    took one (PyTorch's optional ``h0``), the source run again without it, once."""
+    if v.inputs.h0 is None or m.accepts_h0 or not source.model.accepts_h0:
+        return source
+    key = id(source)
+    if key not in v.cache:
+        inputs = replace(v.inputs, h0=None)
+        v.cache[key] = Execution(f"{source.label} (no initial state)", source.model,
+                                 source.model.run(inputs, settings.taps))
+    return v.cache[key]
+
+
+def _known(name: str, m: LoadedModel, precision: str | None, known_limits: Callable) -> str | None:
+    said = []
+    lens = bool(m.signature.by_role("lengths"))
+    h0 = bool(m.signature.by_role("state"))
+    for layer in m.layers:
+        text = known_limits(name, layer.attrs, m.dtype, lens, has_h0=h0, precision=precision)
+        if text and text not in said:
+            said.append(text)
+    return " ".join(said) or None
+
+
+def cuda_findings(m: LoadedModel) -> list[Finding]:
+    """GRU009 from ONNX Runtime's CUDA placement rule, read statically from each GRU node's written attributes."""
+    out = []
+    for layer in m.layers:
+        if not layer.fused:
+            continue
+        reasons = cuda_rules.cuda_fallback_reasons(layer.attrs, layer.written)
+        reasons += cuda_rules.cuda_hazards(layer.attrs, layer.written)
+        if reasons:
+            out.append(F.cuda_fallback(m.role, layer.name, reasons))
+    return out
+
+
+# --- pairs and GRU checks ---------------------------------------------------------------------------------------
+def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True, quiet: bool = False,
+          cause: str = "") -> P.Paired:
+    """Every output of ``e`` against its reference execution; with ``record`` the pairs go in the report. A failed
+    pair is GRU010, localised with the taps (unless ``quiet``: a reduced-precision runtime says GRU008 instead)."""
+    ref = e.against
+    if ref is None:
+        return P.Paired((), ())
+    paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.atol, settings.rtol, v.inputs.steps)
+    if record:
+        v.pairs += paired.pairs
+    v.findings += [F.partial(f"{e.label} vs {ref.label}", f"{s}.") for s in paired.unpaired]
+    failed = [p for p in paired.pairs if not p.passed]
+    if failed and not quiet:
+        loc = P.localise(e.run.taps, e.model.layers, ref.run.taps, ref.model.layers, settings.atol, settings.rtol)
+        diff = diff_layers(ref.model.role, ref.model.layers, e.model.role, e.model.layers)
+        said, why = P.explain(loc, diff)
+        v.findings += [F.disagreement(p, said=said, cause=why or cause) for p in failed]
+    return paired
+
+
+def _check_taps(v: Verification, e: Execution, settings: Settings) -> None:
+    for t in e.run.taps:
+        c = T.check(e.label, t, e.model.layers, settings.atol, settings.rtol)
+        v.checks.append(c)
+        if not c.passed:
+            v.findings.append(F.gru_mismatch(e.label, c.layers, c.max_abs, c.required_atol, settings.atol, None))
+
+
+# --- GRU006: can these weights and inputs tell the GRU families apart? ---------------------------------------------
+def discrimination(model: LoadedModel, executions: Sequence[Execution], settings: Settings) -> list[Finding]:
+    """GRU006, measured on the GRU inputs of the model's first tapped execution."""
+    run = next((e.run for e in executions if e.model is model and e.run.taps), None)
+    if run is None or not model.layers:
+        return []
+    return T.discrimination(model.role, model.layers, run.taps, settings.atol, settings.rtol)

@@ -1,0 +1,33 @@
+"""The options shared by every command that runs models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from onnxgru.core import inputs as inp
+from onnxgru.errors import UserError
+
+DEFAULT_BATCH = 3
+DEFAULT_STEPS = 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    seed: int = 0
+    batch: int = DEFAULT_BATCH
+    steps: int = DEFAULT_STEPS
+    inputs_file: str | None = None
+    taps: bool = True  # capture every GRU's input and outputs in every execution
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
+        if self.seed < 0:
+            raise UserError(f"--seed must be a whole number >= 0, got {self.seed}.")
+        inp.check_sizes(self.batch, self.steps)
