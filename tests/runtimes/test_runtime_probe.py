@@ -98,6 +98,20 @@ def test_probe_all_runs_every_runtime_at_once_and_one_crash_spares_the_rest(fake
         np.testing.assert_allclose(result.outputs[1], expected[1], atol=atol, err_msg=f"{name} at {result.precision}")
 
 
+def test_the_probe_leaves_nothing_of_its_own_in_the_temp_dir(fakes, model_and_feeds, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Job folders and tract's copies go, even after a crash. Only onnxgru's own names are looked at: runtimes and
+    frameworks leave files of theirs in the temp dir (``.ses`` files, ``torchinductor_*`` folders)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the children's
+    model, feeds, _ = model_and_feeds
+    results = probe_all([*runtimes.installed(), "crashing"], model, feeds)
+    assert results["crashing"].status == "crashed"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("onnxgru-")] == []
+
+
 def test_the_precision_a_runtime_reports_comes_back_from_the_child(monkeypatch, model_and_feeds) -> None:
     """The bf16 branch on any CPU, with a stand-in for OpenVINO on a CPU with AVX512_BF16 (ONNX Runtime in bf16)."""
     register(monkeypatch, openvino="OPENVINO_BF16")
