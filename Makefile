@@ -1,11 +1,14 @@
 # make demo: create .venv, install onnxgru with every backend, run the bundled example.
-# make test: the same environment (made if needed), then the whole test suite.
+# make test: the same environment (made if needed), then the whole test suite (what CI runs, with make lint: .ci/run).
+# make test-fast: the numpy/ONNX core only (no TensorFlow, PyTorch, OpenVINO or tract; about 10 s): the quick loop.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+FAST := not slow and not tf and not torch and not runtime
+
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 2; }
@@ -22,6 +25,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "$(FAST)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks models

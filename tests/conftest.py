@@ -54,6 +54,16 @@ def save(model: object, path: Path) -> str:
     return str(path)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_settings():
+    """A developer's own settings stay out of the tests: ONNXGRU_MODELS would swap the bundled example, and
+    ONNXGRU_DEBUG turns an internal error (exit 3, one line) into a traceback."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("ONNXGRU_MODELS", "ONNXGRU_DEBUG"):
+            mp.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

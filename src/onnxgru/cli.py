@@ -182,6 +182,13 @@ def _settings(args: argparse.Namespace):
     )
 
 
+def _write_out(report_text: str) -> None:
+    """To stdout even where it cannot encode the formulas' '·' and '⊙' (an ASCII locale, a Windows console): escaped
+    as Python escapes them on stderr, rather than an internal error and no report."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse, run, render; returns the exit code. UserErrors propagate to ``main``."""
     from onnxgru.commands.common import check_output_path, write_atomic
@@ -250,7 +257,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     from onnxgru.render import text
 
-    sys.stdout.write(text.render(report))
+    _write_out(text.render(report))
     if outputs["json"]:
         from onnxgru.render import json_out
 

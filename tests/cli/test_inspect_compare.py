@@ -81,6 +81,24 @@ def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_la
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_terminal_that_cannot_show_the_formulas_still_gets_the_report(stack_file, two_layers, tmp_path: Path) -> None:
+    """GRU001 writes its formulas with '·' and '⊙'; a stdout in ASCII or Latin-1 (a locale, a Windows console,
+    PYTHONIOENCODING) must still get the report, not an internal error and no JSON."""
+    import os
+    import subprocess
+    import sys
+
+    a = stack_file(two_layers, "a.onnx")
+    b = stack_file([with_attrs(x, linear_before_reset=0) for x in two_layers], "b.onnx")
+    js = tmp_path / "r.json"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "onnxgru", "compare", a, b, "--json", str(js)], env=env,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 1, done.stderr.decode(errors="replace")
+    assert b"GRU001" in done.stdout and b"internal error" not in done.stderr
+    assert "⊙" in next(f["message"] for f in json.loads(js.read_text())["findings"] if f["code"] == "GRU001")
+
+
 def test_compare_names_gate_permutation(stack_file, rng: np.random.Generator) -> None:
     layer = random_layer(rng, 5, 4)
     swapped = permute_gates(layer, (1, 0, 2))

@@ -3,7 +3,6 @@ outcome is a report (exit 0/1) or one sentence (exit 2) — never an internal er
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from onnxgru.cli import main
 
 from ..conftest import random_layer
 
-SECONDS = 12.0
+RUNS = 400  # a fixed number, not a deadline: every machine runs the same cases (about 1 s here)
 
 
 def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
@@ -40,18 +39,14 @@ def test_mutated_onnx_models_never_crash(stack_file, tmp_path: Path, capsys) -> 
     good = Path(stack_file(layers, "good.onnx")).read_bytes()
     target = tmp_path / "fuzz.onnx"
     codes: dict[int, int] = {}
-    deadline = time.monotonic() + SECONDS
-    runs = 0
-    while time.monotonic() < deadline and runs < 400:
+    for i in range(RUNS):
         target.write_bytes(_mutate(good, rng))
-        args = ["inspect", str(target)] if runs % 2 else ["compare", str(target), str(target), "--steps", "3"]
+        args = ["inspect", str(target)] if i % 2 else ["compare", str(target), str(target), "--steps", "3"]
         code = main(args)
         err = capsys.readouterr().err
-        assert code in (0, 1, 2), f"run {runs}: exit {code}: {err}"
+        assert code in (0, 1, 2), f"run {i}: exit {code}: {err}"
         assert "Traceback" not in err
         if code == 2:
             assert len(err.strip().splitlines()) == 1, err
         codes[code] = codes.get(code, 0) + 1
-        runs += 1
-    assert runs >= 20, "the fuzz loop must actually run"
     assert codes.get(2, 0) > 0, "some mutations must be refused as user errors"

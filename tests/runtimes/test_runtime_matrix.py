@@ -6,13 +6,15 @@ says so. The oracle itself is held against ONNX Runtime, which honours every att
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from onnxgru import runtimes
 from onnxgru.core.spec import GRUAttrs
 
-from .cases import Case, verdict
+from .cases import Case, openvino_threads, verdict
 
 pytestmark = pytest.mark.runtime
 
@@ -63,6 +65,21 @@ def test_runtime_matches_oracle_or_known_limit(runtime: str, name: str) -> None:
     case = CASES[name]
     got, err, why = verdict(runtime, case)
     assert got == case.expected(runtime), f"{runtime} on {name}: {got} (max error {err}) {why}"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity to run OpenVINO on one thread")
+@pytest.mark.parametrize("name", ["layout1-forward-h0", "layout1-bidirectional-h0"])
+def test_openvino_on_one_thread_runs_what_it_refuses_on_more(name: str) -> None:
+    """The 1-CPU branch on any machine: the children (the probe's, openvino_threads') inherit a 1-CPU affinity."""
+    pytest.importorskip("openvino")
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        threads, expected = openvino_threads(), CASES[name].expected("openvino")
+        got, err, why = verdict("openvino", CASES[name])
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert threads == 1 and got == expected == "mismatch" and err == float("inf"), why
 
 
 def test_onnxruntime_refusals_say_why_without_source_paths() -> None:
