@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -12,16 +12,37 @@ RESET_AFTER_FORMULA = "h~ = tanh(Wh·x + bWh + r⊙(Rh·h + bRh))  (reset after,
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing a command found. ``models`` names the models it is about (a diff names both sides); ``cause`` is
+    the ``ref`` of the finding this one follows from (a GRU010 disagreement caused by a GRU001), empty for a root."""
+
     code: str
     severity: str
     message: str
     where: str = ""
+    cause: str = ""
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity
 
+    @property
+    def ref(self) -> str:
+        """How another finding names this one in its ``cause``: the code and where, e.g. ``GRU001 @ layer 0 (...)``."""
+        return f"{self.code} @ {self.where}" if self.where else self.code
+
+    def because_of(self, root: Finding) -> Finding:
+        """This finding, marked as a consequence of ``root``."""
+        return replace(self, cause=root.ref)
+
     def to_dict(self) -> dict:
-        return {"code": self.code, "severity": self.severity, "message": self.message, "where": self.where}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "where": self.where,
+            "cause": self.cause or None,
+            "models": list(self.models),
+        }
 
 
 def semantics_differ(where: str, a: str, a_lbr: int, b: str, b_lbr: int) -> Finding:
@@ -34,6 +55,7 @@ def semantics_differ(where: str, a: str, a_lbr: int, b: str, b_lbr: int) -> Find
         "reset_after=False) with `onnxgru convert SRC -o OUT`, which writes an exact PyTorch module, "
         "instead of nn.GRU.",
         where,
+        models=(a, b),
     )
 
 
