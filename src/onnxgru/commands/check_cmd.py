@@ -191,7 +191,8 @@ def _finish_group(pending: _Pending, names: list[str], settings: Settings, pool:
     for label, outputs in executions:
         if label == base_label:
             continue
-        for p in pair(label, outputs, base_label, base_out, settings.atol, settings.rtol):
+        tolerances = (settings.atol, settings.rtol, settings.atol_for, settings.rtol_for)
+        for p in pair(label, outputs, base_label, base_out, *tolerances):
             out.pairs.append(p)
             if not p.passed:
                 out.findings.append(disagreement(p))
@@ -273,7 +274,7 @@ def _runtime_result(name, res, m, binding, inputs, expected, settings, out) -> R
     if expected is None or "output" not in got:
         return RuntimeResult(name, version, m.role, "ok", None, "ran; no reference to hold it against")
     cmp = compare_arrays(
-        name, "reference GRU", "output", got["output"], expected["output"], settings.atol, settings.rtol, 1
+        name, "reference GRU", "output", got["output"], expected["output"], *settings.tolerance("output"), 1
     )
     precision = f" at {res.precision}" if res.precision else ""
     if cmp.passed:

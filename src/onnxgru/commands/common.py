@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +32,21 @@ class Settings:
     batch: int = DEFAULT_BATCH
     steps: int = DEFAULT_STEPS
     inputs_file: str | None = None
+    atol_for: dict[str, float] = field(default_factory=dict)  # per output name, e.g. {"state": 1e-4}
+    rtol_for: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("atol", "rtol"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
+            for v in (getattr(self, name), *getattr(self, f"{name}_for").values()):
+                if not np.isfinite(v) or v < 0:
+                    raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
         if self.seed < 0:
             raise UserError(f"--seed must be a whole number >= 0, got {self.seed}.")
         inp.check_sizes(self.batch, self.steps)
+
+    def tolerance(self, output: str) -> tuple[float, float]:
+        """``(atol, rtol)`` for one output: its own where given (``--atol state:1e-4``), else the default."""
+        return self.atol_for.get(output, self.atol), self.rtol_for.get(output, self.rtol)
 
 
 def make_inputs(models: Sequence[LoadedModel], settings: Settings) -> inp.Inputs:
@@ -129,10 +135,21 @@ def execute(model: LoadedModel, inputs: inp.Inputs) -> Outputs:
     return model.run(inputs)
 
 
-def pair(a_label: str, a: Outputs, b_label: str, b: Outputs, atol: float, rtol: float) -> list[PairResult]:
-    """Compare the outputs two executions have in common (``output`` over time, ``state``)."""
+def pair(
+    a_label: str,
+    a: Outputs,
+    b_label: str,
+    b: Outputs,
+    atol: float,
+    rtol: float,
+    atol_for: dict[str, float] | None = None,
+    rtol_for: dict[str, float] | None = None,
+) -> list[PairResult]:
+    """Compare the outputs two executions have in common (``output`` over time, ``state``); ``atol_for`` and
+    ``rtol_for`` give some outputs their own tolerance (``Settings.atol_for``)."""
     results = []
     for key in ("output", "state"):
+        key_atol, key_rtol = (atol_for or {}).get(key, atol), (rtol_for or {}).get(key, rtol)
         if key in a and key in b:
             if a[key].shape != b[key].shape:
                 raise UserError(
@@ -140,7 +157,9 @@ def pair(a_label: str, a: Outputs, b_label: str, b: Outputs, atol: float, rtol: 
                     "they are not the same architecture."
                 )
             results.append(
-                compare_arrays(a_label, b_label, key, a[key], b[key], atol, rtol, 1 if key == "output" else None)
+                compare_arrays(
+                    a_label, b_label, key, a[key], b[key], key_atol, key_rtol, 1 if key == "output" else None
+                )
             )
     if not results:
         raise UserError(

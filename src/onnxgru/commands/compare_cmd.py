@@ -29,7 +29,8 @@ def compare(
         except RuntimeRefused as exc:
             refusals.append(refused("onnxruntime", f"{label} ({m.path})", str(exc)))
     findings += refusals
-    pairs = pair("A", outputs["A"], "B", outputs["B"], settings.atol, settings.rtol) if not refusals else []
+    tolerances = (settings.atol, settings.rtol, settings.atol_for, settings.rtol_for)
+    pairs = pair("A", outputs["A"], "B", outputs["B"], *tolerances) if not refusals else []
     findings += [disagreement(p) for p in pairs if not p.passed]
     findings += discrimination([ma], inputs, settings.atol, settings.rtol)
     return Report(

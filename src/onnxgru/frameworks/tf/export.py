@@ -252,12 +252,14 @@ def _pairs(expected: dict, got: dict, settings: Settings) -> list[PairResult]:
         if key in got and key in expected and got[key].shape != expected[key].shape:
             if got[key].size == expected[key].size and np.squeeze(got[key]).shape == np.squeeze(expected[key]).shape:
                 got[key] = got[key].reshape(expected[key].shape)
-    results = pair("tensorflow", expected, EXPORTED, got, settings.atol, settings.rtol)
+    results = pair(
+        "tensorflow", expected, EXPORTED, got, settings.atol, settings.rtol, settings.atol_for, settings.rtol_for
+    )
     rest_a = [(k, v) for k, v in expected.items() if k not in ("output", "state")]
     rest_b = [v for k, v in got.items() if k not in ("output", "state")]
     for (name, a), b in zip(rest_a, rest_b):
         if np.shape(a) == np.shape(b):
-            results.append(compare_arrays("tensorflow", EXPORTED, name, b, a, settings.atol, settings.rtol))
+            results.append(compare_arrays("tensorflow", EXPORTED, name, b, a, *settings.tolerance(name)))
     return results
 
 

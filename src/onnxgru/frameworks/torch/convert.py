@@ -55,7 +55,8 @@ def convert(
     converted = build(source, target, path)
     inputs = make_inputs([source, converted.model], settings)
     native = execute(source, inputs)
-    pairs = pair(source.kind, native, "converted", execute(converted.model, inputs), settings.atol, settings.rtol)
+    pairs = pair(source.kind, native, "converted", execute(converted.model, inputs), settings.atol, settings.rtol,
+                 settings.atol_for, settings.rtol_for)
     findings = list(source.findings) + discrimination([source], inputs, settings.atol, settings.rtol)
     before = [layer for layer in source.layers if not layer.attrs.linear_before_reset]
     if target == "nn.GRU" and before:

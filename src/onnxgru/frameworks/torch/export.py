@@ -53,7 +53,8 @@ def export(
     native = execute(model, inputs)
     pairs = []
     try:
-        pairs = pair("torch", native, "onnxruntime", execute(exported, inputs), settings.atol, settings.rtol)
+        pairs = pair("torch", native, "onnxruntime", execute(exported, inputs), settings.atol, settings.rtol,
+                     settings.atol_for, settings.rtol_for)
     except RuntimeRefused as exc:
         findings.append(refused("onnxruntime", "the exported model", str(exc)))
     findings += [disagreement(p) for p in pairs if not p.passed]
