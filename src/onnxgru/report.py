@@ -16,9 +16,17 @@ from onnxgru import __version__
 from onnxgru.core.findings import SEVERITIES, Finding
 from onnxgru.core.numerics import PairResult
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.0"  # report.schema.json beside this file describes it
 FAIL_ON = ("error", "warning", "info")
 _RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # error 3, warning 2, info 1
+
+
+def schema() -> dict:
+    """The JSON Schema of ``Report.to_dict()`` as written by ``--json`` (``report.schema.json``)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("onnxgru").joinpath("report.schema.json").read_text(encoding="utf-8"))
 
 
 class VerificationError(AssertionError):
