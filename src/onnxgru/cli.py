@@ -23,13 +23,18 @@ from onnxgru.errors import UserError
 STDOUT = ("-", "/dev/stdout")
 CODES = tuple(f"GRU{i:03d}" for i in range(1, 12))
 
-FILE_KINDS = """\
-sources (the kind is read from the path):
-  ONNX        .onnx (external data only inside the model's folder)
-  TensorFlow  frozen GraphDef .pb, TF1 checkpoint prefix (with its .meta), SavedModel folder
-  Keras       .keras, .h5
-  PyTorch     TorchScript .pt/.ts (torch.jit.save), ExportedProgram .pt2, state dict .pt of nn.GRU
-              parameters; a pickled whole module only with --trust-pickle"""
+_KINDS = {
+    "onnx": "  ONNX        .onnx (external data only inside the model's folder)",
+    "tf": "  TensorFlow  frozen GraphDef .pb, TF1 checkpoint prefix (with its .meta), SavedModel folder\n"
+    "  Keras       .keras, .h5",
+    "torch": "  PyTorch     TorchScript .pt/.ts (torch.jit.save), ExportedProgram .pt2, state dict .pt of nn.GRU\n"
+    "              parameters; a pickled whole module only with --trust-pickle",
+}
+
+
+def file_kinds(*kinds: str) -> str:
+    """The source kinds a command reads, for its help."""
+    return "sources (the kind is read from the path):\n" + "\n".join(_KINDS[k] for k in kinds or tuple(_KINDS))
 
 EXIT_CODES = """\
 exit codes:
@@ -122,8 +127,15 @@ def _suggest_choice(message: str) -> str:
     if not m:
         return ""
     choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
-    close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
+    given = m.group(1)
+    alias = _ALIASES.get(given.lower())
+    close = [alias] if alias in choices else difflib.get_close_matches(given, choices, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# names people type for a choice that difflib cannot see as close
+_ALIASES = {"tensorflow": "tf", "keras": "tf", "tf2": "tf", "pytorch": "torch", "pt": "torch", "describe": "inspect",
+            "diff": "compare", "verify": "check", "validate": "check", "port": "convert"}
 
 
 def _float(text: str) -> float:
@@ -226,12 +238,8 @@ def _report_flags(p: argparse.ArgumentParser, plot: bool = True) -> None:
     g.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
 
 
-def _epilog(name: str, kinds: bool = True) -> str:
-    parts = [EXAMPLES[name]]
-    if kinds:
-        parts.append(FILE_KINDS)
-    parts.append(EXIT_CODES)
-    return "\n\n".join(parts)
+def _epilog(name: str, kinds: Sequence[str] = ()) -> str:
+    return "\n\n".join([EXAMPLES[name], file_kinds(*kinds), EXIT_CODES])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "framework before the file is written.", epilog=EXIT_CODES)
     frameworks = p.add_subparsers(dest="framework", metavar="FRAMEWORK", parser_class=_Parser, required=True)
     for name, what in (("tf", "a TensorFlow or Keras source"), ("torch", "a PyTorch source")):
-        q = frameworks.add_parser(name, help=f"export {what}", epilog=_epilog(f"export {name}"),
+        q = frameworks.add_parser(name, help=f"export {what}", epilog=_epilog(f"export {name}", (name,)),
                                   description=f"Export {what} to ONNX (through "
                                   f"{'tf2onnx' if name == 'tf' else 'torch.onnx'}), verified before writing.")
         q.add_argument("source", metavar="SOURCE", help=what)
@@ -296,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         _report_flags(q, plot=False)
 
     p = sub.add_parser("convert", help="convert a TensorFlow GRU into an exact PyTorch module",
-                       epilog=_epilog("convert"),
+                       epilog=_epilog("convert", ("tf",)),
                        description="Convert a TensorFlow or Keras GRU into a PyTorch module that loads with plain "
                        "torch (torch.jit.load), verified against the source.")
     p.add_argument("source", metavar="SOURCE", help="a TensorFlow or Keras source")

@@ -173,7 +173,7 @@ def _differing_pairs(report: Report, width: int) -> list[str]:
     said = f"Comparisons: {agree} of {len(report.pairs)} agree"
     if failed and not by:
         said += f"; the {failed} that differ are under GRU010 above."
-    out = [said + ("; these differ:" if by else "." if not failed else "")]
+    out = wrap(said + ("; these differ:" if by else "." if not failed else ""), width, "", "  ")
     for (a, b), ps in by.items():
         said = ", ".join(f"{p.output} by {_fmt(p.max_abs)}" for p in ps)
         out += wrap(f"✗ {a} vs {b}: {said}", width, "  ", "      ")
@@ -282,8 +282,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, ind
     """A plain table no wider than ``width``: the widest columns are narrowed and their cells wrap over lines."""
     n = len(headers)
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    floor = [min(w, max(len(h), 6)) for w, h in zip(widths, headers)]
+    floor = [min(w, 4) for w in widths]
     budget = width - indent - 2 * (n - 1)
+    if sum(floor) > budget:  # too many columns for this terminal: one wrapped record per row instead
+        out: list[str] = []
+        for r in rows:
+            out += wrap(", ".join(f"{h}={c}" for h, c in zip(headers, r)), width, " " * indent, " " * (indent + 2))
+        return out
     while sum(widths) > budget:
         i = max(range(n), key=lambda k: widths[k] - floor[k])
         if widths[i] <= floor[i]:
