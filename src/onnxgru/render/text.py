@@ -282,17 +282,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, ind
     """A plain table no wider than ``width``: the widest columns are narrowed and their cells wrap over lines."""
     n = len(headers)
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    floor = [min(w, 4) for w in widths]
+    # a column is not narrowed below its longest part (12 at most): "mismatch" stays whole, a path breaks at "/"
+    floor = [
+        min(w, max(4, min(12, max(len(t.strip()) for c in [h, *(r[i] for r in rows)] for t in _BREAKS.split(c)))))
+        for i, (w, h) in enumerate(zip(widths, headers))
+    ]
     budget = width - indent - 2 * (n - 1)
     if sum(floor) > budget:  # too many columns for this terminal: one wrapped record per row instead
         out: list[str] = []
         for r in rows:
             out += wrap(", ".join(f"{h}={c}" for h, c in zip(headers, r)), width, " " * indent, " " * (indent + 2))
         return out
+    columns = [[headers[i], *(r[i] for r in rows)] for i in range(n)]
+
+    def lines_at(i: int, w: int) -> int:
+        return sum(len(_cell_lines(c, w)) for c in columns[i])
+
     while sum(widths) > budget:
-        i = max(range(n), key=lambda k: widths[k] - floor[k])
-        if widths[i] <= floor[i]:
+        # narrow the column that costs the fewest extra lines (a path breaks at its slashes, a word does not)
+        shrinkable = [k for k in range(n) if widths[k] > floor[k]]
+        if not shrinkable:
             break  # as narrow as it goes: the terminal is narrower than the table's headers
+        i = min(shrinkable, key=lambda k: (lines_at(k, widths[k] - 1) - lines_at(k, widths[k]), -widths[k]))
         widths[i] -= 1
     pad = " " * indent
     out: list[str] = []
