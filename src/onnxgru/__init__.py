@@ -153,7 +153,7 @@ def export(
 
         raise UserError(f"framework must be 'tf' or 'torch', got {framework!r}.")
     (path,) = _paths(source, "source")
-    _checked(("", path, ("tf", "keras") if framework == "tf" else ("torch",)))
+    _checked((f"export {framework}", path, ("tf", "keras") if framework == "tf" else ("torch",)))
     target = check_output_path(None if output is None else os.fspath(output), force, [path])
     settings, opts = _settings_and_options(options)
     return run(framework, path, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset)
@@ -167,7 +167,7 @@ def convert(
     from onnxgru.commands.convert_cmd import convert as run
 
     (src,) = _paths(source, "source")
-    _checked(("", src, ("tf", "keras")))
+    _checked(("convert", src, ("tf", "keras")))
     path = check_output_path(None if output is None else os.fspath(output), force, [src])
     settings, opts = _settings_and_options(options)
     return run(src, path, settings, opts, target_kind=target)

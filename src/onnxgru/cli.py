@@ -107,6 +107,7 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("allow_abbrev", False)  # --input must never quietly mean --inputs; near misses are named
         if kwargs.get("description"):  # the raw formatter keeps the epilog's layout; the description is wrapped here
             import textwrap
 
@@ -183,14 +184,14 @@ def _common_run(p: argparse.ArgumentParser) -> None:
 
 def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = True) -> None:
     g = p.add_argument_group("reading the sources")
+    g.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE|FILE.npy",
+        help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)",
+    )
     if tf:
-        g.add_argument(
-            "--input",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE|FILE.npy",
-            help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)",
-        )
         g.add_argument(
             "--time-major",
             action="store_true",
@@ -408,9 +409,20 @@ def ignored_codes(items: Sequence[str]) -> frozenset[str]:
     return frozenset(codes)
 
 
+WRONG_KIND = {
+    "convert": "convert reads TensorFlow and Keras sources, but {path!r} is {kind} source; give a .pb, checkpoint, "
+    "SavedModel, .keras or .h5 file (`onnxgru export torch` exports PyTorch models to ONNX).",
+    "export tf": "{path!r} is {kind} source; `onnxgru export tf` exports TensorFlow and Keras models"
+    " (`onnxgru export torch` exports PyTorch ones).",
+    "export torch": "{path!r} is {kind} source; `onnxgru export torch` exports PyTorch models"
+    " (`onnxgru export tf` exports TensorFlow and Keras ones).",
+}
+
+
 def check_sources(sources: Sequence[tuple[str, str, Sequence[str] | None]]) -> None:
     """Every source path, before any framework import: it exists (or is a TF1 checkpoint prefix), can be read, and
-    is of a kind onnxgru reads, and of the kind its flag asks for. ``(flag, path, kinds)``; ``kinds`` None: any."""
+    is of a kind onnxgru reads, and of the kind its flag asks for. ``(flag, path, kinds)``: ``flag`` is the option
+    (``--torch``) or the command (``convert``) that took the path; ``kinds`` None: any kind."""
     from onnxgru.sources.files import existing
     from onnxgru.sources.load import KIND_NAMES, kind_of
 
@@ -418,11 +430,13 @@ def check_sources(sources: Sequence[tuple[str, str, Sequence[str] | None]]) -> N
         p = Path(path)
         prefix = not p.exists() and (Path(f"{p}.meta").exists() or Path(f"{p}.index").exists())
         if not prefix:
-            existing(p, f"{flag} model" if flag else "model")
+            existing(p, f"{flag} model" if flag.startswith("--") else "model")
             if not os.access(p, os.R_OK):
                 raise UserError(f"{str(p)!r} cannot be read (permission denied); check its permissions.")
         kind = kind_of(p)
         if kinds is not None and kind not in kinds:
+            if flag in WRONG_KIND:
+                raise UserError(WRONG_KIND[flag].format(path=path, kind=KIND_NAMES[kind]))
             raise UserError(f"{flag} {path!r} is {KIND_NAMES[kind]} source; pass it with the matching flag.")
 
 
@@ -522,9 +536,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     for flag, kinds in (("tf", ("tf", "keras")), ("torch", ("torch",)), ("onnx", ("onnx",))):
         sources += [(f"--{flag}", p, kinds) for p in (getattr(args, flag, None) or [])]
     if args.command == "export":
-        sources = [("", args.source, ("tf", "keras") if args.framework == "tf" else ("torch",))]
+        sources = [(f"export {args.framework}", args.source, ("tf", "keras") if args.framework == "tf" else ("torch",))]
     if args.command == "convert":
-        sources = [("", args.source, ("tf", "keras"))]
+        sources = [("convert", args.source, ("tf", "keras"))]
     check_sources(sources)
     if getattr(args, "inputs", None):
         from onnxgru.sources.files import existing

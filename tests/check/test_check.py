@@ -131,6 +131,9 @@ def test_swapped_gates_fail_with_gru004(keras_and_torch: dict) -> None:
     gru004 = [f for f in report["findings"] if f["code"] == "GRU004"]
     assert gru004 and "z and r swapped" in gru004[0]["message"]
     assert "GRU010" in codes(report)
+    message = gru004[0]["message"]  # the model to fix, its torch rows, and the copy that caused it
+    assert "swapped.pt, the gate blocks" in message and "of torch's weight_ih_l0, weight_hh_l0" in message
+    assert "Keras's [z|r|h] kernel columns copied into torch's [r|z|n] rows" in message
 
 
 def test_onnx_files_in_every_runtime_with_gru009(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:
