@@ -48,10 +48,22 @@ def test_json_dash_goes_to_stdout_and_the_text_to_stderr(lbr0: str, capsys, tmp_
     assert "only one report" in error_line(capsys)
 
 
+def junit_failures(path: Path) -> int:
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert int(suite.get("failures")) == sum(1 for c in suite.iter("testcase") if c.find("failure") is not None)
+    return int(suite.get("failures"))
+
+
 def test_ignore_and_fail_on(lbr0: str, capsys, tmp_path: Path) -> None:
     args = ["check", "--onnx", lbr0, "--runtimes", "onnxruntime"]
-    assert main(args) == 0  # a warning only
+    assert main([*args, "--junit", str(tmp_path / "a.xml")]) == 0  # a warning only: green, and so is the XML
+    assert junit_failures(tmp_path / "a.xml") == 0 and "GRU009" in (tmp_path / "a.xml").read_text()
     assert "GRU009" in capsys.readouterr().out
+    assert main([*args, "--fail-on", "warning", "--junit", str(tmp_path / "b.xml")]) == 1
+    assert junit_failures(tmp_path / "b.xml") == 1
+    capsys.readouterr()
     assert main([*args, "--fail-on", "warning"]) == 1
     assert capsys.readouterr().out.startswith("onnxgru check: FAIL (--fail-on warning)")
     out = tmp_path / "r.json"
@@ -183,3 +195,20 @@ def test_framework_logs_are_silenced_unless_verbose(monkeypatch) -> None:
     finally:
         _lazy.set_verbose(False)
     assert not _lazy.verbose() and __import__("os").environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_tensorflow_log_lines_only_with_verbose() -> None:
+    """TF's C++ lines ("failed call to cuInit", oneDNN notices) read like errors in a CI log: silent by default."""
+    pytest.importorskip("tensorflow")
+    from onnxgru import example
+
+    pb = example.paths()["tf"]
+    cmd = [sys.executable, "-m", "onnxgru", "inspect", pb]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    loud = subprocess.run([sys.executable, "-m", "onnxgru", "inspect", pb, "-v"], capture_output=True, text=True,
+                          timeout=300, env={k: v for k, v in __import__("os").environ.items()
+                                            if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert loud.returncode == 0 and loud.stderr.strip(), "with -v the frameworks' own lines come through"

@@ -25,9 +25,9 @@ def terminal_width() -> int:
 def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
     width = width or terminal_width()
     groups = organise(report.active_findings)
+    if verbosity < 0:  # one line, unwrapped: what a CI log greps for
+        return headline(report, groups) + "\n"
     out = wrap(headline(report, groups), width, "", "  ")
-    if verbosity < 0:
-        return "\n".join(out) + "\n"
     example = report.extra.get("example")
     if isinstance(example, dict):
         out += wrap(
