@@ -36,7 +36,7 @@ def _paths(value: Paths | None, what: str) -> tuple[str, ...]:
 
 
 def _policy(report: Report, ignore: str | Sequence[str], fail_on: str) -> Report:
-    from onnxgru.cli import ignored_codes
+    from onnxgru.request import ignored_codes
 
     codes = ignored_codes([ignore] if isinstance(ignore, str) else list(ignore))
     if fail_on not in ("error", "warning", "info"):
@@ -47,8 +47,8 @@ def _policy(report: Report, ignore: str | Sequence[str], fail_on: str) -> Report
 
 
 def _checked(*sources: tuple[str, str, Sequence[str] | None]) -> None:
-    """Paths checked before any framework is imported (``cli.check_sources``)."""
-    from onnxgru.cli import check_sources
+    """Paths checked before any framework is imported (``request.check_sources``)."""
+    from onnxgru.request import check_sources
 
     check_sources(list(sources))
 

@@ -15,79 +15,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from onnxgru import __version__
+from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.errors import UserError
+from onnxgru.request import check_runtimes, check_sources, fixed_inputs, ignored_codes, tolerances
 
 STDOUT = ("-", "/dev/stdout")
-CODES = tuple(f"GRU{i:03d}" for i in range(1, 12))
-
-_KINDS = {
-    "onnx": "  ONNX        .onnx (external data only inside the model's folder)",
-    "tf": "  TensorFlow  frozen GraphDef .pb, TF1 checkpoint prefix (with its .meta), SavedModel folder\n"
-    "  Keras       .keras, .h5",
-    "torch": "  PyTorch     TorchScript .pt/.ts (torch.jit.save), ExportedProgram .pt2, state dict .pt of nn.GRU\n"
-    "              parameters; a pickled whole module only with --trust-pickle",
-}
-
-
-def file_kinds(*kinds: str) -> str:
-    """The source kinds a command reads, for its help."""
-    return "sources (the kind is read from the path):\n" + "\n".join(_KINDS[k] for k in kinds or tuple(_KINDS))
-
-EXIT_CODES = """\
-exit codes:
-  0  every comparison agrees (warnings allowed; --fail-on warning makes them fail)
-  1  a finding of severity error (see `onnxgru explain CODE`)
-  2  the request cannot be carried out (missing file, unsupported source, bad flag, framework not installed)
-  3  an internal error (a bug: please report it)"""
-
-EXAMPLES = {
-    "onnxgru": """\
-examples:
-  onnxgru check                                   the bundled example: a TF1 GRUCell ported to nn.GRU
-  onnxgru check --tf model.pb --torch port.pt     a TensorFlow model against its PyTorch port, in every runtime
-  onnxgru inspect model.onnx                      every GRU in a file
-  onnxgru compare keras.h5 port.pt                attributes, weights and outputs of two models
-  onnxgru export tf model.pb -o model.onnx        one fused ONNX GRU node per layer, verified
-  onnxgru convert model.pb -o port.pt             a TensorFlow GRU as an exact PyTorch module
-  onnxgru explain GRU001                          what a finding means and how to fix it""",
-    "inspect": """\
-examples:
-  onnxgru inspect model.onnx
-  onnxgru inspect saved_model_dir/ --json report.json
-  onnxgru inspect gru.pt --batch-first""",
-    "compare": """\
-examples:
-  onnxgru compare model.onnx exported.onnx
-  onnxgru compare keras.h5 port.pt --batch-first --plot error.png
-  onnxgru compare a.onnx b.onnx --atol 1e-5 --atol state:1e-4 --json -""",
-    "check": """\
-examples:
-  onnxgru check                                             the bundled example
-  onnxgru check --tf model.pb --torch port.pt --onnx model.onnx
-  onnxgru check --tf model.h5 --torch port.pt --runtimes onnxruntime,openvino-f32
-  onnxgru check --tf model.pb --torch port.pt --junit junit.xml --markdown comment.md -q
-  onnxgru check --tf model.pb --torch port.pt --ignore GRU009 --fail-on warning""",
-    "export tf": """\
-examples:
-  onnxgru export tf model.pb -o model.onnx
-  onnxgru export tf model.pb -o model.onnx --input keep_prob=1.0 --dtype float32
-  onnxgru export tf saved_model_dir/ -o model.onnx --opset 17""",
-    "export torch": """\
-examples:
-  onnxgru export torch model.pt -o model.onnx
-  onnxgru export torch gru_state_dict.pt -o model.onnx --batch-first --exporter dynamo""",
-    "convert": """\
-examples:
-  onnxgru convert model.pb -o port.pt                  exact module (reset-before GRUs included)
-  onnxgru convert keras.h5 -o port.pt --target nn.GRU  plain nn.GRU, with how far it is off""",
-    "explain": """\
-examples:
-  onnxgru explain GRU001
-  onnxgru explain            every code""",
-}
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -129,14 +62,9 @@ def _suggest_choice(message: str) -> str:
         return ""
     choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
     given = m.group(1)
-    alias = _ALIASES.get(given.lower())
+    alias = ALIASES.get(given.lower())
     close = [alias] if alias in choices else difflib.get_close_matches(given, choices, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-# names people type for a choice that difflib cannot see as close
-_ALIASES = {"tensorflow": "tf", "keras": "tf", "tf2": "tf", "pytorch": "torch", "pt": "torch", "describe": "inspect",
-            "diff": "compare", "verify": "check", "validate": "check", "port": "convert"}
 
 
 def _float(text: str) -> float:
@@ -323,64 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
-    fixed = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"--input {item!r} must be NAME=VALUE or NAME=FILE.npy, e.g. keep_prob=1.0.")
-        if value.endswith(".npy"):
-            from onnxgru.sources.files import existing
-
-            try:
-                fixed[name] = np.load(existing(value, "--input"), allow_pickle=False)
-            except UserError:
-                raise
-            except Exception as exc:
-                raise UserError(
-                    f"--input {name}: {value!r} is not a readable .npy file ({type(exc).__name__})."
-                ) from None
-        else:
-            try:
-                number: float = int(value)
-            except ValueError:
-                try:
-                    number = float(value)
-                except ValueError:
-                    raise UserError(f"--input {name}: {value!r} is neither a number nor a .npy file.") from None
-            if isinstance(number, float) and not abs(number) <= float(np.finfo(np.float32).max):  # nan, inf, 1e39
-                raise UserError(f"--input {name}={value} is NaN, Inf or beyond float32; give a finite value.")
-            fixed[name] = np.array(number) if isinstance(number, int) else np.array(number, dtype=np.float32)
-        given = fixed[name]
-        if given.dtype.kind in "fc" and not np.all(np.isfinite(given)):
-            raise UserError(f"--input {name} contains NaN or Inf; give a finite value.")
-    return fixed
-
-
 def _load_options(args: argparse.Namespace):  # -> LoadOptions
     from onnxgru.sources.load import LoadOptions
 
     return LoadOptions(
-        fixed=_fixed_inputs(getattr(args, "input", [])),
+        fixed=fixed_inputs(getattr(args, "input", [])),
         time_major=getattr(args, "time_major", None),
         batch_first=getattr(args, "batch_first", None),
         trust_pickle=getattr(args, "trust_pickle", False),
         input_names=tuple(n for n in getattr(args, "input_names", "").split(",") if n),
         output_names=tuple(n for n in getattr(args, "output_names", "").split(",") if n),
     )
-
-
-def tolerances(given: Sequence[tuple[str | None, float]], flag: str) -> tuple[float, dict[str, float]]:
-    """``[(None, 1e-5), ("state", 1e-4)]`` -> the default and the per-output tolerances (the last one given wins)."""
-    default, per_output = 1e-5, {}
-    for name, value in given:
-        if not np.isfinite(value) or value < 0:
-            raise UserError(f"--{flag} must be a finite number >= 0, got {value!r}.")
-        if name is None:
-            default = value
-        else:
-            per_output[name] = value
-    return default, per_output
 
 
 def _settings(args: argparse.Namespace):  # -> Settings
@@ -392,62 +273,6 @@ def _settings(args: argparse.Namespace):  # -> Settings
         atol=atol, rtol=rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs,
         atol_for=atol_for, rtol_for=rtol_for,
     )
-
-
-def ignored_codes(items: Sequence[str]) -> frozenset[str]:
-    """``["GRU009", "gru8,GRU006"]`` -> the codes, checked: an unknown code is a UserError with the near miss."""
-    codes = set()
-    for item in items:
-        for code in (c.strip().upper() for c in item.split(",")):
-            if not code:
-                continue
-            if code not in CODES:
-                close = difflib.get_close_matches(code, CODES, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]}?" if close else f"; codes are {CODES[0]}-{CODES[-1]}."
-                raise UserError(f"--ignore {code!r} is not a finding code{hint}".rstrip(".") + ".")
-            codes.add(code)
-    return frozenset(codes)
-
-
-WRONG_KIND = {
-    "convert": "convert reads TensorFlow and Keras sources, but {path!r} is {kind} source; give a .pb, checkpoint, "
-    "SavedModel, .keras or .h5 file (`onnxgru export torch` exports PyTorch models to ONNX).",
-    "export tf": "{path!r} is {kind} source; `onnxgru export tf` exports TensorFlow and Keras models"
-    " (`onnxgru export torch` exports PyTorch ones).",
-    "export torch": "{path!r} is {kind} source; `onnxgru export torch` exports PyTorch models"
-    " (`onnxgru export tf` exports TensorFlow and Keras ones).",
-}
-
-
-def check_sources(sources: Sequence[tuple[str, str, Sequence[str] | None]]) -> None:
-    """Every source path, before any framework import: it exists (or is a TF1 checkpoint prefix), can be read, and
-    is of a kind onnxgru reads, and of the kind its flag asks for. ``(flag, path, kinds)``: ``flag`` is the option
-    (``--torch``) or the command (``convert``) that took the path; ``kinds`` None: any kind."""
-    from onnxgru.sources.files import existing
-    from onnxgru.sources.load import KIND_NAMES, kind_of
-
-    for flag, path, kinds in sources:
-        p = Path(path)
-        prefix = not p.exists() and (Path(f"{p}.meta").exists() or Path(f"{p}.index").exists())
-        if not prefix:
-            existing(p, f"{flag} model" if flag.startswith("--") else "model")
-            if not os.access(p, os.R_OK):
-                raise UserError(f"{str(p)!r} cannot be read (permission denied); check its permissions.")
-        kind = kind_of(p)
-        if kinds is not None and kind not in kinds:
-            if flag in WRONG_KIND:
-                raise UserError(WRONG_KIND[flag].format(path=path, kind=KIND_NAMES[kind]))
-            raise UserError(f"{flag} {path!r} is {KIND_NAMES[kind]} source; pass it with the matching flag.")
-
-
-def _check_runtimes(text: str | None) -> None:
-    from onnxgru.runtimes import NAMES
-
-    for name in (t.strip() for t in (text or "").split(",") if t.strip()):
-        if name not in NAMES:
-            close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UserError(f"unknown runtime {name!r} in --runtimes; {hint}choose from {', '.join(NAMES)}.")
 
 
 def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> UserError:
@@ -544,7 +369,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from onnxgru.sources.files import existing
 
         existing(args.inputs, "--inputs")
-    _check_runtimes(getattr(args, "runtimes", None))
+    check_runtimes(getattr(args, "runtimes", None))
     outputs, target = _outputs(args, [s for _, s, _ in sources])
     options = _load_options(args)
     settings = _settings(args) if hasattr(args, "atol") else None

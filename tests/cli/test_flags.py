@@ -119,8 +119,8 @@ def test_explain(capsys) -> None:
 
 
 def test_every_code_is_explained() -> None:
-    from onnxgru.cli import CODES
     from onnxgru.core.catalog import CATALOG
+    from onnxgru.request import CODES
 
     assert tuple(CATALOG) == CODES and all(e.cause and e.fix and e.title for e in CATALOG.values())
 
