@@ -36,7 +36,7 @@ def size_rows(batch: int, steps: int, hidden: int, repeats: int, folder: Path) -
     import onnx
     import onnxruntime as ort
 
-    from onnxgru.commands.common import Settings
+    from onnxgru.verify.settings import Settings
     from onnxgru.core.inputs import generate
     from onnxgru.frameworks.tf import convert
     from onnxgru.frameworks.tf.export import export

@@ -78,3 +78,35 @@ def stack_file(tmp_path: Path, rng: np.random.Generator):
         return save(onnx_build.stack_model(layers, **kw), tmp_path / name)
 
     return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _validate_every_report()
+
+
+def _validate_every_report() -> None:
+    """Every ``Report`` the suite builds, through any command or API, is checked against ``report.schema.json`` the
+    moment it exists, as its ``--json`` rendering: the schema is the contract CI consumers parse against."""
+    try:
+        import jsonschema
+    except ImportError:  # the dev extra pins it; without it the dedicated schema tests skip
+        return
+    import json
+
+    from onnxgru import report as report_module
+    from onnxgru.render import json_out
+
+    cls = report_module.Report
+    if getattr(cls, "_schema_checked", False):
+        return
+    validator = jsonschema.Draft202012Validator(report_module.schema())
+    original = cls.__post_init__
+
+    def post_init(self: report_module.Report) -> None:
+        original(self)
+        data = json.loads(json_out.render(self))
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data)]
+        assert not errors, f"a {self.command} report does not match report.schema.json: {errors[:5]}"
+
+    cls.__post_init__ = post_init
+    cls._schema_checked = True

@@ -8,12 +8,49 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from onnxgru.report import Report
+    from onnxgru.report import Report, VerificationError
 
-__all__ = ["Report", "UserError", "__version__", "check", "compare", "convert", "export", "inspect"]
+__all__ = [
+    "Report", "UserError", "VerificationError", "__version__", "check", "compare", "convert", "explain", "export",
+    "inspect",
+]
+
+PathLike = str | os.PathLike
+Paths = PathLike | Sequence[PathLike]
+
+
+def _paths(value: Paths | None, what: str) -> tuple[str, ...]:
+    """One path or several: ``"a.pb"`` is one path, never its characters."""
+    if value is None:
+        return ()
+    if isinstance(value, str | os.PathLike):
+        return (os.fspath(value),)
+    if isinstance(value, bytes):
+        raise TypeError(f"{what}: give paths as str or os.PathLike, not bytes")
+    return tuple(os.fspath(v) for v in value)
+
+
+def _policy(report: Report, ignore: str | Sequence[str], fail_on: str) -> Report:
+    from onnxgru.request import ignored_codes
+
+    codes = ignored_codes([ignore] if isinstance(ignore, str) else list(ignore))
+    if fail_on not in ("error", "warning", "info"):
+        from onnxgru.errors import UserError
+
+        raise UserError(f"fail_on must be 'error' or 'warning', got {fail_on!r}.")
+    return report.with_policy(codes, fail_on)
+
+
+def _checked(*sources: tuple[str, str, Sequence[str] | None]) -> None:
+    """Paths checked before any framework is imported (``request.check_sources``)."""
+    from onnxgru.request import check_sources
+
+    check_sources(list(sources))
 
 
 def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -34,47 +71,75 @@ def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
     return settings, options
 
 
-def inspect(source: str, **options: Any) -> Report:
+def inspect(source: PathLike, *, ignore: str | Sequence[str] = (), fail_on: str = "error", **options: Any) -> Report:
     """Describe every GRU in ``source`` (see ``onnxgru inspect``). Options: ``time_major``, ``fixed``, ..."""
     from onnxgru.commands.inspect_cmd import inspect as run
 
-    return run(source, _settings_and_options(options)[1])
+    (path,) = _paths(source, "source")
+    _checked(("", path, None))
+    return _policy(run(path, _settings_and_options(options)[1]), ignore, fail_on)
 
 
-def compare(a: str, b: str, **options: Any) -> Report:
+def compare(
+    a: PathLike, b: PathLike, *, ignore: str | Sequence[str] = (), fail_on: str = "error", **options: Any
+) -> Report:
     """Compare two sources: attributes, weights in canonical form, and outputs on the same inputs.
 
-    Options: ``atol``, ``rtol``, ``seed``, ``batch``, ``steps``, ``inputs_file`` and the loading options
-    (``fixed``, ``time_major``, ``batch_first``, ``trust_pickle``, ...). Returns a ``Report``, true when it passed.
+    Options: ``atol``, ``rtol`` (and ``atol_for``/``rtol_for``, per output: ``{"state": 1e-4}``), ``seed``,
+    ``batch``, ``steps``, ``inputs_file`` and the loading options (``fixed``, ``time_major``, ``batch_first``,
+    ``trust_pickle``, ...); ``ignore`` (codes) and ``fail_on`` (``"warning"``) judge the report as the CLI's
+    ``--ignore``/``--fail-on`` do. Returns a ``Report``, true when it passed; ``report.raise_for_errors()`` raises.
     """
     from onnxgru.commands.compare_cmd import compare as run
 
+    (pa,), (pb,) = _paths(a, "a"), _paths(b, "b")
+    _checked(("", pa, None), ("", pb, None))
     settings, opts = _settings_and_options(options)
-    return run(a, b, settings, opts)
+    return _policy(run(pa, pb, settings, opts), ignore, fail_on)
 
 
 def check(
-    tf: list[str] | tuple[str, ...] = (),
-    torch: list[str] | tuple[str, ...] = (),
-    onnx: list[str] | tuple[str, ...] = (),
-    runtimes: str | None = None,
+    tf: Paths = (),
+    torch: Paths = (),
+    onnx: Paths = (),
+    runtimes: str | Sequence[str] | None = None,
+    *,
+    ignore: str | Sequence[str] = (),
+    fail_on: str = "error",
     **options: Any,
 ) -> Report:
-    """The deployment pre-flight (see ``onnxgru check``); no source checks the bundled example."""
-    settings, opts = _settings_and_options(options)
-    if not (tf or torch or onnx):
-        from onnxgru import example
-
-        return example.run(runtimes=runtimes, settings=settings, options=opts)
+    """The deployment pre-flight (see ``onnxgru check``); no source checks the bundled example. Each of ``tf``,
+    ``torch`` and ``onnx`` is one path or a sequence of paths; ``runtimes`` a comma-separated string or a list."""
     from onnxgru.commands.check_cmd import check as run
 
-    return run(tf=tuple(tf), torch=tuple(torch), onnx=tuple(onnx), runtimes=runtimes, settings=settings, options=opts)
+    tf_paths, torch_paths, onnx_paths = _paths(tf, "tf"), _paths(torch, "torch"), _paths(onnx, "onnx")
+    _checked(
+        *(("--tf", p, ("tf", "keras")) for p in tf_paths),
+        *(("--torch", p, ("torch",)) for p in torch_paths),
+        *(("--onnx", p, ("onnx",)) for p in onnx_paths),
+    )
+    if runtimes is not None and not isinstance(runtimes, str):
+        runtimes = ",".join(runtimes)
+    settings, opts = _settings_and_options(options)
+    if not (tf_paths or torch_paths or onnx_paths):
+        from onnxgru import example
+
+        return _policy(example.run(runtimes=runtimes, settings=settings, options=opts), ignore, fail_on)
+    report = run(tf=tf_paths, torch=torch_paths, onnx=onnx_paths, runtimes=runtimes, settings=settings, options=opts)
+    return _policy(report, ignore, fail_on)
+
+
+def explain(code: str) -> str:
+    """What a finding code means, why it happens and how to fix it (``onnxgru explain CODE``)."""
+    from onnxgru.core import catalog
+
+    return catalog.explain(code)
 
 
 def export(
     framework: str,
-    source: str,
-    output: str | None = None,
+    source: PathLike,
+    output: PathLike | None = None,
     *,
     dtype: str | None = None,
     exporter: str = "torchscript",
@@ -87,21 +152,29 @@ def export(
     from onnxgru.commands.common import check_output_path
     from onnxgru.commands.export_cmd import export as run
 
-    target = check_output_path(output, force, [source])
+    if framework not in ("tf", "torch"):
+        from onnxgru.errors import UserError
+
+        raise UserError(f"framework must be 'tf' or 'torch', got {framework!r}.")
+    (path,) = _paths(source, "source")
+    _checked((f"export {framework}", path, ("tf", "keras") if framework == "tf" else ("torch",)))
+    target = check_output_path(None if output is None else os.fspath(output), force, [path])
     settings, opts = _settings_and_options(options)
-    return run(framework, source, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset)
+    return run(framework, path, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset)
 
 
 def convert(
-    source: str, output: str | None = None, *, target: str = "exact", force: bool = False, **options: Any
+    source: PathLike, output: PathLike | None = None, *, target: str = "exact", force: bool = False, **options: Any
 ) -> Report:
     """Convert a TensorFlow GRU into an exact PyTorch module (``target="exact"``) or the nearest ``nn.GRU``."""
     from onnxgru.commands.common import check_output_path
     from onnxgru.commands.convert_cmd import convert as run
 
-    path = check_output_path(output, force, [source])
+    (src,) = _paths(source, "source")
+    _checked(("convert", src, ("tf", "keras")))
+    path = check_output_path(None if output is None else os.fspath(output), force, [src])
     settings, opts = _settings_and_options(options)
-    return run(source, path, settings, opts, target_kind=target)
+    return run(src, path, settings, opts, target_kind=target)
 
 
 def __getattr__(name: str) -> Any:
@@ -113,4 +186,8 @@ def __getattr__(name: str) -> Any:
         from onnxgru.errors import UserError
 
         return UserError
+    if name == "VerificationError":
+        from onnxgru.report import VerificationError
+
+        return VerificationError
     raise AttributeError(name)

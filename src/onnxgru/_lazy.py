@@ -29,15 +29,19 @@ _HINTS = {
 }
 
 
+_VERBOSE = False  # -v: the frameworks' own log lines are let through (``set_verbose``)
+
+
 def require(name: str, purpose: str = "") -> ModuleType:
     """Import ``name`` or raise a UserError naming the package to install."""
     if name in ("tensorflow", "tf_keras", "tf2onnx"):
         # tf.compat.v1.nn.rnn_cell.GRUCell exists in TF 2.21 only with the legacy Keras, and TensorFlow reads
         # this variable once, at its first import.
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if not _VERBOSE:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        if name in ("tensorflow", "tf_keras", "tf2onnx") and "tensorflow" not in sys.modules:
+        if name in ("tensorflow", "tf_keras", "tf2onnx") and "tensorflow" not in sys.modules and not _VERBOSE:
             with _native_stderr_silenced():
                 return importlib.import_module(name)
         return importlib.import_module(name)
@@ -73,3 +77,25 @@ def _native_stderr_silenced() -> Iterator[None]:
 def available(name: str) -> bool:
     """True when ``name`` can be imported (without importing it)."""
     return importlib.util.find_spec(name) is not None
+
+
+def set_verbose(verbose: bool) -> None:
+    """``-v``: let the frameworks' own log lines through; otherwise (the default) they are silenced, since TF's C++
+    lines ("failed call to cuInit", oneDNN notices) read like errors in a CI log and are never the finding."""
+    global _VERBOSE
+    _VERBOSE = verbose
+    if verbose:
+        return
+    import logging
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in ("tensorflow", "tf2onnx", "absl", "onnxscript", "torch.onnx", "onnx_ir"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|tf2onnx|torch|onnxscript|keras)")
+
+
+def verbose() -> bool:
+    return _VERBOSE

@@ -1,24 +1,71 @@
-"""The command line: parse, call a command, render its report. Nothing else lives here."""
+"""The command line: parse, check the request, call a command, render its report. Nothing else lives here.
+
+Everything a user can get wrong on the command line (a flag, a path, a file kind, an output) is refused here, before
+any framework is imported: a missing ``--torch`` file is one sentence in milliseconds, not after TensorFlow loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
+from typing import TextIO
 
 from onnxgru import __version__
+from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.errors import UserError
+from onnxgru.request import check_runtimes, check_sources, fixed_inputs, ignored_codes, tolerances
+
+STDOUT = ("-", "/dev/stdout")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=min(100, max(60, _columns())))
+
+
+def _columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is a UserError (one sentence, exit 2) instead of usage noise."""
+    """argparse, but a bad flag is a UserError (one sentence, exit 2) that names the near miss and this command's
+    help, instead of usage noise."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("allow_abbrev", False)  # --input must never quietly mean --inputs; near misses are named
+        if kwargs.get("description"):  # the raw formatter keeps the epilog's layout; the description is wrapped here
+            import textwrap
+
+            kwargs["description"] = textwrap.fill(kwargs["description"], min(100, max(60, _columns())))
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{message} (see `{self.prog} -h`).")
+        raise UserError(f"{message}{_suggest_choice(message)} (see `{self.prog} -h`).")
+
+
+def _suggest_choice(message: str) -> str:
+    """``invalid choice: 'chek' (choose from 'inspect', 'check')`` -> ``; did you mean 'check'?``"""
+    if "invalid choice:" not in message:
+        return ""
+    import re
+
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not m:
+        return ""
+    choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
+    given = m.group(1)
+    alias = ALIASES.get(given.lower())
+    close = [alias] if alias in choices else difflib.get_close_matches(given, choices, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _float(text: str) -> float:
@@ -35,242 +82,374 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _tolerance(text: str) -> tuple[str | None, float]:
+    """``1e-5`` (every output) or ``state:1e-4`` (one output)."""
+    name, sep, value = text.rpartition(":")
+    if sep and not name:
+        raise argparse.ArgumentTypeError(f"{text!r} has no output name before ':' (e.g. state:1e-4)")
+    try:
+        return (name or None), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or OUTPUT:number (e.g. state:1e-4)") from None
+
+
 def _common_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--atol", type=_float, default=1e-5, help="absolute tolerance, elementwise (default 1e-5)")
-    p.add_argument("--rtol", type=_float, default=1e-5, help="relative tolerance, elementwise (default 1e-5)")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the generated inputs (default 0)")
-    p.add_argument("--batch", type=_int, default=3, help="batch rows of the generated inputs (default 3)")
-    p.add_argument("--steps", type=_int, default=12, help="time steps of the generated inputs (default 12)")
-    p.add_argument("--inputs", metavar="FILE.npz", help="fixed inputs: x (batch, steps, features) and optional h0")
+    g = p.add_argument_group("inputs and tolerances")
+    for name in ("atol", "rtol"):
+        g.add_argument(
+            f"--{name}",
+            type=_tolerance,
+            action="append",
+            default=[],
+            metavar="[OUTPUT:]TOL",
+            help=f"{'absolute' if name == 'atol' else 'relative'} tolerance, elementwise (default 1e-5); "
+            f"OUTPUT:TOL sets it for one output, e.g. --{name} state:1e-4 (repeatable)",
+        )
+    g.add_argument("--seed", type=_int, default=0, help="seed of the generated inputs (default 0)")
+    g.add_argument("--batch", type=_int, default=3, help="batch rows of the generated inputs (default 3)")
+    g.add_argument("--steps", type=_int, default=12, help="time steps of the generated inputs (default 12)")
+    g.add_argument("--inputs", metavar="FILE.npz", help="fixed inputs: x (batch, steps, features) and optional h0")
 
 
-def _common_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = True) -> None:
+    g = p.add_argument_group("reading the sources")
+    g.add_argument(
         "--input",
         action="append",
         default=[],
         metavar="NAME=VALUE|FILE.npy",
         help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)",
     )
-    p.add_argument(
-        "--time-major", action="store_true", default=None, help="the model's sequence input is (steps, batch, features)"
-    )
-    p.add_argument("--batch-first", action="store_true", default=None, help="a PyTorch state dict's GRU is batch_first")
-    p.add_argument(
-        "--trust-pickle", action="store_true", help="allow loading a pickled PyTorch module (runs code from the file)"
-    )
-    p.add_argument("--input-names", default="", help="comma-separated graph input names (TensorFlow graphs)")
-    p.add_argument("--output-names", default="", help="comma-separated graph output names (TensorFlow graphs)")
+    if tf:
+        g.add_argument(
+            "--time-major",
+            action="store_true",
+            default=None,
+            help="the model's sequence input is (steps, batch, features) (TensorFlow, ONNX)",
+        )
+        g.add_argument("--input-names", default="", help="comma-separated graph input names (TensorFlow graphs)")
+        g.add_argument("--output-names", default="", help="comma-separated graph output names (TensorFlow graphs)")
+    if torch:
+        g.add_argument(
+            "--batch-first", action="store_true", default=None, help="a PyTorch state dict's GRU is batch_first"
+        )
+        g.add_argument(
+            "--trust-pickle",
+            action="store_true",
+            help="allow loading a pickled PyTorch module (runs code from the file: only for files you trust)",
+        )
 
 
-def _common_out(p: argparse.ArgumentParser, plot: bool = True, junit: bool = False) -> None:
-    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+def _report_flags(p: argparse.ArgumentParser, plot: bool = True) -> None:
+    g = p.add_argument_group("report")
+    g.add_argument("--json", metavar="FILE", help="write the report as JSON (- for standard output)")
+    g.add_argument("--junit", metavar="FILE.xml", help="write JUnit XML for CI: one failure per error finding")
+    g.add_argument("--markdown", metavar="FILE.md", help="write a Markdown summary, e.g. for a pull-request comment")
     if plot:
-        p.add_argument("--plot", metavar="FILE.png", help="plot the error per time step")
-    if junit:
-        p.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report for CI")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
+        g.add_argument("--plot", metavar="FILE.png", help="plot the error per time step")
+    g.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="leave findings of this code out of the verdict and the report, e.g. --ignore GRU009 (repeatable, "
+        "or comma-separated)",
+    )
+    g.add_argument(
+        "--fail-on",
+        choices=["error", "warning"],
+        default="error",
+        help="the lowest severity that fails the run (exit 1); default error",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    g.add_argument(
+        "-v", "--verbose", action="store_true", help="print every table and section, and the frameworks' own logs"
+    )
+    g.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
+
+
+def _epilog(name: str, kinds: Sequence[str] = ()) -> str:
+    return "\n\n".join([EXAMPLES[name], file_kinds(*kinds), EXIT_CODES])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="onnxgru", description="Cross-framework validator for GRU models, through ONNX.")
+    parser = _Parser(
+        prog="onnxgru",
+        description="Cross-framework validator for GRU models, through ONNX: TensorFlow, PyTorch, ONNX Runtime, "
+        "OpenVINO, tract and the ONNX reference evaluator.",
+        epilog=_epilog("onnxgru"),
+    )
     parser.add_argument("--version", action="version", version=f"onnxgru {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("inspect", help="describe every GRU in a source")
-    p.add_argument("source")
-    _common_source(p)
-    _common_out(p, plot=False)
+    p = sub.add_parser("inspect", help="describe every GRU in a source", epilog=_epilog("inspect"),
+                       description="Describe every GRU in a source: semantics, attributes, weights, fused or not.")
+    p.add_argument("source", metavar="SOURCE", help="a model file or folder (kinds below)")
+    _source_flags(p)
+    _report_flags(p, plot=False)
 
-    p = sub.add_parser("compare", help="compare two sources: attributes, weights, outputs")
-    p.add_argument("a")
-    p.add_argument("b")
+    p = sub.add_parser("compare", help="compare two sources: attributes, weights, outputs", epilog=_epilog("compare"),
+                       description="Compare two sources: GRU layers paired in order, attributes and weights diffed "
+                       "in ONNX's canonical form, both run on the same inputs.")
+    p.add_argument("a", metavar="A", help="the first source (the reference)")
+    p.add_argument("b", metavar="B", help="the second source")
     _common_run(p)
-    _common_source(p)
-    _common_out(p)
+    _source_flags(p)
+    _report_flags(p)
 
-    p = sub.add_parser("check", help="deployment pre-flight across frameworks and runtimes")
-    p.add_argument("--tf", action="append", default=[], metavar="SRC", help="a TensorFlow/Keras source (repeatable)")
-    p.add_argument("--torch", action="append", default=[], metavar="SRC", help="a PyTorch source (repeatable)")
-    p.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file (repeatable)")
-    p.add_argument(
+    p = sub.add_parser("check", help="deployment pre-flight across frameworks and runtimes", epilog=_epilog("check"),
+                       description="Every source runs natively and is exported to ONNX; every ONNX model runs in "
+                       "every runtime; all are compared. With no source: the bundled example.")
+    g = p.add_argument_group("sources (repeatable; none: the bundled example)")
+    g.add_argument("--tf", action="append", default=[], metavar="SRC", help="a TensorFlow or Keras source")
+    g.add_argument("--torch", action="append", default=[], metavar="SRC", help="a PyTorch source")
+    g.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file")
+    g.add_argument(
         "--runtimes",
         default=None,
-        help="comma-separated: onnxruntime,openvino,tract,reference (default: all installed)",
+        metavar="NAMES",
+        help="comma-separated: onnxruntime,openvino,openvino-f32,tract,reference (default: all installed)",
     )
     _common_run(p)
-    _common_source(p)
-    _common_out(p, junit=True)
+    _source_flags(p)
+    _report_flags(p)
 
-    p = sub.add_parser("export", help="export a TensorFlow or PyTorch GRU to ONNX with fused GRU nodes")
-    p.add_argument("framework", choices=["tf", "torch"])
-    p.add_argument("source")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
-    p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="export in this float type")
-    p.add_argument(
-        "--exporter", choices=["torchscript", "dynamo"], default="torchscript", help="torch.onnx path (torch only)"
-    )
-    p.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
-    _common_run(p)
-    _common_source(p)
-    _common_out(p, plot=False)
+    p = sub.add_parser("export", help="export a TensorFlow or PyTorch GRU to ONNX with fused GRU nodes",
+                       description="Export to ONNX with one fused GRU node per layer, verified against the "
+                       "framework before the file is written.", epilog=EXIT_CODES)
+    frameworks = p.add_subparsers(dest="framework", metavar="FRAMEWORK", parser_class=_Parser, required=True)
+    for name, what in (("tf", "a TensorFlow or Keras source"), ("torch", "a PyTorch source")):
+        q = frameworks.add_parser(name, help=f"export {what}", epilog=_epilog(f"export {name}", (name,)),
+                                  description=f"Export {what} to ONNX (through "
+                                  f"{'tf2onnx' if name == 'tf' else 'torch.onnx'}), verified before writing.")
+        q.add_argument("source", metavar="SOURCE", help=what)
+        q.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+        q.add_argument("--dtype", choices=["float32", "float64"], default=None, help="export in this float type")
+        if name == "torch":
+            q.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
+                           help="torch.onnx path (default torchscript)")
+        q.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
+        _common_run(q)
+        _source_flags(q, tf=name == "tf", torch=name == "torch")
+        _report_flags(q, plot=False)
 
-    p = sub.add_parser("convert", help="convert a TensorFlow GRU into an exact PyTorch module")
-    p.add_argument("source")
-    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p = sub.add_parser("convert", help="convert a TensorFlow GRU into an exact PyTorch module",
+                       epilog=_epilog("convert", ("tf",)),
+                       description="Convert a TensorFlow or Keras GRU into a PyTorch module that loads with plain "
+                       "torch (torch.jit.load), verified against the source.")
+    p.add_argument("source", metavar="SOURCE", help="a TensorFlow or Keras source")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pt", help="the TorchScript file to write")
     p.add_argument(
         "--target", choices=["exact", "nn.GRU"], default="exact", help="exact module (default) or plain nn.GRU"
     )
     _common_run(p)
-    _common_source(p)
-    _common_out(p, plot=False)
+    _source_flags(p, torch=False)
+    _report_flags(p, plot=False)
+
+    p = sub.add_parser("explain", help="what a finding code means and how to fix it", epilog=EXAMPLES["explain"],
+                       description="Explain a finding code (GRU001-GRU011): its cause and its fix.")
+    p.add_argument("code", nargs="?", metavar="CODE", help="a finding code, e.g. GRU001 (none: list every code)")
     return parser
 
 
-def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
-    fixed = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"--input {item!r} must be NAME=VALUE or NAME=FILE.npy, e.g. keep_prob=1.0.")
-        if value.endswith(".npy"):
-            from onnxgru.sources.files import existing
-
-            try:
-                fixed[name] = np.load(existing(value, "--input"), allow_pickle=False)
-            except UserError:
-                raise
-            except Exception as exc:
-                raise UserError(
-                    f"--input {name}: {value!r} is not a readable .npy file ({type(exc).__name__})."
-                ) from None
-        else:
-            try:
-                number: float = int(value)
-            except ValueError:
-                try:
-                    number = float(value)
-                except ValueError:
-                    raise UserError(f"--input {name}: {value!r} is neither a number nor a .npy file.") from None
-            if isinstance(number, float) and not abs(number) <= float(np.finfo(np.float32).max):  # nan, inf, 1e39
-                raise UserError(f"--input {name}={value} is NaN, Inf or beyond float32; give a finite value.")
-            fixed[name] = np.array(number) if isinstance(number, int) else np.array(number, dtype=np.float32)
-        given = fixed[name]
-        if given.dtype.kind in "fc" and not np.all(np.isfinite(given)):
-            raise UserError(f"--input {name} contains NaN or Inf; give a finite value.")
-    return fixed
-
-
-def _load_options(args: argparse.Namespace):
+def _load_options(args: argparse.Namespace):  # -> LoadOptions
     from onnxgru.sources.load import LoadOptions
 
     return LoadOptions(
-        fixed=_fixed_inputs(args.input),
-        time_major=args.time_major,
-        batch_first=args.batch_first,
-        trust_pickle=args.trust_pickle,
-        input_names=tuple(n for n in args.input_names.split(",") if n),
-        output_names=tuple(n for n in args.output_names.split(",") if n),
+        fixed=fixed_inputs(getattr(args, "input", [])),
+        time_major=getattr(args, "time_major", None),
+        batch_first=getattr(args, "batch_first", None),
+        trust_pickle=getattr(args, "trust_pickle", False),
+        input_names=tuple(n for n in getattr(args, "input_names", "").split(",") if n),
+        output_names=tuple(n for n in getattr(args, "output_names", "").split(",") if n),
     )
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace):  # -> Settings
     from onnxgru.verify.settings import Settings
 
+    atol, atol_for = tolerances(args.atol, "atol")
+    rtol, rtol_for = tolerances(args.rtol, "rtol")
     return Settings(
-        atol=args.atol, rtol=args.rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs
+        atol=atol, rtol=rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs,
+        atol_for=atol_for, rtol_for=rtol_for,
     )
 
 
-def _write_out(report_text: str) -> None:
-    """To stdout even where it cannot encode the formulas' '·' and '⊙' (an ASCII locale, a Windows console): escaped
-    as Python escapes them on stderr, rather than an internal error and no report."""
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    sys.stdout.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> UserError:
+    """``unrecognized arguments: --atl`` with the near miss among this command's flags."""
+    sub = _subparser(parser, args)
+    flags = [s for a in sub._actions for s in a.option_strings]
+    first = next((e for e in extras if e.startswith("-")), extras[0])
+    close = difflib.get_close_matches(first.split("=")[0], flags, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return UserError(f"unrecognized arguments: {' '.join(extras)}{hint} (see `{sub.prog} -h`).")
+
+
+def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    sub = parser
+    for dest in ("command", "framework"):
+        name = getattr(args, dest, None)
+        action = next((a for a in sub._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if not name or action is None or name not in action.choices:
+            break
+        sub = action.choices[name]
+    return sub
+
+
+def _explain(code: str | None) -> int:
+    from onnxgru.core import catalog
+
+    if not code:
+        width = max(len(c) for c in catalog.CATALOG)
+        for e in catalog.CATALOG.values():
+            print(f"{e.code:<{width}}  {e.severity:<7}  {e.title}")
+        print("\n`onnxgru explain CODE` for the cause and the fix.")
+        return 0
+    key = code.strip().upper()
+    if key not in catalog.CATALOG:
+        close = difflib.get_close_matches(key, list(catalog.CATALOG), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UserError(f"{code!r} is not a finding code; {hint}run `onnxgru explain` for the list.")
+    sys.stdout.write(catalog.explain(key))
+    return 0
+
+
+def _outputs(args: argparse.Namespace, sources: list[str]) -> tuple[dict[str, Path | str | None], Path | None]:
+    """The report files, checked before any work; ``"-"`` for standard output (at most one)."""
+    from onnxgru.commands.common import check_output_path
+
+    outputs: dict[str, Path | str | None] = {}
+    for key in ("json", "junit", "markdown", "plot"):
+        value = getattr(args, key, None)
+        if value in STDOUT:
+            if key == "plot":
+                raise UserError("--plot writes a PNG file; give a file path, not standard output.")
+            outputs[key] = "-"
+        else:
+            outputs[key] = check_output_path(value, args.force, sources)
+    if sum(1 for v in outputs.values() if v == "-") > 1:
+        raise UserError("only one report can go to standard output (-); give the others file paths.")
+    target = check_output_path(getattr(args, "output", None), args.force, sources)
+    paths = [p for p in [*outputs.values(), target] if isinstance(p, Path)]
+    if len({str(p.resolve()) for p in paths}) < len(paths):
+        raise UserError("two output options name the same file; give each output its own path.")
+    return outputs, target
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse, run, render; returns the exit code. UserErrors propagate to ``main``."""
-    from onnxgru.commands.common import check_output_path, write_atomic
+    from onnxgru.commands.common import write_atomic
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise _unrecognized(parser, args, extras)
     if not args.command:
         parser.print_help()
         return 2
-    sources = [getattr(args, k) for k in ("source", "a", "b") if getattr(args, k, None)]
-    sources += (
-        list(getattr(args, "tf", []) or [])
-        + list(getattr(args, "torch", []) or [])
-        + list(getattr(args, "onnx", []) or [])
-    )
-    outputs: dict[str, Path | None] = {
-        k: check_output_path(getattr(args, k, None), args.force, sources) for k in ("json", "plot", "junit")
-    }
-    target = check_output_path(getattr(args, "output", None), args.force, sources)
-    if len({str(p.resolve()) for p in [*outputs.values(), target] if p}) < sum(
-        1 for p in [*outputs.values(), target] if p
-    ):
-        raise UserError("two output options name the same file; give each output its own path.")
+    if args.command == "explain":
+        return _explain(args.code)
+    from onnxgru import _lazy
+
+    _lazy.set_verbose(args.verbose)
+    if args.quiet and args.verbose:
+        raise UserError("-q and -v contradict each other; give one of them.")
+    ignore = ignored_codes(args.ignore)
+    sources: list[tuple[str, str, Sequence[str] | None]] = [
+        ("", getattr(args, k), None) for k in ("source", "a", "b") if getattr(args, k, None)
+    ]
+    for flag, kinds in (("tf", ("tf", "keras")), ("torch", ("torch",)), ("onnx", ("onnx",))):
+        sources += [(f"--{flag}", p, kinds) for p in (getattr(args, flag, None) or [])]
+    if args.command == "export":
+        sources = [(f"export {args.framework}", args.source, ("tf", "keras") if args.framework == "tf" else ("torch",))]
+    if args.command == "convert":
+        sources = [("convert", args.source, ("tf", "keras"))]
+    check_sources(sources)
+    if getattr(args, "inputs", None):
+        from onnxgru.sources.files import existing
+
+        existing(args.inputs, "--inputs")
+    check_runtimes(getattr(args, "runtimes", None))
+    outputs, target = _outputs(args, [s for _, s, _ in sources])
     options = _load_options(args)
+    settings = _settings(args) if hasattr(args, "atol") else None
 
-    if args.command == "inspect":
-        from onnxgru.commands.inspect_cmd import inspect
-
-        report = inspect(args.source, options)
-    elif args.command == "compare":
-        from onnxgru.commands.compare_cmd import compare
-
-        report = compare(args.a, args.b, _settings(args), options)
-    elif args.command == "check" and not (args.tf or args.torch or args.onnx):
-        from onnxgru import example
-
-        report = example.run(runtimes=args.runtimes, settings=_settings(args), options=options)
-    elif args.command == "check":
-        from onnxgru.commands.check_cmd import check
-
-        report = check(
-            tf=args.tf,
-            torch=args.torch,
-            onnx=args.onnx,
-            runtimes=args.runtimes,
-            settings=_settings(args),
-            options=options,
-        )
-    elif args.command == "export":
-        from onnxgru.commands.export_cmd import export
-
-        report = export(
-            args.framework,
-            args.source,
-            target,
-            _settings(args),
-            options,
-            dtype=args.dtype,
-            exporter=args.exporter,
-            opset=args.opset,
-        )
-    else:
-        from onnxgru.commands.convert_cmd import convert
-
-        report = convert(args.source, target, _settings(args), options, target_kind=args.target)
+    started = time.monotonic()
+    report = _dispatch(args, settings, options, target)
+    report = replace(report, ignore=ignore, fail_on=args.fail_on, elapsed_s=round(time.monotonic() - started, 3))
+    _warn_unused_tolerances(report, settings)
 
     from onnxgru.render import text
 
-    _write_out(text.render(report))
-    if outputs["json"]:
-        from onnxgru.render import json_out
+    verbosity = -1 if args.quiet else 1 if args.verbose else 0
+    rendered = text.render(report, verbosity)
+    _write_out(rendered, sys.stderr if "-" in outputs.values() else sys.stdout)
+    renderers = {"json": "json_out", "junit": "junit", "markdown": "markdown", "plot": "plot"}
+    for key, module_name in renderers.items():
+        where = outputs.get(key)
+        if where is None:
+            continue
+        import importlib
 
-        write_atomic(outputs["json"], json_out.render(report))
-    if outputs.get("plot"):
-        from onnxgru.render import plot
-
-        write_atomic(outputs["plot"], plot.render(report))
-    if outputs.get("junit"):
-        from onnxgru.render import junit
-
-        write_atomic(outputs["junit"], junit.render(report))
+        module = importlib.import_module(f"onnxgru.render.{module_name}")
+        data = module.render(report)
+        data = data.encode() if isinstance(data, str) else data
+        if where == "-":
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            assert isinstance(where, Path)
+            write_atomic(where, data)
     return report.exit_code
+
+
+def _write_out(report_text: str, stream: TextIO) -> None:
+    """To the terminal even where it cannot encode the formulas' '·' and '⊙' (an ASCII locale, a Windows console):
+    escaped as Python escapes them on stderr, rather than an internal error and no report."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+def _dispatch(args: argparse.Namespace, settings, options, target: Path | None):  # -> Report
+    if args.command == "inspect":
+        from onnxgru.commands.inspect_cmd import inspect
+
+        return inspect(args.source, options)
+    if args.command == "compare":
+        from onnxgru.commands.compare_cmd import compare
+
+        return compare(args.a, args.b, settings, options)
+    if args.command == "check" and not (args.tf or args.torch or args.onnx):
+        from onnxgru import example
+
+        return example.run(runtimes=args.runtimes, settings=settings, options=options)
+    if args.command == "check":
+        from onnxgru.commands.check_cmd import check
+
+        return check(tf=args.tf, torch=args.torch, onnx=args.onnx, runtimes=args.runtimes, settings=settings,
+                     options=options)
+    if args.command == "export":
+        from onnxgru.commands.export_cmd import export
+
+        return export(args.framework, args.source, target, settings, options, dtype=args.dtype,
+                      exporter=getattr(args, "exporter", "torchscript"), opset=args.opset)
+    from onnxgru.commands.convert_cmd import convert
+
+    return convert(args.source, target, settings, options, target_kind=args.target)
+
+
+def _warn_unused_tolerances(report, settings) -> None:
+    """A per-output tolerance that names no compared output is a typo: say so (the run itself stands)."""
+    if settings is None or not report.pairs:
+        return
+    outputs = sorted({p.output for p in report.pairs})
+    for flag, given in (("atol", settings.atol_for), ("rtol", settings.rtol_for)):
+        for name in given:
+            if name not in outputs:
+                print(f"onnxgru: note: --{flag} {name}:... names no compared output (outputs: {', '.join(outputs)}).",
+                      file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

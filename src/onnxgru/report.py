@@ -1,13 +1,43 @@
-"""The report every command returns: a frozen object that text, JSON, JUnit and plots render."""
+"""The report every command returns: a frozen object that text, JSON, JUnit, Markdown and plots render.
+
+A report is true when it passed. What counts is set by its policy: ``ignore`` (codes left out of the verdict and
+of every rendering but the JSON's ``ignored_findings``) and ``fail_on`` (the lowest severity that fails the run,
+``"error"`` unless a user asks for ``"warning"``). Every failed comparison is a GRU010: where a command did not say so
+itself, the report adds one, so the verdict, the exit code, the JUnit failures and the JSON findings always agree.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from onnxgru import __version__
-from onnxgru.core.findings import Finding, is_error
+from onnxgru.core.findings import SEVERITIES, Finding
 from onnxgru.core.numerics import PairResult
 from onnxgru.core.taps import LayerCheck
+
+SCHEMA_VERSION = "1.0"  # report.schema.json beside this file describes it
+FAIL_ON = ("error", "warning", "info")
+_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # error 3, warning 2, info 1
+
+
+def schema() -> dict:
+    """The JSON Schema of ``Report.to_dict()`` as written by ``--json`` (``report.schema.json``)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("onnxgru").joinpath("report.schema.json").read_text(encoding="utf-8"))
+
+
+class VerificationError(AssertionError):
+    """``Report.raise_for_errors()``: the run failed; ``.report`` holds the report, ``str()`` its summary."""
+
+    def __init__(self, report: Report) -> None:
+        from onnxgru.render import text
+
+        super().__init__(text.render(report, verbosity=0, width=100).rstrip())
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -30,6 +60,20 @@ class RuntimeResult:
         }
 
 
+def pair_where(p: PairResult) -> str:
+    """The ``where`` of the GRU010 that reports a failed pair (``commands.common.disagreement``'s default)."""
+    return f"{p.a} vs {p.b}: {p.output}"
+
+
+def covers(f: Finding, p: PairResult) -> bool:
+    """True when ``f`` is the GRU010 that reports the failed pair ``p``."""
+    if f.code != "GRU010":
+        return False
+    return f.where == pair_where(p) or (
+        f.where.endswith(f": {p.output}") and f"{p.a} and {p.b} disagree on {p.output}" in f.message
+    )
+
+
 @dataclass(frozen=True)
 class Report:
     command: str
@@ -40,11 +84,51 @@ class Report:
     findings: tuple[Finding, ...] = ()
     extra: dict = field(default_factory=dict)
     checks: tuple[LayerCheck, ...] = ()  # every GRU tap held against the reference GRU on its own input
+    ignore: frozenset[str] = frozenset()
+    fail_on: str = "error"
+    elapsed_s: float | None = None
+
+    def __post_init__(self) -> None:
+        assert self.fail_on in FAIL_ON, self.fail_on
+        object.__setattr__(self, "ignore", frozenset(c.upper() for c in self.ignore))
+
+    # --- what counts --------------------------------------------------------------------------------------------
+
+    @cached_property
+    def all_findings(self) -> tuple[Finding, ...]:
+        """The command's findings and a GRU010 for every failed pair that none of them reports."""
+        from onnxgru.core.findings import disagreement
+
+        added = tuple(
+            disagreement(p)
+            for p in self.pairs
+            if not p.passed and not any(covers(f, p) for f in self.findings)
+        )
+        return self.findings + added
+
+    @property
+    def active_findings(self) -> tuple[Finding, ...]:
+        """The findings that are not ignored: what every rendering shows."""
+        return tuple(f for f in self.all_findings if f.code not in self.ignore)
+
+    @property
+    def ignored_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.all_findings if f.code in self.ignore)
+
+    @property
+    def failing_findings(self) -> tuple[Finding, ...]:
+        """The findings that fail the run: not ignored, and at least as severe as ``fail_on``."""
+        return tuple(f for f in self.active_findings if _RANK[f.severity] >= _RANK[self.fail_on])
+
+    def counts(self) -> dict[str, int]:
+        active = self.active_findings
+        out = {s: sum(1 for f in active if f.severity == s) for s in SEVERITIES}
+        out["ignored"] = len(self.all_findings) - len(active)
+        return out
 
     @property
     def verdict(self) -> str:
-        failed = is_error(self.findings) or any(not p.passed for p in self.pairs)
-        return "fail" if failed else "pass"
+        return "fail" if self.failing_findings else "pass"
 
     def __bool__(self) -> bool:
         return self.verdict == "pass"
@@ -53,16 +137,44 @@ class Report:
     def exit_code(self) -> int:
         return 0 if self else 1
 
+    def with_policy(self, ignore: Iterable[str] = (), fail_on: str | None = None) -> Report:
+        """The same report judged with more codes ignored and/or another ``fail_on``."""
+        return replace(self, ignore=self.ignore | {c.upper() for c in ignore}, fail_on=fail_on or self.fail_on)
+
+    def raise_for_errors(self) -> Report:
+        """Raise ``VerificationError`` (an AssertionError) when the report failed; return it otherwise, to chain."""
+        if not self:
+            raise VerificationError(self)
+        return self
+
+    # --- renderings --------------------------------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        from onnxgru.render import text
+
+        return text.render(self, verbosity=0, width=100)
+
+    def _repr_html_(self) -> str:
+        from onnxgru.render import markdown
+
+        return markdown.render_html(self)
+
     def to_dict(self) -> dict:
         out = {
+            "schema_version": SCHEMA_VERSION,
             "onnxgru_version": __version__,
             "command": self.command,
             "verdict": self.verdict,
+            "exit_code": self.exit_code,
             "inputs": self.inputs or {"seed": None, "batch": 0, "steps": 0, "how": "no execution"},
             "models": list(self.models),
             "pairs": [p.to_dict() for p in self.pairs],
             "runtimes": [r.to_dict() for r in self.runtimes],
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [f.to_dict() for f in self.active_findings],
+            "ignored_findings": [f.to_dict() for f in self.ignored_findings],
+            "counts": self.counts(),
+            "policy": {"ignore": sorted(self.ignore), "fail_on": self.fail_on},
+            "elapsed_s": self.elapsed_s,
             "gru_checks": [c.to_dict() for c in self.checks],
         }
         out.update(self.extra)

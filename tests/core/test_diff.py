@@ -87,3 +87,38 @@ def test_unexplained_difference_says_so(rng: np.random.Generator) -> None:
     b = type(a)(a.name, a.attrs, a.W + 0.1, a.R, a.B)
     msg = diff_weights(a, b)
     assert "no gate permutation" in msg and "W (max abs difference per gate: z 0.1" in msg
+
+
+def test_gru004_names_the_model_the_slices_and_a_keras_copy_into_torch(rng: np.random.Generator) -> None:
+    """The classic mistake: Keras [z|r|h] columns pasted into torch's [r|z|n] rows. The message names the torch
+    model, the ONNX and torch slices to exchange, and the copy that caused it."""
+    a = random_layer(rng, 5, 4)
+    b = permute_gates(a, (1, 0, 2))
+    (found,) = diff_layers("keras:gru.h5", (a,), "torch:port.pt", (b,))
+    msg = found.message
+    assert found.code == "GRU004" and "in torch:port.pt, the gate blocks" in msg and "second model" not in msg
+    assert "W[:, 4:8] (holds z), W[:, 0:4] (holds r)" in msg
+    assert "rows 0:4 (hold z), rows 4:8 (hold r) of torch's weight_ih_l0, weight_hh_l0, bias_ih_l0" in msg
+    assert "Keras's [z|r|h] kernel columns copied into torch's [r|z|n] rows" in msg
+    assert found.models == ("keras:gru.h5", "torch:port.pt") and "keras:gru.h5 vs torch:port.pt" in found.where
+
+
+def test_gru004_torch_rows_read_as_onnx(rng: np.random.Generator) -> None:
+    a = random_layer(rng, 5, 4)
+    b = permute_gates(a, (1, 0, 2))
+    msg = diff_weights(a, b, a_name="torch:m.pt", b_name="onnx:m.onnx")
+    assert "torch's [r|z|n] rows copied into ONNX's [z|r|h] rows of onnx:m.onnx" in msg
+
+
+def test_gru004_names_a_partial_swap(rng: np.random.Generator) -> None:
+    """W and R swapped, the biases not: each tensor is explained on its own."""
+    from onnxgru.core.diff import _gates
+
+    a = random_layer(rng, 5, 4)
+    b = type(a)(a.name, a.attrs, _gates(a.W, (1, 0, 2), 1), _gates(a.R, (1, 0, 2), 1), a.B)
+    msg = diff_weights(a, b, b_name="B.onnx")
+    assert "the gate blocks of W and R are in the order [r|z|h]" in msg and "B is in the right order" in msg
+    assert "Only part of the parameters was reordered" in msg
+    only_w = type(a)(a.name, a.attrs, _gates(a.W, (0, 2, 1), 1), a.R, a.B)
+    msg = diff_weights(a, only_w)
+    assert "gate blocks of W are in the order [z|h|r]" in msg and "R and B are in the right order" in msg

@@ -164,7 +164,7 @@ def test_disagreement_writes_nothing(cli, tmp_path, tf1_models, monkeypatch) -> 
 
 
 def test_export_api_returns_report_and_bytes(tf1_models) -> None:
-    from onnxgru.commands.common import Settings
+    from onnxgru.verify.settings import Settings
     from onnxgru.frameworks.tf.export import export
 
     report, data = export(str(tf1_models["bidirectional"]), settings=Settings(steps=7), options=LoadOptions(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
@@ -15,19 +16,28 @@ GATES = ("z", "r", "h")
 
 
 def diff_layers(
-    a_name: str, a_layers: tuple[GRULayer, ...], b_name: str, b_layers: tuple[GRULayer, ...], atol: float = 1e-6
+    a_name: str,
+    a_layers: tuple[GRULayer, ...],
+    b_name: str,
+    b_layers: tuple[GRULayer, ...],
+    atol: float = 1e-6,
+    a_kind: str | None = None,
+    b_kind: str | None = None,
 ) -> list[Finding]:
-    """Pair the layers in order and report every difference that changes the function."""
+    """Pair the layers in order and report every difference that changes the function. ``a_kind``/``b_kind``
+    (``"tf"``, ``"keras"``, ``"torch"``, ``"onnx"``) let GRU004 name the likely source order of a mix-up; without
+    them it is read from the names and the layers."""
     findings: list[Finding] = []
+    models = (a_name, b_name)
     if len(a_layers) != len(b_layers):
         findings.append(F.layer_count_differs(a_name, len(a_layers), b_name, len(b_layers)))
     for index, (la, lb) in enumerate(zip(a_layers, b_layers)):
-        where = f"layer {index} ({la.name} / {lb.name})"
-        findings += diff_attrs(a_name, la, b_name, lb, where)
+        where = f"{a_name} vs {b_name}: layer {index} ({la.name} / {lb.name})"
+        findings += [replace(f, models=models) for f in diff_attrs(a_name, la, b_name, lb, where)]
         if _shapes_match(la, lb):
-            weight = diff_weights(la, lb, atol)
+            weight = diff_weights(la, lb, atol, a_name, b_name, a_kind, b_kind, index)
             if weight:
-                findings.append(F.weights_differ(where, a_name, b_name, weight))
+                findings.append(replace(F.weights_differ(where, a_name, b_name, weight), models=models))
     return findings
 
 
@@ -65,9 +75,20 @@ def _shapes_match(la: GRULayer, lb: GRULayer) -> bool:
     return la.W.shape == lb.W.shape and la.R.shape == lb.R.shape and la.B.shape == lb.B.shape
 
 
-def diff_weights(la: GRULayer, lb: GRULayer, atol: float = 1e-6) -> str:
-    """An empty string when the parameters are equal (biases compared with their equivalent split merged),
-    else a sentence naming the gate permutation, transposition or direction swap that explains the difference."""
+def diff_weights(
+    la: GRULayer,
+    lb: GRULayer,
+    atol: float = 1e-6,
+    a_name: str = "the first model",
+    b_name: str = "the second model",
+    a_kind: str | None = None,
+    b_kind: str | None = None,
+    index: int = 0,
+) -> str:
+    """An empty string when the parameters are equal (biases compared with their equivalent split merged), else a
+    sentence naming the gate permutation, transposition or direction swap that explains the difference: which tensors
+    of ``b_name`` it touches (a partial swap, e.g. W and R but not the biases, is named as such), the slices to move,
+    and the copy that usually causes it."""
     lbr = la.attrs.linear_before_reset
     Wa, Ra, Ba = _f64(la.W), _f64(la.R), merge_biases(la.B, lbr)
     Wb, Rb, Bb = _f64(lb.W), _f64(lb.R), merge_biases(lb.B, lbr)
@@ -78,22 +99,32 @@ def diff_weights(la: GRULayer, lb: GRULayer, atol: float = 1e-6) -> str:
     if same(Wa, Wb) and same(Ra, Rb) and same(Ba, Bb):
         return ""
     h = la.attrs.hidden_size
-    for perm in itertools.permutations(range(3)):
-        if perm == (0, 1, 2):
-            continue
-        if same(Wa, _gates(Wb, perm, 1)) and same(Ra, _gates(Rb, perm, 1)) and same(Ba, _bias_gates(Bb, perm, h)):
-            return f"the second model's gate rows are {_order(perm)} instead of [z|r|h] ({_swap_words(perm)})."
     if Wa.shape[0] == 2 and same(Wa, Wb[::-1]) and same(Ra, Rb[::-1]) and same(Ba, Bb[::-1]):
-        return "the forward and backward directions are swapped."
-    if same(Wa, Wb) and same(Ba, Bb) and same(Ra, _transpose_gates(Rb)):
-        return "each gate's recurrent matrix R is transposed (a Keras/TF (in, out) kernel read as (out, in))."
-    if Wa.shape[-1] == h and same(Wa, _transpose_gates(Wb)) and same(Ra, Rb) and same(Ba, Bb):
-        return "each gate's input matrix W is transposed (a Keras/TF (in, out) kernel read as (out, in))."
+        return (
+            f"{b_name} has the forward and backward directions swapped: the directions are swapped in W, R and B "
+            "(index 0 is forward, index 1 reverse; torch's *_reverse tensors hold the reverse direction)."
+        )
+    # each tensor on its own: equal, or which gate order (or transposition) of it explains the difference
+    tensors = {
+        "W": (Wa, Wb, lambda x, p: _gates(x, p, 1)),
+        "R": (Ra, Rb, lambda x, p: _gates(x, p, 1)),
+        "B": (Ba, Bb, lambda x, p: _bias_gates(x, p, h)),
+    }
+    explained: dict[str, tuple[int, ...] | str | None] = {}
+    for name, (x, y, reorder) in tensors.items():
+        explained[name] = next((p for p in _PERMS if same(x, reorder(y, p))), None)
+        if explained[name] is None and name in ("W", "R") and same(x, _transpose_gates(y)):
+            explained[name] = "transposed"
+    if all(v is not None for v in explained.values()):
+        return _explain(explained, h, la, lb, a_name, b_name, a_kind, b_kind, index)
     if same(Wa, Wb) and same(Ra, Rb):
         wb_a, rb_a = np.split(la.B.astype(np.float64), 2, axis=-1)
         wb_b, rb_b = np.split(lb.B.astype(np.float64), 2, axis=-1)
         if same(wb_a, rb_b) and same(rb_a, wb_b):
-            return "the input and recurrent biases (Wb and Rb) are swapped."
+            return (
+                f"the input and recurrent biases (Wb = B[:, 0:{3 * h}] and Rb = B[:, {3 * h}:{6 * h}]) of {b_name} "
+                "are swapped."
+            )
         return f"W and R are equal; the biases differ by up to {_max_diff(Ba, Bb):.3g}."
     parts = [
         f"{name} (max abs difference per gate: "
@@ -105,6 +136,134 @@ def diff_weights(la: GRULayer, lb: GRULayer, atol: float = 1e-6) -> str:
     if not same(Ba, Bb):
         parts.append(f"B (max abs difference {_max_diff(Ba, Bb):.3g})")
     return "they differ in " + "; ".join(parts) + "; no gate permutation or transposition explains it."
+
+
+_IDENTITY = (0, 1, 2)
+_PERMS = [_IDENTITY, *(p for p in itertools.permutations(range(3)) if p != _IDENTITY)]
+
+
+def _explain(
+    explained: dict[str, tuple[int, ...] | str | None], h: int, la: GRULayer, lb: GRULayer, a_name: str, b_name: str,
+    a_kind: str | None, b_kind: str | None, index: int,
+) -> str:
+    """Words for a difference every tensor's own reordering explains: one sentence per kind of change."""
+    sentences = []
+    by_change: dict[tuple[int, ...] | str, list[str]] = {}
+    for name, how in explained.items():
+        if how != _IDENTITY:
+            by_change.setdefault(how, []).append(name)  # type: ignore[arg-type]
+    untouched = [n for n, how in explained.items() if how == _IDENTITY]
+    for how, names in by_change.items():
+        which = " and ".join(names)
+        if how == "transposed":
+            sentences.append(
+                f"in {b_name}, each gate block of {which} is transposed (a Keras/TF (in, out) kernel read as (out, in))"
+            )
+            continue
+        perm = how
+        assert isinstance(perm, tuple)
+        slices = "; ".join(_slices(name, perm, h) for name in names)
+        native = _native_slices(_kind(lb, b_name, b_kind), perm, h, index, names)
+        sentences.append(
+            f"in {b_name}, the gate blocks of {which} are in the order {_order(perm)} instead of [z|r|h] "
+            f"({_swap_words(perm)}): {_fix_words(perm)} in {slices} (ONNX W/R/B terms)"
+            + (f", that is {native}" if native else "")
+        )
+    if untouched and by_change:
+        sentences.append(f"{' and '.join(untouched)} {'is' if len(untouched) == 1 else 'are'} in the right order")
+    text = "; ".join(sentences) + "."
+    perms = [p for p in by_change if p != "transposed"]
+    if perms:
+        source = _likely_source(perms[0], _kind(la, a_name, a_kind), _kind(lb, b_name, b_kind), a_name, b_name)
+        if source:
+            text += f" {source}"
+        if untouched:
+            text += " Only part of the parameters was reordered: check the copy of each tensor separately."
+    return text
+
+
+def _slices(name: str, perm: tuple[int, ...], h: int) -> str:
+    """Where each misplaced gate sits in ONNX terms: ``W[:, 0:4] (holds r)``."""
+    moved = [i for i in range(3) if perm[i] != i]
+    if name == "B":
+        parts = [f"B[:, {off + perm[i] * h}:{off + (perm[i] + 1) * h}] ({part} of {GATES[i]})"
+                 for off, part in ((0, "Wb"), (3 * h, "Rb")) for i in moved]
+    else:
+        parts = [f"{name}[:, {perm[i] * h}:{(perm[i] + 1) * h}] (holds {GATES[i]})" for i in moved]
+    return ", ".join(parts)
+
+
+_TORCH_BLOCK = (1, 0, 2)  # canonical gate slot -> torch row block: ONNX z is torch's block 1, r block 0, h (n) block 2
+_TORCH_NAMES = ("z", "r", "n")
+_TORCH_TENSORS = {"W": "weight_ih_l{k}", "R": "weight_hh_l{k}", "B": "bias_ih_l{k} and bias_hh_l{k}"}
+_KERAS_TENSORS = {"W": "kernel", "R": "recurrent_kernel", "B": "bias"}
+
+
+def _native_slices(kind: str | None, perm: tuple[int, ...], h: int, index: int, names: list[str]) -> str:
+    """The same blocks in the tensors of the model's own framework (torch rows, Keras columns)."""
+    moved = [i for i in range(3) if perm[i] != i]
+    if kind == "torch":
+        blocks = ", ".join(
+            f"rows {_TORCH_BLOCK[perm[i]] * h}:{(_TORCH_BLOCK[perm[i]] + 1) * h} (hold {_TORCH_NAMES[i]})"
+            for i in moved
+        )
+        tensors = ", ".join(_TORCH_TENSORS[n].format(k=index) for n in names)
+        return f"{blocks} of torch's {tensors} (and their _reverse tensors, if bidirectional)"
+    if kind == "keras":
+        blocks = ", ".join(f"columns {perm[i] * h}:{(perm[i] + 1) * h} (hold {GATES[i]})" for i in moved)
+        return f"{blocks} of Keras's {', '.join(_KERAS_TENSORS[n] for n in names)}"
+    return ""
+
+
+def _fix_words(perm: tuple[int, ...]) -> str:
+    moved = [i for i in range(3) if perm[i] != i]
+    if len(moved) == 2:
+        return "exchange the two row blocks"
+    return "move each row block to its gate's place"
+
+
+def _kind(layer: GRULayer, name: str, given: str | None) -> str | None:
+    """The parameter layout a layer was read from: ``torch`` ([r|z|n] rows), ``keras``/``onnx`` ([z|r|h]),
+    ``tf1`` (a GRUCell's [r|u] gates kernel), or None when nothing says."""
+    detail = layer.detail or ""
+    if given:
+        return ("keras" if detail.startswith("Keras") else "tf1") if given == "tf" else given
+    if detail.startswith("Keras"):
+        return "keras"
+    if detail.startswith("TF1"):
+        return "tf1"
+    lowered = name.lower()
+    if "torch" in lowered or lowered.rstrip(")").endswith((".pt", ".pth", ".pt2")) or ".l0" in layer.name:
+        return "torch"
+    if lowered.rstrip(")").endswith((".keras", ".h5")):
+        return "keras"
+    if lowered.rstrip(")").endswith(".onnx") or "fused ONNX" in detail:
+        return "onnx"
+    return None
+
+
+_ORDERS = {"torch": "torch's [r|z|n] rows", "keras": "Keras's [z|r|h] kernel columns",
+           "onnx": "ONNX's [z|r|h] rows", "tf1": "a TF1 GRUCell's [r|u] gates kernel"}
+
+
+def _likely_source(perm: tuple[int, ...], a_kind: str | None, b_kind: str | None, a_name: str, b_name: str) -> str:
+    """The copy that usually produces a z/r swap: a [z|r|h] tensor pasted into torch's [r|z|n] rows unchanged, or
+    the reverse. Other permutations have no common cause worth guessing."""
+    if perm != (1, 0, 2):
+        return ""
+    zrh, rzn = {"keras", "onnx"}, {"torch", "tf1"}
+    if b_kind in rzn and a_kind in zrh:
+        return (f"Likely cause: {_ORDERS[a_kind]} copied into {_ORDERS[b_kind]} of {b_name} without reordering "
+                "(the first two gate blocks must be exchanged on the way).")
+    if b_kind in zrh and a_kind in rzn:
+        return (f"Likely cause: {_ORDERS[a_kind]} copied into {_ORDERS[b_kind]} of {b_name} without reordering "
+                "(the first two gate blocks must be exchanged on the way).")
+    if b_kind in rzn or b_kind in zrh:
+        other = "[z|r|h] (Keras, ONNX)" if b_kind in rzn else "[r|z|n] (torch) or [r|u] (TF1 GRUCell)"
+        return (f"Likely cause: weights in {other} order copied into {_ORDERS[b_kind]} of {b_name} without "
+                "reordering.")
+    return ("Likely cause: torch's [r|z|n] rows copied as ONNX/Keras [z|r|h] without reordering, or the reverse "
+            "(a Keras [z|r|h] kernel pasted into torch's weight_ih/weight_hh).")
 
 
 def _max_diff(x: np.ndarray, y: np.ndarray) -> float:
@@ -140,6 +299,5 @@ def _order(perm: tuple[int, ...]) -> str:
 def _swap_words(perm: tuple[int, ...]) -> str:
     moved = [GATES[i] for i in range(3) if perm[i] != i]
     if len(moved) == 2:
-        hint = " - torch's [r|z|n] order read as ONNX's" if set(moved) == {"z", "r"} else ""
-        return f"{moved[0]} and {moved[1]} swapped{hint}"
+        return f"{moved[0]} and {moved[1]} swapped"
     return "all three gates rotated"

@@ -7,7 +7,7 @@ a warning: the written file is right).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from onnxgru.core.numerics import PairResult, growth_summary
 
@@ -24,28 +24,41 @@ RESET_AFTER_FORMULA = "h~ = tanh(Wh·x + bWh + r⊙(Rh·h + bRh))  (reset after,
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing a command found. ``models`` names the models it is about (a diff names both sides); ``cause`` is
+    the ``ref`` of the finding this one follows from (a GRU010 disagreement caused by a GRU001), empty for a root."""
+
     code: str
     severity: str
     message: str
     where: str = ""
-    cause: str = ""  # "CODE where" of the finding this one follows from, when it is a consequence
+    cause: str = ""
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity
 
     @property
-    def key(self) -> str:
-        return f"{self.code} {self.where}".strip()
+    def ref(self) -> str:
+        """How another finding names this one in its ``cause``: the code and where, e.g. ``GRU001 @ layer 0 (...)``."""
+        return f"{self.code} @ {self.where}" if self.where else self.code
+
+    def because_of(self, root: Finding) -> Finding:
+        """This finding, marked as a consequence of ``root``."""
+        return replace(self, cause=root.ref)
 
     def to_dict(self) -> dict:
-        out = {"code": self.code, "severity": self.severity, "message": self.message, "where": self.where}
-        if self.cause:
-            out["cause"] = self.cause
-        return out
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "where": self.where,
+            "cause": self.cause or None,
+            "models": list(self.models),
+        }
 
 
-def _make(code: str, message: str, where: str, cause: str = "") -> Finding:
-    return Finding(code, SEVERITY[code], message, where, cause)
+def _make(code: str, message: str, where: str, cause: str = "", models: tuple[str, ...] = ()) -> Finding:
+    return Finding(code, SEVERITY[code], message, where, cause, models)
 
 
 def is_error(findings: list[Finding] | tuple[Finding, ...]) -> bool:
@@ -62,6 +75,7 @@ def semantics_differ(where: str, a: str, a_lbr: int, b: str, b_lbr: int) -> Find
         "reset_after=False) with `onnxgru convert SRC -o OUT`, which writes an exact PyTorch module, "
         "instead of nn.GRU.",
         where,
+        models=(a, b),
     )
 
 
@@ -81,7 +95,7 @@ def exporter_dropped_lbr(exporter: str, node: str, said: str, layer: str, want: 
 
 def layer_count_differs(a: str, na: int, b: str, nb: int) -> Finding:
     return _make("GRU002", f"{a} has {na} GRU layer(s) but {b} has {nb}; the models are not the same stack.",
-                 "layers")
+                 f"{a} vs {b}: layers", models=(a, b))
 
 
 def structure_differs(where: str, a: str, b: str, said: str, hint: str = "") -> Finding:

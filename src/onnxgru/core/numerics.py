@@ -38,7 +38,7 @@ class PairResult:
             "per_step_max_abs": list(self.per_step_max_abs),
             "atol": self.atol,
             "rtol": self.rtol,
-            "nonfinite": self.nonfinite,
+            "nonfinite": self.nonfinite or None,  # null when every value was finite
         }
 
     def first_failing_step(self) -> int | None:

@@ -8,7 +8,7 @@ it: what agrees before the first differing GRU layer, which layer differs, and w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +26,10 @@ class Paired:
     unpaired: tuple[str, ...]  # sentences: outputs with no counterpart
 
 
-def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, atol: float, rtol: float, steps: int) -> Paired:
-    """Every output of ``a`` held against its counterpart in ``b`` (``b`` is the expected side)."""
+def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable[[str], tuple[float, float]],
+                 steps: int) -> Paired:
+    """Every output of ``a`` held against its counterpart in ``b`` (``b`` is the expected side); ``tolerance`` gives
+    each output its ``(atol, rtol)`` (``Settings.tolerance``: ``--atol state:1e-4``)."""
     if list(a.outputs) == list(b.outputs):
         matches = [(k, k) for k in a.outputs]
     else:
@@ -41,12 +43,19 @@ def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, atol: float, rtol: 
             continue
         time_axis = 1 if va.ndim >= 3 and steps > 1 and va.shape[1] == steps else None
         name = kb if ka == kb or ka.startswith("output") else f"{kb} / {ka}"
-        pairs.append(compare_arrays(a_label, b_label, name, va, vb, atol, rtol, time_axis))
+        pairs.append(compare_arrays(a_label, b_label, name, va, vb, *_tolerance(tolerance, ka, kb), time_axis))
     for k in list(a.outputs)[len(matches):]:
         unpaired.append(f"{a_label}'s output {k!r} has no counterpart in {b_label} and was not compared")
     for k in list(b.outputs)[len(matches):]:
         unpaired.append(f"{b_label}'s output {k!r} has no counterpart in {a_label} and was not compared")
     return Paired(tuple(pairs), tuple(unpaired))
+
+
+def _tolerance(tolerance: Callable[[str], tuple[float, float]], *names: str) -> tuple[float, float]:
+    """The tolerance of the first of ``names`` that has its own, else the default."""
+    tols = [tolerance(n) for n in names]
+    default = tolerance("\0")
+    return next((t for t in tols if t != default), tols[0])
 
 
 def _same_shape(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
@@ -123,10 +132,10 @@ def explain(loc: Localised, diff: Sequence[Finding]) -> tuple[str, str]:
     if loc.kind != "layer":
         return (loc.sentence + "." if loc.sentence else ""), ""
     prefix = f"layer {loc.layer} ("
-    why = next((f for f in diff if f.where.startswith(prefix) and f.code in ("GRU001", "GRU002", "GRU003", "GRU004")),
-               None)
+    why = next((f for f in diff if (f.where.startswith(prefix) or f": {prefix}" in f.where)
+                and f.code in ("GRU001", "GRU002", "GRU003", "GRU004")), None)
     if why is None:
         return loc.sentence + ".", ""
     words = {"GRU001": "reset before vs after", "GRU002": "a different structure", "GRU003": "other nonlinearities",
              "GRU004": "other weights"}[why.code]
-    return f"{loc.sentence}: {words} ({why.code}).", why.key
+    return f"{loc.sentence}: {words} ({why.code}).", why.ref

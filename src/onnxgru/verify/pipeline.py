@@ -58,7 +58,7 @@ class Verification:
 
     def report(self, command: str, extra: dict | None = None) -> Report:
         return Report(command, self.inputs.describe(), tuple(m.describe() for m in self.models), tuple(self.pairs),
-                      tuple(self.runtimes), tuple(_unique(self.findings)), dict(extra or {}), tuple(self.checks))
+                      tuple(self.runtimes), tuple(_unique(self.findings)), dict(extra or {}), checks=tuple(self.checks))
 
 
 Exporter = Callable[[LoadedModel], tuple[LoadedModel | None, list[Finding]]]
@@ -181,7 +181,7 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
     found: list[Finding] = []
     if not reduced:
         found += [F.gru_mismatch(e.label, c.layers, c.max_abs, c.required_atol, settings.atol, known) for c in failed]
-    cause = found[0].key if found else ""
+    cause = found[0].ref if found else ""
     paired = _hold(v, e, settings, record=name == "onnxruntime", quiet=reduced, cause=cause)
     v.findings += found
     whole = max((p.max_abs for p in paired.pairs), default=None)
@@ -247,7 +247,7 @@ def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True
     ref = e.against
     if ref is None:
         return P.Paired((), ())
-    paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.atol, settings.rtol, v.inputs.steps)
+    paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.tolerance, v.inputs.steps)
     if record:
         v.pairs += paired.pairs
     v.findings += [F.partial(f"{e.label} vs {ref.label}", f"{s}.") for s in paired.unpaired]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,12 +22,18 @@ class Settings:
     steps: int = DEFAULT_STEPS
     inputs_file: str | None = None
     taps: bool = True  # capture every GRU's input and outputs in every execution
+    atol_for: dict[str, float] = field(default_factory=dict)  # per output name, e.g. {"state": 1e-4}
+    rtol_for: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("atol", "rtol"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
+            for v in (getattr(self, name), *getattr(self, f"{name}_for").values()):
+                if not np.isfinite(v) or v < 0:
+                    raise UserError(f"--{name} must be a finite number >= 0, got {v!r}.")
         if self.seed < 0:
             raise UserError(f"--seed must be a whole number >= 0, got {self.seed}.")
         inp.check_sizes(self.batch, self.steps)
+
+    def tolerance(self, output: str) -> tuple[float, float]:
+        """``(atol, rtol)`` for one output: its own where given (``--atol state:1e-4``), else the default."""
+        return self.atol_for.get(output, self.atol), self.rtol_for.get(output, self.rtol)

@@ -204,7 +204,7 @@ def _try(
     except UserError as exc:
         attempt.error = str(exc)
         return attempt
-    paired = P.pair_outputs(EXPORTED, got, "tensorflow", expected, settings.atol, settings.rtol, inputs.steps)
+    paired = P.pair_outputs(EXPORTED, got, "tensorflow", expected, settings.tolerance, inputs.steps)
     if paired.unpaired:
         attempt.error = "; ".join(paired.unpaired)
         return attempt

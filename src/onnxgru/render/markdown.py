@@ -1,0 +1,138 @@
+"""``--markdown FILE``: the report as a pull-request comment (GitHub/GitLab Markdown), and ``Report._repr_html_``
+for notebooks. Verdict and root causes first; the tables folded in ``<details>``."""
+
+from __future__ import annotations
+
+import html
+
+from onnxgru import __version__
+from onnxgru.core import catalog
+from onnxgru.render.summary import Group, _get, headline, organise
+from onnxgru.report import Report
+
+ICON = {"pass": "✅", "fail": "❌"}
+MARK = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+TITLES = {"error": "To fix", "warning": "Warnings", "info": "Notes"}
+
+
+def _cell(v: object) -> str:
+    s = f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v)
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(s: str) -> str:
+    return f"`{s}`" if s and "`" not in s else s
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def _details(summary: str, body: list[str]) -> list[str]:
+    return ["", f"<details><summary>{html.escape(summary)}</summary>", "", *body, "", "</details>"]
+
+
+def _group(g: Group) -> list[str]:
+    if g.count == 1:
+        out = [f"- {MARK[g.severity]} **{g.code}** {_code(g.first.where)}: {g.first.message}"]
+    else:
+        wheres = ", ".join(_code(f.where) for f in g.members if f.where)
+        out = [f"- {MARK[g.severity]} **{g.code} ×{g.count}** {catalog.title(g.code)} ({wheres}). "
+               f"For example: {g.first.message}"]
+    for c in g.consequences:
+        wheres = ", ".join(_code(f.where) for f in c.members if f.where)
+        out.append(f"  - ↳ consequence, goes away with the cause: **{c.code} ×{c.count}** {catalog.title(c.code)}"
+                   + (f" ({wheres})" if wheres else ""))
+    return out
+
+
+def render(report: Report) -> str:
+    groups = organise(report.active_findings)
+    line = headline(report, groups)
+    out = [f"### {ICON[report.verdict]} {line}"]
+    example = report.extra.get("example")
+    if isinstance(example, dict):
+        out += ["", f"> The bundled example: {example.get('story', '')}"]
+    last = None
+    for g in groups:
+        if g.severity != last:
+            out += ["", f"#### {TITLES[g.severity]}", ""]
+            last = g.severity
+        out += _group(g)
+    if report.pairs:
+        agree = sum(1 for p in report.pairs if p.passed)
+        out += _details(
+            f"Comparisons: {agree} of {len(report.pairs)} agree",
+            _table(["a", "b", "output", "max abs", "max rel", "needs atol", "result"],
+                   [[p.a, p.b, p.output, p.max_abs, p.max_rel, p.required_atol, "ok" if p.passed else "**differs**"]
+                    for p in report.pairs]),
+        )
+    if report.runtimes:
+        ok = sum(1 for r in report.runtimes if r.status == "ok")
+        out += _details(
+            f"Runtime runs: {ok} of {len(report.runtimes)} ok",
+            _table(["runtime", "version", "model", "status", "max abs", "detail"],
+                   [[r.runtime, r.version, r.model, r.status, r.max_abs, r.detail] for r in report.runtimes]),
+        )
+    if report.models:
+        rows = []
+        for m in report.models:
+            for layer in _get(m, "gru_layers", ()) or ():
+                rows.append([_get(m, "role"), _get(m, "kind"), _get(layer, "name"), _get(layer, "semantics"),
+                             _get(layer, "direction"), _get(layer, "input_size"), _get(layer, "hidden_size"),
+                             "yes" if _get(layer, "fused") else "no"])
+        out += _details(f"Models: {len(report.models)}",
+                        _table(["model", "kind", "GRU", "semantics", "direction", "in", "hidden", "fused"], rows))
+    if report.ignored_findings:
+        out += _details(f"Ignored: {len(report.ignored_findings)}",
+                        [f"- **{f.code}** {_code(f.where)}: {f.message}" for f in report.ignored_findings])
+    inputs = report.inputs or {}
+    foot = f"onnxgru {__version__}"
+    if _get(inputs, "how"):
+        foot += f" · inputs {_get(inputs, 'how')}"
+    if report.pairs:
+        foot += f" · atol {report.pairs[0].atol:g}, rtol {report.pairs[0].rtol:g}"
+    out += ["", f"<sub>{html.escape(foot)}</sub>", ""]
+    return "\n".join(out)
+
+
+def render_html(report: Report) -> str:
+    """A notebook's rendering: the verdict line, findings with consequences nested, tables folded."""
+    e = html.escape
+    groups = organise(report.active_findings)
+    color = "#1a7f37" if report else "#cf222e"
+    out = [f'<div><p style="font-weight:bold;color:{color}">{e(ICON[report.verdict] + " " + headline(report, groups))}'
+           "</p>"]
+    if groups:
+        out.append("<ul>")
+        for g in groups:
+            times = f" ×{g.count}" if g.count > 1 else ""
+            where = "" if g.count > 1 else f" <code>{e(g.first.where)}</code>"
+            out.append(f"<li>{MARK[g.severity]} <b>{e(g.code)}{times}</b>{where}: {e(g.first.message)}")
+            if g.consequences:
+                out.append("<ul>")
+                for c in g.consequences:
+                    out.append(f"<li>↳ <b>{e(c.code)} ×{c.count}</b> {e(catalog.title(c.code))}</li>")
+                out.append("</ul>")
+            out.append("</li>")
+        out.append("</ul>")
+    if report.pairs:
+        rows = "".join(
+            f"<tr><td>{e(p.a)}</td><td>{e(p.b)}</td><td>{e(p.output)}</td><td>{p.max_abs:.3g}</td>"
+            f"<td>{p.required_atol:.3g}</td><td>{'ok' if p.passed else '<b>differs</b>'}</td></tr>"
+            for p in report.pairs
+        )
+        out.append("<details><summary>Comparisons</summary><table><tr><th>a</th><th>b</th><th>output</th>"
+                   f"<th>max abs</th><th>needs atol</th><th>result</th></tr>{rows}</table></details>")
+    if report.runtimes:
+        rows = "".join(
+            f"<tr><td>{e(r.runtime)}</td><td>{e(r.model)}</td><td>{e(r.status)}</td>"
+            f"<td>{'-' if r.max_abs is None else f'{r.max_abs:.3g}'}</td><td>{e(r.detail)}</td></tr>"
+            for r in report.runtimes
+        )
+        out.append("<details><summary>Runtime runs</summary><table><tr><th>runtime</th><th>model</th>"
+                   f"<th>status</th><th>max abs</th><th>detail</th></tr>{rows}</table></details>")
+    out.append("</div>")
+    return "".join(out)

@@ -1,0 +1,100 @@
+"""The terminal report: verdict first, root causes with their consequences nested, repeats collapsed, wrapped to the
+width; -q the verdict line only, -v every table and every section (unknown ones plainly)."""
+
+from __future__ import annotations
+
+import pytest
+
+from onnxgru.render import text
+from onnxgru.render.summary import base_model, organise
+
+from .reports import NAIVE, TF, example_like, warnings_only
+
+
+@pytest.mark.parametrize("make", [example_like, warnings_only])
+def test_the_first_line_holds_the_verdict(make) -> None:
+    report = make()
+    first = text.render(report, width=100).splitlines()[0]
+    assert first.startswith(f"onnxgru check: {report.verdict.upper()} - ")
+    assert report.verdict == ("fail" if make is example_like else "pass")
+
+
+def test_counts_and_root_causes_in_the_headline() -> None:
+    first = text.render(example_like(), width=200).splitlines()[0]
+    assert "5 errors (1 root cause)" in first and "7 warnings" in first and "3 of 7 comparisons agree" in first
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_consequences_nest_under_their_cause(explicit: bool) -> None:
+    """By the finding's ``cause`` when a command sets it, and by rule (a GRU010 between two models a GRU001 says
+    differ) when it does not."""
+    groups = organise(example_like(explicit_cause=explicit).active_findings)
+    errors = [g for g in groups if g.severity == "error"]
+    assert [g.code for g in errors] == ["GRU001"]
+    assert [(c.code, c.count) for c in errors[0].consequences] == [("GRU010", 4)]
+    out = text.render(example_like(explicit_cause=explicit), width=100)
+    assert out.index("GRU001") < out.index("4 consequences") < out.index("GRU010 ×4")
+
+
+def test_a_disagreement_between_unrelated_models_stays_a_root() -> None:
+    report = example_like()
+    other = report.findings + (report.findings[1].__class__("GRU010", "error", "x", "A vs B: output"),)
+    groups = organise(other)
+    assert [g.code for g in groups if g.severity == "error"] == ["GRU001", "GRU010"]
+
+
+def test_execution_labels_lead_to_their_model() -> None:
+    assert base_model(f"onnxruntime(export({NAIVE}))") == NAIVE
+    assert base_model(f"openvino: export({TF})") == TF
+    assert base_model("A (/tmp/a.onnx)") == "A"
+
+
+def test_repeats_are_collapsed() -> None:
+    out = text.render(example_like(), width=100)
+    assert "GRU008 ×5" in out and "GRU009 ×2" in out
+    assert out.count("INFERENCE_PRECISION_HINT") == 1  # one example message, not five
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_wrapped_to_the_width(width: int, verbosity: int) -> None:
+    report = example_like(extra={"export": {"attempts": [{"how": "x" * 150, "error": "y " * 90}], "dtype": "f"}})
+    lines = text.render(report, verbosity, width).splitlines()
+    assert max(len(line) for line in lines) <= width, max(lines, key=len)
+
+
+def test_quiet_is_the_verdict_line_only() -> None:
+    out = text.render(example_like(), verbosity=-1, width=300)
+    assert out.count("\n") == 1 and out.startswith("onnxgru check: FAIL")
+
+
+def test_verbose_shows_every_table_and_unknown_sections() -> None:
+    extra = {"gru_taps": [{"layer": "gru", "checks": {"reference": True, "max_abs": 1e-7}}], "note": "plain"}
+    default = text.render(example_like(extra=extra), 0, 120)
+    verbose = text.render(example_like(extra=extra), 1, 120)
+    assert "gru_taps" not in default and "note: plain" in default  # a nested section waits for -v
+    assert "gru_taps:" in verbose and "reference: True" in verbose
+    assert "onnxruntime" in verbose and "1.32.0" in verbose  # the runtime table
+    assert verbose.count("agrees with the reference GRU") == 5 and "agrees with the reference GRU" not in default
+    assert "semantics" in verbose  # the model tables
+
+
+def test_default_lists_what_is_not_ok_compactly() -> None:
+    out = text.render(example_like(), 0, 100)
+    assert "openvino mismatch on 5 models" in out and "GRU008 above" in out
+    assert "Comparisons: 3 of 7 agree" in out
+
+
+def test_the_bundled_example_says_so() -> None:
+    story = "A TF1 dynamic_rnn GRUCell ported to torch.nn.GRU."
+    out = text.render(example_like(extra={"example": {"folder": "/x/models", "story": story}}), 0, 100)
+    lines = out.splitlines()
+    assert lines[0].startswith("onnxgru check: FAIL")
+    assert "bundled example" in lines[1] or "bundled example" in lines[2]
+    assert "dynamic_rnn" in out
+
+
+def test_str_of_a_report_is_the_text_report() -> None:
+    report = example_like()
+    assert str(report).splitlines()[0].startswith("onnxgru check: FAIL")
+    assert "GRU001" in str(report) and "Report(" not in str(report)
