@@ -36,12 +36,12 @@ def size_rows(batch: int, steps: int, hidden: int, repeats: int, folder: Path) -
     import onnx
     import onnxruntime as ort
 
-    from onnxgru.verify.settings import Settings
     from onnxgru.core.inputs import generate
     from onnxgru.frameworks.tf import convert
     from onnxgru.frameworks.tf.export import export
     from onnxgru.sources.load import LoadOptions, load
     from onnxgru.sources.onnx_model import from_proto
+    from onnxgru.verify.settings import Settings
 
     path = folder / f"gru_{hidden}.pb"
     write_graph(path, hidden, hidden)

@@ -164,8 +164,8 @@ def test_disagreement_writes_nothing(cli, tmp_path, tf1_models, monkeypatch) -> 
 
 
 def test_export_api_returns_report_and_bytes(tf1_models) -> None:
-    from onnxgru.verify.settings import Settings
     from onnxgru.frameworks.tf.export import export
+    from onnxgru.verify.settings import Settings
 
     report, data = export(str(tf1_models["bidirectional"]), settings=Settings(steps=7), options=LoadOptions(),
                           dtype=None, exporter="torchscript", opset=None)
