@@ -1,4 +1,5 @@
-"""Regenerate the bundled example: the blog's TF1 GRUCell, its naive nn.GRU port, the exact port, zero weights.
+"""Regenerate the bundled example: the blog's TF1 GRUCell, its naive nn.GRU port, the exact port, zero weights; and
+the same mistake inside a real model: a Keras tagger and its naive and exact PyTorch ports.
 
     python models/make_models.py          # writes the files next to this script, deterministically
 
@@ -8,6 +9,11 @@ The blog (see the project's reference notes) ported ``tf.compat.v1.nn.dynamic_rn
 fixed (exactly what a careful porter would do, and still wrong: the reset gate sits elsewhere), and the exact port
 is what ``onnxgru convert`` writes. The bundled graphs are float32: the blog's float64 is a separate trap
 (ONNX Runtime's CPU GRU has no float64 kernel), covered by the tests.
+
+The second story is the same port inside a model people ship: a Keras tagger (token ids -> Embedding -> GRU with
+``reset_after=False`` -> Dense per step), ported by hand to Embedding -> ``nn.GRU`` -> Linear with every weight
+copied and the gates reordered correctly (still the other GRU family), and to Embedding -> onnxgru's exact GRU ->
+Linear. Both ports are TorchScript, as people save them.
 """
 
 from __future__ import annotations
@@ -87,6 +93,79 @@ def write_naive_port(weights: dict[str, np.ndarray], path: Path) -> None:
     torch.save(state, path)
 
 
+TAG_VOCAB, TAG_EMBED, TAG_UNITS, TAGS = 40, 8, 6, 4
+
+
+def write_tagger(path: Path, seed: int) -> dict[str, np.ndarray]:
+    """The Keras tagger, with realistic weights; returns them (embedding, kernel, recurrent, bias, dense, dense bias)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow  # noqa: F401 - tf_keras needs it imported first
+    import tf_keras as keras
+
+    rng = np.random.default_rng(seed)
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(TAG_VOCAB, TAG_EMBED, name="embedding")(ids)
+    x = keras.layers.GRU(TAG_UNITS, return_sequences=True, reset_after=False, name="gru")(x)
+    model = keras.Model(ids, keras.layers.Dense(TAGS, name="tags")(x), name="tagger")
+
+    def glorot(shape: tuple[int, ...]) -> np.ndarray:
+        limit = np.sqrt(6.0 / sum(shape[-2:]))
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+
+    weights = {
+        "embedding": rng.normal(0, 0.6, (TAG_VOCAB, TAG_EMBED)).astype(np.float32),
+        "kernel": glorot((TAG_EMBED, 3 * TAG_UNITS)),
+        "recurrent": glorot((TAG_UNITS, 3 * TAG_UNITS)),
+        "bias": rng.normal(0, 0.2, 3 * TAG_UNITS).astype(np.float32),
+        "dense": glorot((TAG_UNITS, TAGS)),
+        "dense_bias": rng.normal(0, 0.1, TAGS).astype(np.float32),
+    }
+    model.set_weights(list(weights.values()))
+    model.save(str(path))
+    return weights
+
+
+def write_tagger_ports(weights: dict[str, np.ndarray], naive_path: Path, exact_path: Path) -> None:
+    """The hand-written PyTorch ports of the tagger: nn.GRU with Keras's [z|r|h] reordered into torch's [r|z|n]
+    (the careful port, still reset-after), and onnxgru's exact GRU (reset-before, the canonical weights)."""
+    import torch
+    from onnxgru.core import gatemaps
+    from onnxgru.core.spec import GRUAttrs, GRULayer
+    from onnxgru.frameworks.torch import build
+
+    class Tagger(torch.nn.Module):
+        def __init__(self, gru: torch.nn.Module) -> None:
+            super().__init__()
+            self.embedding = torch.nn.Embedding(TAG_VOCAB, TAG_EMBED)
+            self.gru = gru
+            self.tags = torch.nn.Linear(TAG_UNITS, TAGS)
+            with torch.no_grad():
+                self.embedding.weight.copy_(torch.from_numpy(weights["embedding"]))
+                self.tags.weight.copy_(torch.from_numpy(weights["dense"].T.copy()))
+                self.tags.bias.copy_(torch.from_numpy(weights["dense_bias"]))
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            states, _ = self.gru(self.embedding(ids))
+            return self.tags(states)
+
+    def rzn(a: np.ndarray) -> torch.Tensor:
+        z, r, h = np.split(a, 3, axis=0)
+        return torch.from_numpy(np.concatenate([r, z, h]).copy())
+
+    naive = torch.nn.GRU(TAG_EMBED, TAG_UNITS, batch_first=True)
+    with torch.no_grad():
+        naive.weight_ih_l0.copy_(rzn(weights["kernel"].T))
+        naive.weight_hh_l0.copy_(rzn(weights["recurrent"].T))
+        naive.bias_ih_l0.copy_(rzn(weights["bias"]))
+        naive.bias_hh_l0.zero_()
+    torch.jit.save(torch.jit.script(Tagger(naive).eval()), str(naive_path))
+    W, R, B = gatemaps.keras_to_onnx(weights["kernel"], weights["recurrent"], weights["bias"])
+    attrs = GRUAttrs(hidden_size=TAG_UNITS, input_size=TAG_EMBED, linear_before_reset=0)
+    exact = build.exact_stack([GRULayer("gru", attrs, W[None], R[None], B[None])], batch_first=True)
+    torch.jit.save(torch.jit.script(Tagger(exact).eval()), str(exact_path))
+
+
 def main() -> None:
     weights = realistic_weights(SEED)
     zeros = {k: np.zeros_like(v) for k, v in weights.items()}
@@ -99,7 +178,9 @@ def main() -> None:
         [sys.executable, "-m", "onnxgru", "convert", str(HERE / "blog_gru_cell.pb"), "-o", str(exact), "--force"],
         check=True,
     )
-    for name in sorted(p.name for p in HERE.iterdir() if p.suffix in (".pb", ".pt")):
+    tagger = write_tagger(HERE / "tagger.keras", SEED + 1)
+    write_tagger_ports(tagger, HERE / "tagger_naive_port.pt", HERE / "tagger_exact_port.pt")
+    for name in sorted(p.name for p in HERE.iterdir() if p.suffix in (".pb", ".pt", ".keras")):
         print(f"{name}: {(HERE / name).stat().st_size} bytes")
 
 

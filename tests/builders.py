@@ -51,3 +51,32 @@ def tf1_graph(
         v1.enable_control_flow_v2()
     tf.io.write_graph(frozen, str(folder), f"{name}.pb", as_text=False)
     return folder / f"{name}.pb"
+
+
+def against_reference(model, steps: int = 7, seed: int = 3, batch: int = 3):  # noqa: ANN001, ANN201
+    """Run a bare GRU stack ``model`` whole, with taps, on generated inputs, and hold it against the numpy reference
+    GRU on its canonical layers: every output that is the stack's sequence or final states, and every tap. Returns
+    the run and the inputs."""
+    from onnxgru.core import reference
+    from onnxgru.core import taps as T
+    from onnxgru.verify.inputs import make_inputs
+    from onnxgru.verify.settings import Settings
+
+    inputs = make_inputs([model], Settings(seed=seed, batch=batch, steps=steps))
+    run = model.run(inputs, True)
+    x = inputs.x.astype(np.float64 if model.dtype == "float64" else np.float32)
+    ref = reference.run_stack(model.layers, x, inputs.h0 if model.accepts_h0 else None)
+    compared = 0
+    for value in run.outputs.values():
+        value = np.asarray(value)
+        if value.shape == ref["output"].shape:
+            np.testing.assert_allclose(value, ref["output"], atol=1e-5, rtol=1e-5)
+            compared += 1
+        elif value.size == ref["state"].size and value.ndim in (2, 3):
+            np.testing.assert_allclose(value.reshape(ref["state"].shape), ref["state"], atol=1e-5, rtol=1e-5)
+            compared += 1
+    assert compared, f"no output of {model.role} is the GRU stack's sequence or state: {list(run.outputs)}"
+    for tap in run.taps:
+        check = T.check(model.role, tap, model.layers, 1e-5, 1e-5)
+        assert check.passed, check.detail
+    return run, inputs

@@ -204,12 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tf", action="append", default=[], metavar="SRC", help="a TensorFlow or Keras source")
     g.add_argument("--torch", action="append", default=[], metavar="SRC", help="a PyTorch source")
     g.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file")
-    g.add_argument(
-        "--runtimes",
-        default=None,
-        metavar="NAMES",
-        help="comma-separated: onnxruntime,openvino,openvino-f32,tract,reference (default: all installed)",
-    )
+    _runtimes_flag(g)
     _common_run(p)
     _source_flags(p)
     _report_flags(p)
@@ -229,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
                            help="torch.onnx path (default torchscript)")
         q.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
+        _runtimes_flag(q, "the runtimes the export must run in (default: all installed)")
         _common_run(q)
         _source_flags(q, tf=name == "tf", torch=name == "torch")
         _report_flags(q, plot=False)
@@ -250,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Explain a finding code (GRU001-GRU011): its cause and its fix.")
     p.add_argument("code", nargs="?", metavar="CODE", help="a finding code, e.g. GRU001 (none: list every code)")
     return parser
+
+
+def _runtimes_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "") -> None:
+    p.add_argument(
+        "--runtimes", default=None, metavar="NAMES",
+        help="comma-separated: onnxruntime,openvino,openvino-f32,tract,reference (default: all installed)"
+        + (f"; {what}" if what else ""),
+    )
 
 
 def _load_options(args: argparse.Namespace):  # -> LoadOptions
@@ -434,7 +438,7 @@ def _dispatch(args: argparse.Namespace, settings, options, target: Path | None):
         from onnxgru.commands.export_cmd import export
 
         return export(args.framework, args.source, target, settings, options, dtype=args.dtype,
-                      exporter=getattr(args, "exporter", "torchscript"), opset=args.opset)
+                      exporter=getattr(args, "exporter", "torchscript"), opset=args.opset, runtimes=args.runtimes)
     from onnxgru.commands.convert_cmd import convert
 
     return convert(args.source, target, settings, options, target_kind=args.target)

@@ -2,7 +2,9 @@
 
 Group ``blog``: the TF1 ``dynamic_rnn`` GRUCell (5 features, 5 units, realistic weights), the naive ``nn.GRU``
 port the blog made, and the exact port written by ``onnxgru convert``. Group ``zero-weights``: the same two
-frameworks with every weight zero, the blog's test, which cannot tell any GRU from another.
+frameworks with every weight zero, the blog's test, which cannot tell any GRU from another. Group ``tagger``: the
+same mistake inside a model people ship (token ids -> Embedding -> reset-before GRU -> Dense per step, in Keras),
+with its hand-written naive and exact PyTorch ports; the check localises the difference to the GRU layer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ FILES = {
     "exact": "blog_exact_port.pt",
     "tf_zero": "blog_zero_gru_cell.pb",
     "naive_zero": "blog_zero_naive_port.pt",
+    "tagger": "tagger.keras",
+    "tagger_naive": "tagger_naive_port.pt",
+    "tagger_exact": "tagger_exact_port.pt",
 }
 
 
@@ -45,6 +50,7 @@ def groups() -> list[Group]:
     return [
         Group("blog", tf=[p["tf"]], torch=[p["naive"], p["exact"]]),
         Group("zero-weights", tf=[p["tf_zero"]], torch=[p["naive_zero"]]),
+        Group("tagger", tf=[p["tagger"]], torch=[p["tagger_naive"], p["tagger_exact"]]),
     ]
 
 
@@ -55,7 +61,9 @@ def describe() -> dict:
             "A TF1 dynamic_rnn GRUCell (reset before the recurrent matmul) ported to torch.nn.GRU (reset after): "
             "with real weights the naive port disagrees (GRU001, GRU010) and the exact port from `onnxgru convert` "
             "agrees; with all-zero weights, as the blog tested, every GRU returns 0.5*h0 and the test proves "
-            "nothing (GRU006)."
+            "nothing (GRU006). The same port inside a real model (a Keras tagger: ids -> Embedding -> GRU -> Dense, "
+            "ported by hand to PyTorch) fails the same way, and the check says where: the embedding agrees, the "
+            "GRU layer differs (GRU001); the exact port agrees."
         ),
     }
 

@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from onnxgru.core import inputs as inp
 from onnxgru.sources.load import LoadOptions, load
 
 pytestmark = pytest.mark.tf
 
 RUN = ["--batch", "3", "--steps", "7"]
 
-# source -> (GRU nodes, direction, linear_before_reset, activations, the path that fused it)
+# source -> (GRU nodes, direction, linear_before_reset, activations, the path that fused it). Every export is
+# verified in every installed runtime; LIMITED names the sources some runtime cannot run (a known limit) and the
+# runtimes their export is then asked to run in.
+LIMITED = {"lengths": "onnxruntime,openvino-f32", "relu": "onnxruntime,openvino-f32"}
 TF1 = {
     "dynamic": (1, "forward", 0, None, "without Grappler"),
     "checkpoint": (1, "forward", 0, None, "without Grappler"),
@@ -79,7 +81,20 @@ def _check_fused(cli, tmp_path, source, expected, *extra) -> dict:
 
 @pytest.mark.parametrize("name", sorted(TF1))
 def test_tf1_graphs_export_fused(cli, tmp_path, tf1_models, name) -> None:
-    _check_fused(cli, tmp_path, tf1_models[name], TF1[name])
+    extra = ("--runtimes", LIMITED[name]) if name in LIMITED else ()
+    _check_fused(cli, tmp_path, tf1_models[name], TF1[name], *extra)
+
+
+@pytest.mark.runtime
+def test_an_export_some_runtime_cannot_run_is_not_written(cli, tmp_path, tf1_models) -> None:
+    """Verified in every installed runtime, as check would: tract refuses sequence_lens fed as an input, so the export
+    fails with that runtime named and the known limit said, and nothing is written (check would fail on it)."""
+    pytest.importorskip("tract")
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["lengths"], "--runtimes", "onnxruntime,tract")
+    assert code == 1 and not out.exists()
+    gru007 = [f for f in data["findings"] if f["code"] == "GRU007"]
+    assert gru007 and "tract" in gru007[0]["where"] and "sequence_lens" in gru007[0]["message"]
+    assert {r["runtime"]: r["status"] for r in data["runtimes"]} == {"onnxruntime": "ok", "tract": "refused"}
 
 
 @pytest.mark.parametrize("name", sorted(KERAS))
@@ -98,12 +113,12 @@ def test_fixed_input_is_folded_into_the_export(cli, tmp_path, tf1_models) -> Non
 
 def test_the_written_model_agrees_with_tensorflow_on_other_inputs(cli, tmp_path, tf1_models) -> None:
     """Variable lengths and an initial state too: run the written file against TF directly."""
-    _check_fused(cli, tmp_path, tf1_models["lengths"], TF1["lengths"])
+    _check_fused(cli, tmp_path, tf1_models["lengths"], TF1["lengths"], "--runtimes", LIMITED["lengths"])
     import onnxruntime as ort
 
     tfm = load(tf1_models["lengths"], "tf")
-    session = tfm.extra["graph"].session()
-    x = inp.generate(5, 3, 7, 5, None, 0).x
+    session = tfm.handle.graph.session()
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 7, 5)).astype(np.float32)
     lens = np.array([7, 3, 5], np.int32)
     expected = session({"x:0": x, "lens:0": lens})
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -121,12 +136,18 @@ def test_unfusable_activation_is_exported_with_gru005(cli, tmp_path, tf1_models)
     assert all(p["passed"] for p in data["pairs"])
 
 
-def test_float64_model_is_proven_with_the_reference_and_flagged(cli, tmp_path, tf1_models) -> None:
-    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["float64"])
-    assert code == 0, stdout + stderr
+def test_float64_model_is_refused_by_onnx_runtime_and_says_how_to_export(cli, tmp_path, tf1_models) -> None:
+    """The blog's float64 model: ONNX Runtime's CPU GRU has no float64 kernel, so an export check would fail on it;
+    the export says so (GRU007 with the fix) and writes nothing, unless asked only for runtimes that run it."""
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["float64"], "--runtimes",
+                                              "onnxruntime,reference")
+    assert code == 1 and not out.exists()
     gru007 = [f for f in data["findings"] if f["code"] == "GRU007"]
     assert gru007 and "--dtype float32" in gru007[0]["message"]
     assert {r["runtime"]: r["status"] for r in data["runtimes"]} == {"onnxruntime": "refused", "reference": "ok"}
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["float64"], "--runtimes", "reference",
+                                              "--force")
+    assert code == 0, stdout + stderr
     assert len(_gru_nodes(out)) == 1
 
 
@@ -163,11 +184,12 @@ def test_disagreement_writes_nothing(cli, tmp_path, tf1_models, monkeypatch) -> 
     assert data["verdict"] == "fail"
 
 
-def test_export_api_returns_report_and_bytes(tf1_models) -> None:
-    from onnxgru.frameworks.tf.export import export
+def test_the_exporter_returns_a_typed_result(tf1_models) -> None:
+    """The exporter chooses and says why; it builds no report (the pipeline verifies what it chose)."""
+    from onnxgru.frameworks.tf.export import Exported, export_model
     from onnxgru.verify.settings import Settings
 
-    report, data = export(str(tf1_models["bidirectional"]), settings=Settings(steps=7), options=LoadOptions(),
-                          dtype=None, exporter="torchscript", opset=None)
-    assert report and data and report.command == "export tf"
-    assert [m["kind"] for m in report.models] == ["tf", "onnx"]
+    result = export_model(load(tf1_models["bidirectional"], "tf"), Settings(steps=7), LoadOptions())
+    assert isinstance(result, Exported) and result.proto is not None
+    assert "without Grappler" in result.details["chosen"] and not result.findings
+    assert [n.op_type for n in result.proto.graph.node].count("GRU") == 1

@@ -29,13 +29,13 @@ def tf2onnx_outputs(tf1_models, keras_models, tmp_path_factory) -> dict[str, Pat
     folder = tmp_path_factory.mktemp("tf2onnx")
     out = {}
     for name in ("dynamic", "dynamic_v2", "multi", "bidirectional"):
-        tfg = load(tf1_models[name], "tf").extra["graph"]
+        tfg = load(tf1_models[name], "tf").handle.graph
         out[name] = folder / f"{name}_grappler.onnx"
         onnx.save(convert.with_grappler(tfg, None), str(out[name]))
         out[name + "_no_grappler"] = folder / f"{name}_no_grappler.onnx"
         onnx.save(convert.without_grappler(tfg, None), str(out[name + "_no_grappler"]))
     for name in ("reset_before", "keras3", "reset_after"):
-        km = load(keras_models[name], "keras").extra["keras"]
+        km = load(keras_models[name], "keras").handle.km
         out["keras_" + name] = folder / f"keras_{name}.onnx"
         onnx.save(convert.from_keras(km, None), str(out["keras_" + name]))
     return out

@@ -44,6 +44,7 @@ def torch_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             super().__init__()
             self.rnn = gru(3, num_layers=2, batch_first=True)
             self.head = torch.nn.Linear(H, 2)
+            randomize(self.head, 9)  # every copy the same model, head included
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             y, h = self.rnn(x)

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from onnxgru.core import inputs as inp
+from onnxgru.core.inputs import Inputs
 from onnxgru.sources.load import LoadOptions, load
+from onnxgru.verify.inputs import make_inputs
+from onnxgru.verify.settings import Settings
 
 from .conftest import RUN, H, I, one_error_line
 
@@ -49,10 +51,9 @@ def converted(tf_models: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     return out
 
 
-def _feeds(model, seed: int) -> inp.Inputs:
+def _feeds(model, seed: int) -> Inputs:
     """Other inputs than the converter checked with: another batch, more steps."""
-    h = model.hidden_size if model.accepts_h0 else None
-    return inp.generate(seed, 2, 11, I, h, model.state_rows if h else 0, np.dtype(model.dtype))
+    return make_inputs([model], Settings(seed=seed, batch=2, steps=11))
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -64,7 +65,7 @@ def test_conversion_equals_tensorflow(tf_models: dict[str, Path], converted, fam
     path = Path(report["models"][1]["path"])
     source = load(tf_models[family], "tf", LoadOptions())
     feeds = _feeds(source, 3)
-    want = source.run(feeds)
+    want = list(source.run(feeds).outputs.values())  # the sequence, and the final state where the source gives it
     # The file as a user loads it: plain torch.jit.load, forward(x, h0=None) in the source's layout.
     module = torch.jit.load(str(path))
     x = torch.from_numpy(feeds.x)
@@ -74,9 +75,9 @@ def test_conversion_equals_tensorflow(tf_models: dict[str, Path], converted, fam
     out = out.transpose(0, 1) if time_major else out
     assert out.dtype == (torch.float64 if family == "tf1_float64" else torch.float32)
     assert state.shape == ((2, H) if rows == 1 else (rows, 2, H))
-    np.testing.assert_allclose(out.numpy(), want["output"], atol=1e-5, rtol=1e-5)
-    if "state" in want:
-        np.testing.assert_allclose(state.numpy().reshape(want["state"].shape), want["state"], atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(out.numpy(), want[0], atol=1e-5, rtol=1e-5)
+    if len(want) > 1:
+        np.testing.assert_allclose(state.numpy().reshape(want[1].shape), want[1], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("family", ["tf1_bidirectional", "keras_stacked", "keras_reset_after"])
@@ -114,9 +115,12 @@ def test_the_file_loads_where_onnxgru_cannot_be_imported(converted, family: str,
 
 def test_target_nn_gru_writes_the_nearest_and_reports_gru001(tf_models: dict[str, Path], cli, tmp_path: Path) -> None:
     out = tmp_path / "nearest.pt"
-    code, text, _ = cli("convert", tf_models["keras_reset_before"], "-o", out, "--target", "nn.GRU", *RUN)
+    report = tmp_path / "nearest.json"
+    code, text, _ = cli("convert", tf_models["keras_reset_before"], "-o", out, "--target", "nn.GRU", "--json", report,
+                        *RUN)
     assert code == 1 and out.exists()
-    assert "GRU001" in text and "differs from the source by up to" in text
+    messages = [f["message"] for f in json.loads(report.read_text())["findings"] if f["code"] == "GRU001"]
+    assert "GRU001" in text and any("differs from the source by up to" in m for m in messages)
     module = torch.jit.load(str(out))
     assert any(m.original_name == "GRU" for m in module.modules())
     # Where nn.GRU is exact (Keras reset_after=True) the forced target is no error.

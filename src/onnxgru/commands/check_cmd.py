@@ -113,13 +113,18 @@ def _exporter(settings: Settings, options: LoadOptions, group: Group) -> Callabl
     """Each native source's export, as ``export`` would write it, as an ONNX model the check runs in the runtimes."""
 
     def export(m: LoadedModel) -> tuple[LoadedModel | None, list[Finding]]:
-        module = importlib.import_module(EXPORTERS[m.kind])
-        result = module.export_model(m, settings, options)
-        if result.proto is None:
-            return None, list(result.findings)
+        from onnxgru.core import findings as F
         from onnxgru.sources.onnx_model import from_proto
 
-        loaded = from_proto(result.proto, f"export of {m.path}", f"export({m.role})", options.without_fixed())
+        module = importlib.import_module(EXPORTERS[m.kind])
+        try:
+            result = module.export_model(m, settings, options)
+            if result.proto is None:
+                return None, list(result.findings)
+            loaded = from_proto(result.proto, f"export of {m.path}", f"export({m.role})", options.without_fixed())
+        except UserError as exc:  # the source itself was checked; what cannot be exported is said, not fatal
+            return None, [F.partial(f"export({m.role})", f"{m.role} could not be exported to ONNX, so no runtime ran "
+                                    f"it: {str(exc).rstrip('.')}.")]
         return loaded, list(result.findings)
 
     return export

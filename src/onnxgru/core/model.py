@@ -48,6 +48,7 @@ class LoadedModel:
     handle: Any = None  # the framework's own handle (TFHandle, KerasHandle, TorchHandle, OnnxHandle)
     form: str = ""  # what the file holds, in words ("frozen GraphDef", "TorchScript", ...)
     untapped: tuple[str, ...] = ()  # GRUs no execution of this model can tap, and why
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # values given for its inputs (--input NAME=VALUE)
 
     def run(self, inputs: Inputs, taps: bool = True) -> Run:
         assert self.runner is not None, f"{self.role} cannot be run"

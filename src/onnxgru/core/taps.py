@@ -63,6 +63,18 @@ class LayerCheck:
                 "detail": self.detail}
 
 
+def unknown_to_reference(layers: Sequence[GRULayer]) -> str:
+    """Why the reference cannot run these layers (an activation the ONNX GRU does not define, such as TF's Relu6),
+    or ''."""
+    odd = sorted({a for layer in layers for a in layer.attrs.activations if a not in reference._ACTIVATIONS})
+    return f"its activation {', '.join(odd)} is not one an ONNX GRU defines" if odd else ""
+
+
+def checkable(taps: Sequence[Tap], layers: Sequence[GRULayer]) -> list[Tap]:
+    """The taps the reference GRU can be run on."""
+    return [t for t in taps if not unknown_to_reference(t.layers_of(layers))]
+
+
 def reference_of(tap: Tap, layers: Sequence[GRULayer], flip: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
     """What the reference GRU computes on the tap's input: the last layer's output and each layer's final state."""
     dtype = tap.X.dtype if np.issubdtype(tap.X.dtype, np.floating) else np.float32
@@ -117,6 +129,7 @@ def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], 
     from onnxgru.core import findings as F
 
     gaps, close = [], True
+    taps = checkable(taps, layers)
     for t in taps:
         same, same_states = reference_of(t, layers)
         flip, flip_states = reference_of(t, layers, flip=True)

@@ -84,4 +84,6 @@ def load(
         if exc.name and exc.name.startswith("onnxgru"):
             raise UserError(f"{kind} sources are not supported by this build of onnxgru yet.") from None
         raise
-    return module.load(Path(path), role, options, kind)
+    model = module.load(Path(path), role, options, kind)
+    model.fixed = dict(options.fixed)
+    return model

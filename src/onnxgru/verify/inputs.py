@@ -28,7 +28,8 @@ def make_inputs(
     models: Sequence[LoadedModel], settings: Settings, fixed: dict[str, np.ndarray] | None = None
 ) -> Inputs:
     """The same inputs for every model: the user's ``--inputs`` file and ``--input`` values, the rest generated."""
-    named = {k: np.asarray(v) for k, v in (fixed or {}).items()}
+    named = {k: np.asarray(v) for m in models for k, v in m.fixed.items()}
+    named.update({k: np.asarray(v) for k, v in (fixed or {}).items()})
     given: dict[int, np.ndarray] = {}
     h0 = lens = None
     source = ""

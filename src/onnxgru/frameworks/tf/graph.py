@@ -31,7 +31,8 @@ _FILE_OPS = {"WriteFile", "ReadFile", "DeleteFile", "MatchingFiles", "ImmutableC
 _CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
 # Sinks that are bookkeeping, not results: saving, initialising, training.
 _NOT_RESULTS = {"NoOp", "Assert", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "ShardedFilename", "Print",
-                "PrintV2", "Assign", "AssignVariableOp", "AssignAdd", "AssignSub", "VariableV2", "VarHandleOp"}
+                "PrintV2", "Assign", "AssignVariableOp", "AssignAdd", "AssignSub", "VariableV2", "VarHandleOp",
+                "Fill", "ZerosLike", "OnesLike", "Shape", "ShapeN", "Size", "Rank"}
 
 
 @dataclass

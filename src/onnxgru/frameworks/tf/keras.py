@@ -201,8 +201,19 @@ def io_specs(km: KerasModel) -> tuple[list[tuple[str, tuple, np.dtype]], list[st
         shape = tuple(t.shape)
         name = (getattr(t, "name", None) or "input").split(":")[0]  # a ragged or sparse tensor may have no name
         ins.append((name, shape, np.dtype(getattr(t.dtype, "name", t.dtype))))
-    outs = [(getattr(t, "name", None) or f"output_{i}").split(":")[0] for i, t in enumerate(model.outputs)]
+    outs = [_layer_name(t) or (getattr(t, "name", None) or f"output_{i}").split(":")[0]
+            for i, t in enumerate(model.outputs)]
     return ins, outs
+
+
+def _layer_name(tensor: Any) -> str:
+    """The name of the layer that makes a Keras tensor (stable across loads, unlike Keras 3's tensor names)."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return ""
+    layer = getattr(history, "layer", None) or getattr(history, "operation", None) or (
+        history[0] if isinstance(history, tuple) else None)
+    return str(getattr(layer, "name", "") or "")
 
 
 def keras_module(km: KerasModel) -> Any:

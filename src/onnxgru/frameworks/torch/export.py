@@ -62,6 +62,9 @@ def export_model(
         proto, route = _whole(model, settings, options, exporter, opset)
         findings = verify_linear_before_reset(proto, [la for la in model.layers if la.fused], exporter) if (
             sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(model.layers)) else []
+    # dynamo's value_info annotations (shapes with symbolic dims) make tract 0.23.9 refuse the model ("Impossible to
+    # unify Sym(T) with Val(12)"); they only annotate, so the export drops them and every runtime infers the shapes.
+    del proto.graph.value_info[:]
     findings += node_count(proto, model.layers)
     details = {"exporter": exporter, "opset": _opset(proto), "dtype": dtype or model.dtype, "route": route}
     return Exported(proto, tuple(findings), details)

@@ -37,26 +37,30 @@ def ops() -> SimpleNamespace:
 
     @torch.library.custom_op(OP_NAME, mutates_args=())
     def gru(
-        X: Tensor, W: Tensor, R: Tensor, B: Tensor, initial_h: Tensor, hidden_size: int, direction: str,
+        X: Tensor, W: Tensor, R: Tensor, B: Tensor, initial_h: Tensor | None, hidden_size: int, direction: str,
         linear_before_reset: int,
     ) -> tuple[Tensor, Tensor]:
-        """ONNX ``GRU`` with layout 0: X (T, N, I), W (D, 3H, I), R (D, 3H, H), B (D, 6H), initial_h (D, N, H) ->
-        Y (T, D, N, H), Y_h (D, N, H)."""
+        """ONNX ``GRU`` with layout 0: X (T, N, I), W (D, 3H, I), R (D, 3H, H), B (D, 6H), initial_h (D, N, H) or
+        None (zeros, as the ONNX operator's optional input) -> Y (T, D, N, H), Y_h (D, N, H)."""
+        if initial_h is None:
+            initial_h = X.new_zeros(W.shape[0], X.shape[1], hidden_size)
         y, y_h = cls.gru_layer(X, W, R, B, initial_h, linear_before_reset, direction == "reverse")
         steps, batch = X.shape[0], X.shape[1]
         return y.view(steps, batch, W.shape[0], hidden_size).transpose(1, 2).contiguous(), y_h
 
     @gru.register_fake
     def _gru_fake(X, W, R, B, initial_h, hidden_size, direction, linear_before_reset):
-        return X.new_empty(X.shape[0], W.shape[0], X.shape[1], hidden_size), initial_h.new_empty(initial_h.shape)
+        return (X.new_empty(X.shape[0], W.shape[0], X.shape[1], hidden_size),
+                X.new_empty(W.shape[0], X.shape[1], hidden_size))
 
     def _symbolic(g, X, W, R, B, initial_h, hidden_size, direction, linear_before_reset):
         """TorchScript exporter: the custom op as one ONNX GRU node."""
         from torch.onnx import symbolic_helper
         from torch.onnx.symbolic_opset9 import unused
 
+        initial = unused(g) if symbolic_helper._is_none(initial_h) else initial_h
         return g.op(
-            "GRU", X, W, R, B, unused(g), initial_h,
+            "GRU", X, W, R, B, unused(g), initial,
             hidden_size_i=symbolic_helper._maybe_get_const(hidden_size, "i"),
             direction_s=symbolic_helper._maybe_get_const(direction, "s"),
             linear_before_reset_i=symbolic_helper._maybe_get_const(linear_before_reset, "i"),
@@ -98,14 +102,12 @@ def ops() -> SimpleNamespace:
             if self.plain:
                 return self.gru(x, h0)
             seq = x.transpose(0, 1) if self.batch_first else x
-            if h0 is None:
-                rows = sum(getattr(self, f"W{k}").shape[0] for k in range(len(self.attrs)))
-                h0 = seq.new_zeros(rows, seq.shape[1], self.attrs[-1][0])
             states, row = [], 0
             for k, (hidden, direction, lbr) in enumerate(self.attrs):
                 W, R, B = getattr(self, f"W{k}"), getattr(self, f"R{k}"), getattr(self, f"B{k}")
                 d = W.shape[0]
-                y, y_h = torch.ops.onnxgru.gru(seq, W, R, B, h0[row : row + d], hidden, direction, lbr)
+                initial = None if h0 is None else h0[row : row + d]  # None: the GRU node's own zeros
+                y, y_h = torch.ops.onnxgru.gru(seq, W, R, B, initial, hidden, direction, lbr)
                 seq = y.transpose(1, 2).flatten(2)  # (T, D, N, H) -> (T, N, D*H)
                 states.append(y_h)
                 row += d

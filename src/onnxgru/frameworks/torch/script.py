@@ -52,6 +52,14 @@ class ScriptInfo:
     untapped: list[str] = field(default_factory=list)
 
 
+def forward_of(module: Any) -> Any:
+    """The module's ``forward`` on tensors: a scripted ``nn.GRU`` has only its overloads (``forward__0`` takes a
+    Tensor, ``forward__1`` a PackedSequence)."""
+    from onnxgru.frameworks.torch.discover import _tensor_forward
+
+    return _tensor_forward(module) if "forward" not in module._c._method_names() else module.forward
+
+
 def _resolve(value: Any, root: nn.Module) -> Any:
     """The Python object a graph value stands for when it is a chain of ``prim::GetAttr`` from ``self`` (or a list of
     them, or a constant); None otherwise."""
@@ -99,7 +107,7 @@ def _constant(value: Any) -> Any:
 def analyse(module: nn.Module) -> ScriptInfo:
     """The GRU calls, interface and tapped graph of a loaded TorchScript module."""
     torch = require("torch")
-    graph = module.forward.graph.copy()
+    graph = forward_of(module).graph.copy()
     calls: list[Call] = []
     # onnxgru's exact GRUStack, called from forward itself: its call site survives until inlining
     for node in list(graph.nodes()):
@@ -165,8 +173,41 @@ def analyse(module: nn.Module) -> ScriptInfo:
     if extra:
         wrapped = ret.inputsAt(0)
         _append_to_return(torch, graph, wrapped, extra, flatten_first=bool(appended))
+    for k, c in enumerate(calls):  # arguments a GRU reads through reshapes and branches (nn.GRU's unbatched case)
+        if c.kind == "aten::gru":
+            for what in ("X", "hx"):
+                offset = _param_behind(c.values[what])
+                if offset is not None:
+                    stack_args.setdefault(offset, (k, what))
     ports = _ports(graph, module, calls, stack_args)
     return ScriptInfo(calls, ports, graph, tap_values, untapped)
+
+
+_BACK_THROUGH = {"aten::unsqueeze", "aten::transpose", "aten::contiguous", "aten::to", "aten::dropout",
+                 "prim::unchecked_cast", "aten::detach", "aten::clone", "aten::squeeze"}
+
+
+def _param_behind(value: Any, depth: int = 0) -> int | None:
+    """The offset of the ``forward`` argument a value comes from (through reshapes, casts and the branches of an
+    If), or None."""
+    if depth > 12:
+        return None
+    node = value.node()
+    kind = node.kind()
+    if kind == "prim::Param":
+        return value.offset()
+    if kind in _BACK_THROUGH:
+        return _param_behind(node.inputsAt(0), depth + 1)
+    if kind == "prim::If":
+        index = list(node.outputs()).index(value) if value in list(node.outputs()) else next(
+            (i for i, o in enumerate(node.outputs()) if o.debugName() == value.debugName()), None)
+        if index is None:
+            return None
+        for block in node.blocks():
+            found = _param_behind(list(block.returnNode().inputs())[index], depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _is_none(value: Any) -> bool:
@@ -192,7 +233,7 @@ def _append_to_return(torch: Any, graph: Any, original: Any, values: list, flatt
 # --- the interface ------------------------------------------------------------------------------------------------
 def _ports(graph: Any, module: nn.Module, calls: list[Call], stack_args: dict[int, tuple[int, str]]) -> list[Port]:
     rows_before = np.cumsum([0] + [sum(la.attrs.num_directions for la in c.layers) for c in calls]).tolist()
-    schema = module.forward.schema
+    schema = forward_of(module).schema
     args = list(schema.arguments)[1:]
     params = list(graph.inputs())[1:]
     ports = []
@@ -238,10 +279,16 @@ def _gru_port(port: Port, call: Call, slot: int, first_row: int) -> Port:
                       batch_axis=None, time_axis=None)
 
 
+_INSPECT = {"aten::dim", "aten::size", "prim::dtype", "prim::device", "aten::__is__", "aten::__isnot__",
+            "prim::unchecked_cast", "aten::len", "prim::shape", "prim::is_cuda"}
+
+
 def _first_use(value: Any) -> tuple[Any, int] | None:
-    """The first node that computes on ``value`` (through dropout, contiguous, casts), and the input slot."""
+    """The first node that computes on ``value`` (through dropout, contiguous, casts; past the ops that only look at
+    its shape or type), and the input slot."""
     for _ in range(8):
-        uses = [u for u in value.uses() if u.user.kind() not in ("prim::TupleConstruct", "prim::Return")]
+        uses = [u for u in value.uses()
+                if u.user.kind() not in ("prim::TupleConstruct", "prim::Return") and u.user.kind() not in _INSPECT]
         if not uses:
             return None
         node = uses[0].user

@@ -107,6 +107,7 @@ def from_script(module: Any, path: str, role: str) -> LoadedModel:
     from onnxgru.frameworks.torch import discover, script
 
     info = script.analyse(module)
+    forward = script.forward_of(module)
     if not info.calls:
         raise _no_gru(path, discover.gru_cells(module), _other_rnns(module))
     layers, firsts = _layers(info.calls)
@@ -121,8 +122,8 @@ def from_script(module: Any, path: str, role: str) -> LoadedModel:
 
     def call(args: list[Any], tapped: bool) -> tuple[Any, list[Tap]]:
         if not tapped or fn is None:
-            return module(*args), []
-        count = len(module.forward.schema.arguments) - 1
+            return forward(*args), []
+        count = len(forward.schema.arguments) - 1
         out = fn(module._c, *args, *[None] * (count - len(args)))  # the tapped graph has no defaults
         values: dict[int, dict[str, Any]] = {}
         for (k, what), v in zip(info.tap_values, out[1:]):

@@ -1,0 +1,179 @@
+"""Models shaped the way people ship them, built once per session with non-degenerate weights: GRUs inside networks
+(embeddings, convolutions, reshapes, dropout feeds, heads, integer ids, fixed shapes, a final-state-only output).
+
+Each fixture returns paths. The sizes are small so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ..builders import tf_module
+
+VOCAB, EMB, H, CLASSES = 40, 6, 5, 3
+
+
+def _randomize_keras(model: object, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for w in model.weights:  # type: ignore[attr-defined]
+        w.assign(rng.uniform(-0.6, 0.6, tuple(w.shape)).astype(np.float32))
+
+
+@pytest.fixture(scope="session")
+def keras_whole(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tf_module()
+    import keras as k3
+    import tf_keras as k2
+
+    folder = tmp_path_factory.mktemp("keras_whole")
+    out: dict[str, Path] = {}
+
+    def text_classifier(K, name: str, seed: int) -> None:  # noqa: N803 - the Keras module
+        ids = K.Input((None,), dtype="int32", name="ids")
+        x = K.layers.Embedding(VOCAB, EMB, name="embedding")(ids)
+        x = K.layers.GRU(8, return_sequences=True, reset_after=False, name="gru_a")(x)
+        x = K.layers.GRU(4, name="gru_b")(x)
+        model = K.Model(ids, K.layers.Dense(CLASSES, activation="softmax", name="head")(x))
+        _randomize_keras(model, seed)
+        model.save(str(folder / name))
+        out[name] = folder / name
+
+    text_classifier(k3, "text_classifier.keras", 1)
+    text_classifier(k2, "text_classifier.h5", 1)
+
+    K = k2
+    x = K.Input((16, 4), name="x")  # a sensor model: fixed 16 steps of 4 channels
+    y = K.layers.Conv1D(6, 3, padding="same", activation="relu", name="conv")(x)
+    y = K.layers.GRU(H, name="gru")(y)
+    model = K.Model(x, K.layers.Dense(2, name="head")(y))
+    _randomize_keras(model, 2)
+    model.save(str(folder / "sensor.keras"))
+    out["sensor.keras"] = folder / "sensor.keras"
+
+    x = K.Input((None, 5), name="x")
+    y = K.layers.GRU(H, return_sequences=True, reset_after=False, name="gru")(x)
+    model = K.Model(x, K.layers.Dense(2, name="head")(y))
+    _randomize_keras(model, 3)
+    model.save(str(folder / "gru_head.keras"))
+    out["gru_head.keras"] = folder / "gru_head.keras"
+
+    x = K.Input((None, 5), name="x")
+    model = K.Model(x, K.layers.GRU(4, go_backwards=True, return_sequences=True, name="gru")(x))
+    _randomize_keras(model, 4)
+    model.save(str(folder / "backwards.keras"))
+    out["backwards.keras"] = folder / "backwards.keras"
+    return out
+
+
+@pytest.fixture(scope="session")
+def tagger_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The seed blog's mistake inside a real model: a Keras tagger (ids -> Embedding -> reset-before GRU -> Dense per
+    step) and two hand-written PyTorch ports: nn.GRU with the gates reordered correctly (still the other GRU
+    family), and the exact GRU; both save as TorchScript."""
+    tf_module()
+    import tf_keras as k2
+
+    import torch
+    from onnxgru.core import gatemaps
+    from onnxgru.core.spec import GRUAttrs, GRULayer
+    from onnxgru.frameworks.torch import build
+
+    folder = tmp_path_factory.mktemp("tagger")
+    ids = k2.Input((None,), dtype="int32", name="ids")
+    x = k2.layers.Embedding(VOCAB, EMB, name="embedding")(ids)
+    x = k2.layers.GRU(H, return_sequences=True, reset_after=False, name="gru")(x)
+    keras = k2.Model(ids, k2.layers.Dense(CLASSES, name="tags")(x))
+    _randomize_keras(keras, 5)
+    keras.save(str(folder / "tagger.keras"))
+    table, kernel, recurrent, bias, dense_w, dense_b = (w.numpy() for w in keras.weights)
+
+    class Tagger(torch.nn.Module):
+        def __init__(self, gru: torch.nn.Module) -> None:
+            super().__init__()
+            self.embedding = torch.nn.Embedding(VOCAB, EMB)
+            self.gru = gru
+            self.tags = torch.nn.Linear(H, CLASSES)
+            with torch.no_grad():
+                self.embedding.weight.copy_(torch.from_numpy(table))
+                self.tags.weight.copy_(torch.from_numpy(dense_w.T.copy()))
+                self.tags.bias.copy_(torch.from_numpy(dense_b))
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            y, _ = self.gru(self.embedding(ids))
+            return self.tags(y)
+
+    def zrh_to_rzn(a: np.ndarray) -> np.ndarray:
+        z, r, h = np.split(a, 3, axis=0)
+        return np.concatenate([r, z, h])
+
+    naive = torch.nn.GRU(EMB, H, batch_first=True)
+    with torch.no_grad():  # Keras [z|r|h] columns -> torch [r|z|n] rows: the careful port, still reset-after
+        naive.weight_ih_l0.copy_(torch.from_numpy(zrh_to_rzn(kernel.T)))
+        naive.weight_hh_l0.copy_(torch.from_numpy(zrh_to_rzn(recurrent.T)))
+        naive.bias_ih_l0.copy_(torch.from_numpy(zrh_to_rzn(bias)))
+        naive.bias_hh_l0.zero_()
+    torch.jit.save(torch.jit.script(Tagger(naive).eval()), folder / "tagger_naive.pt")
+    W, R, B = gatemaps.keras_to_onnx(kernel, recurrent, bias)
+    layer = GRULayer("gru", GRUAttrs(hidden_size=H, input_size=EMB, linear_before_reset=0), W[None], R[None], B[None])
+    exact = build.exact_stack([layer], batch_first=True)
+    torch.jit.save(torch.jit.script(Tagger(exact).eval()), folder / "tagger_exact.pt")
+    return {k: folder / f"{k}{'.keras' if k == 'tagger' else '.pt'}" for k in ("tagger", "tagger_naive",
+                                                                               "tagger_exact")}
+
+
+@pytest.fixture(scope="session")
+def pixels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built the way tf2onnx's public GRU test model (tests/models/gru/frozen.pb) is: flat pixels [None, 784] ->
+    reshape -> static_rnn GRUCell -> dropout(keep_prob) -> dense, frozen from a TF1 session."""
+    tf = tf_module()
+    from ..builders import tf1_graph
+
+    v1 = tf.compat.v1
+
+    def build() -> None:
+        x = v1.placeholder(tf.float32, [None, 784], "x")
+        keep = v1.placeholder(tf.float32, [], "keep_prob")
+        seq = tf.unstack(tf.reshape(x, [-1, 28, 28]), 28, 1)
+        outputs, _ = v1.nn.static_rnn(v1.nn.rnn_cell.GRUCell(8), seq, dtype=tf.float32)
+        dropped = tf.nn.dropout(outputs[-1], rate=1.0 - keep)
+        w = v1.get_variable("dense_w", [8, 10])
+        tf.identity(tf.matmul(dropped, w), "logits")
+
+    folder = tmp_path_factory.mktemp("pixels")
+    return tf1_graph(tf, folder, "pixels", build, np.random.default_rng(6), outputs=("logits",))
+
+
+@pytest.fixture(scope="session")
+def torch_whole(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A PyTorch tagger (int64 ids -> Embedding -> 2-layer nn.GRU -> Linear on the last step), scripted, traced and
+    as an ExportedProgram."""
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = torch.nn.Embedding(VOCAB, EMB)
+            self.gru = torch.nn.GRU(EMB, 4, num_layers=2, batch_first=True)
+            self.head = torch.nn.Linear(4, CLASSES)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            y, _ = self.gru(self.embedding(ids))
+            return self.head(y[:, -1])
+
+    torch.manual_seed(0)
+    model = Classifier().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.6, 0.6)
+    folder = tmp_path_factory.mktemp("torch_whole")
+    example = torch.randint(0, VOCAB, (3, 7))
+    torch.jit.save(torch.jit.script(model), folder / "scripted.pt")
+    torch.jit.save(torch.jit.trace(model, example), folder / "traced.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(model, (example,)), folder / "program.pt2")
+    return {"scripted": folder / "scripted.pt", "traced": folder / "traced.pt", "program": folder / "program.pt2"}

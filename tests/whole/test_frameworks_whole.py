@@ -1,0 +1,162 @@
+"""Whole TensorFlow, Keras and PyTorch models: each runs whole on inputs that fit its signature, every output is
+compared, every GRU is tapped and held against the reference on its own input, and a disagreement between a model
+and its port is localised to the GRU layer that causes it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from onnxgru.cli import main
+
+from .conftest import VOCAB
+
+pytestmark = pytest.mark.slow
+
+
+def run(argv: list, tmp_path: Path, capsys: pytest.CaptureFixture) -> tuple[int, dict, str]:
+    report = tmp_path / f"r{len(list(tmp_path.iterdir()))}.json"
+    code = main([str(a) for a in argv] + ["--json", str(report)])
+    err = capsys.readouterr().err
+    return code, (json.loads(report.read_text()) if report.exists() else {}), err
+
+
+def checks_of(report: dict, execution: str) -> list[dict]:
+    return [c for c in report["gru_checks"] if c["execution"] == execution]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name", ["text_classifier.keras", "text_classifier.h5"])
+def test_keras_text_classifier_runs_whole_with_ids_in_the_vocabulary(keras_whole, name, tmp_path, capsys) -> None:
+    """int ids -> Embedding -> GRU(reset_after=False) -> GRU -> softmax: fed ids inside the vocabulary (it used to be
+    fed floats and refused), its softmax output compared, both GRUs tapped and checked natively."""
+    code, report, err = run(["compare", keras_whole[name], keras_whole[name]], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    assert "ids U{0..%d}" % (VOCAB - 1) in report["inputs"]["how"]
+    assert [p["output"] for p in report["pairs"]] == [report["models"][0]["signature"]["outputs"][0]["name"]]
+    (model,) = {json.dumps(m["signature"]) for m in report["models"]}
+    ports = json.loads(model)
+    assert ports["inputs"][0]["role"] == "data" and ports["inputs"][0]["vocab"] == VOCAB
+    for execution in ("A:" + name, "B:" + name):
+        layers = [c["layers"] for c in checks_of(report, execution)]
+        assert layers == ["gru_a", "gru_b"]
+    assert all(c["passed"] and c["max_abs"] < 1e-5 for c in report["gru_checks"])
+
+
+@pytest.mark.tf
+def test_keras_sensor_model_with_fixed_steps(keras_whole, tmp_path, capsys) -> None:
+    """Conv1D -> GRU -> Dense over a fixed 16-step input: fed 16 steps whatever --steps says."""
+    code, report, err = run(["check", "--tf", keras_whole["sensor.keras"], "--runtimes", "onnxruntime",
+                             "--steps", "12"], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    assert report["inputs"]["steps"] == 16 and "(3, 16, 4)" in report["inputs"]["how"]
+    ort = [p for p in report["pairs"] if p["a"].startswith("onnxruntime(")]
+    assert ort and all(p["passed"] for p in ort)
+    assert checks_of(report, "tf:sensor.keras")[0]["passed"]
+
+
+@pytest.mark.tf
+def test_keras_gru_with_a_head_is_checked_on_the_head(keras_whole, tmp_path, capsys) -> None:
+    """GRU(reset_after=False) -> Dense: the model's output (batch, steps, 2) is what is compared, and the GRU is held
+    against the reference on its own input (this was an internal error: the head's output held against the GRU's)."""
+    path = keras_whole["gru_head.keras"]
+    code, report, err = run(["compare", path, path], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    assert report["pairs"][0]["output"] == report["models"][0]["signature"]["outputs"][0]["name"]
+    assert len(report["pairs"][0]["per_step_max_abs"]) == 12  # the head's output is a sequence too
+    assert [c["layers"] for c in report["gru_checks"]] == ["gru", "gru"] and all(
+        c["passed"] for c in report["gru_checks"])
+
+
+@pytest.mark.tf
+def test_keras_go_backwards_is_read_in_its_own_order(keras_whole, tmp_path, capsys) -> None:
+    """Keras returns a go_backwards sequence last step first; the tap puts it back in input order, so the reference
+    GRU (ONNX's reverse direction) agrees instead of a false GRU010 of about 1."""
+    path = keras_whole["backwards.keras"]
+    code, report, err = run(["compare", path, path], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    assert report["models"][0]["gru_layers"][0]["direction"] == "reverse"
+    assert all(c["passed"] and c["max_abs"] < 1e-5 for c in report["gru_checks"])
+
+
+@pytest.mark.tf
+def test_tf1_pixels_static_rnn_with_a_keep_prob_feed(pixels, tmp_path, capsys) -> None:
+    """tf2onnx's public GRU test model's shape: flat pixels -> reshape -> static_rnn -> dropout(keep_prob) -> dense.
+    keep_prob has no natural value: one sentence says so; given, the graph runs whole and its 28 unrolled steps are
+    tapped."""
+    code, _, err = run(["compare", pixels, pixels], tmp_path, capsys)
+    assert code == 2 and "keep_prob" in err and "--input keep_prob=" in err
+    code, report, err = run(["compare", pixels, pixels, "--input", "keep_prob=1.0"], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    assert "(3, 784)" in report["inputs"]["how"] and "keep_prob = 1.0 (given)" in report["inputs"]["how"]
+    assert [p["output"] for p in report["pairs"]] == ["logits"]
+    assert report["gru_checks"] and all(c["passed"] for c in report["gru_checks"])
+
+
+@pytest.mark.tf
+def test_tf_initial_state_given_as_tf_takes_it(tmp_path, capsys) -> None:
+    """--inputs with h0 of shape (batch, hidden), as TensorFlow takes a one-layer state: accepted."""
+    from onnxgru import example
+
+    graph = example.paths()["tf"]
+    npz = tmp_path / "in.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, x=rng.uniform(-1, 1, (2, 7, 5)).astype(np.float32),
+             h0=rng.uniform(-0.5, 0.5, (2, 5)).astype(np.float32))
+    code, report, err = run(["compare", graph, graph, "--inputs", npz], tmp_path, capsys)
+    assert code == 0, err
+    checks = report["gru_checks"]
+    assert checks and all(c["passed"] for c in checks)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("form", ["scripted", "traced", "program"])
+def test_pytorch_classifier_runs_whole(torch_whole, form, tmp_path, capsys) -> None:
+    """Embedding -> 2-layer nn.GRU -> Linear on the last step, int64 ids: the model itself runs (it used to run only
+    its GRU on made-up floats and say PASS), in every form it is saved in, traced TorchScript included."""
+    path = torch_whole[form]
+    code, report, err = run(["compare", path, path], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    signature = report["models"][0]["signature"]
+    assert signature["inputs"][0]["dtype"] == "int64" and signature["inputs"][0]["vocab"] == VOCAB
+    assert len(report["pairs"]) == 1 and report["pairs"][0]["per_step_max_abs"]  # (batch, classes)
+    checks = checks_of(report, f"A:{Path(path).name}")
+    assert [c["count"] for c in checks] == [2] and checks[0]["passed"]
+
+
+@pytest.mark.torch
+def test_pytorch_classifier_check_exports_it_whole(torch_whole, tmp_path, capsys) -> None:
+    code, report, err = run(["check", "--torch", torch_whole["scripted"], "--runtimes", "onnxruntime"], tmp_path,
+                            capsys)
+    assert code == 0, err or report["findings"]
+    exported = next(m for m in report["models"] if m["role"].startswith("export("))
+    assert [i["name"] for i in exported["signature"]["inputs"]] == ["ids"]
+    assert len(exported["gru_layers"]) == 2 and all(g["fused"] for g in exported["gru_layers"])
+    ort = [p for p in report["pairs"] if p["a"].startswith("onnxruntime(")]
+    assert ort and all(p["passed"] for p in ort)
+
+
+@pytest.mark.tf
+@pytest.mark.torch
+def test_the_blogs_mistake_inside_a_real_model_is_localised(tagger_ports, tmp_path, capsys) -> None:
+    """A Keras tagger with a reset-before GRU, hand-ported to Embedding -> nn.GRU -> Linear with the gates
+    reordered correctly: the outputs differ, and the report says where: the embedding agrees, the GRU layer differs,
+    because the GRU families differ (GRU001), and the exact port agrees."""
+    keras, naive, exact = tagger_ports["tagger"], tagger_ports["tagger_naive"], tagger_ports["tagger_exact"]
+    code, report, err = run(["compare", keras, naive], tmp_path, capsys)
+    assert code == 1, err
+    failed = [p for p in report["pairs"] if not p["passed"]]
+    assert failed and failed[0]["max_abs"] > 1e-2 and np.shape(failed[0]["per_step_max_abs"]) == (12,)
+    gru010 = [f for f in report["findings"] if f["code"] == "GRU010"]
+    assert gru010 and all(f["cause"] and f["cause"].startswith("GRU001") for f in gru010)
+    assert "everything before GRU layer 0" in gru010[0]["message"] and "input exactly" in gru010[0]["message"]
+    assert "reset before vs after" in gru010[0]["message"]
+    code, report, err = run(["compare", keras, exact], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    (pair,) = report["pairs"]
+    assert pair["max_abs"] < 1e-5 and pair["output"] == report["models"][0]["signature"]["outputs"][0]["name"]
+    assert np.shape(pair["per_step_max_abs"]) == (12,)
+    assert [c["passed"] for c in report["gru_checks"]] == [True, True]
