@@ -97,7 +97,7 @@ TAG_VOCAB, TAG_EMBED, TAG_UNITS, TAGS = 40, 8, 6, 4
 
 
 def write_tagger(path: Path, seed: int) -> dict[str, np.ndarray]:
-    """The Keras tagger, with realistic weights; returns them (embedding, kernel, recurrent, bias, dense, dense bias)."""
+    """The Keras tagger with realistic weights; returns them (embedding, kernel, recurrent, bias, dense, its bias)."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow  # noqa: F401 - tf_keras needs it imported first

@@ -35,7 +35,7 @@ def test_keras_text_classifier_runs_whole_with_ids_in_the_vocabulary(keras_whole
     fed floats and refused), its softmax output compared, both GRUs tapped and checked natively."""
     code, report, err = run(["compare", keras_whole[name], keras_whole[name]], tmp_path, capsys)
     assert code == 0, err or report["findings"]
-    assert "ids U{0..%d}" % (VOCAB - 1) in report["inputs"]["how"]
+    assert f"ids U{{0..{VOCAB - 1}}}" in report["inputs"]["how"]
     assert [p["output"] for p in report["pairs"]] == [report["models"][0]["signature"]["outputs"][0]["name"]]
     (model,) = {json.dumps(m["signature"]) for m in report["models"]}
     ports = json.loads(model)
