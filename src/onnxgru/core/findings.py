@@ -49,3 +49,8 @@ def no_fused_node(where: str, how: str) -> Finding:
 
 def is_error(findings: list[Finding] | tuple[Finding, ...]) -> bool:
     return any(f.severity == "error" for f in findings)
+
+
+def code_ran(where: str, what: str) -> Finding:
+    """GRU012 (info): code from the model file ran (TorchScript, a trusted pickle) or ran unchecked (--trust-code)."""
+    return Finding("GRU012", "info", f"model code ran: {what}.", where)
