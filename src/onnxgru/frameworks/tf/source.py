@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from onnxgru.core.findings import code_ran
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Outputs
 from onnxgru.core.spec import GRULayer
@@ -36,19 +37,18 @@ class Roles:
 
 def load(path: Path, role: str, options: LoadOptions, kind: str = "tf") -> LoadedModel:
     """Read a TensorFlow graph source or a Keras file."""
-    if kind == "keras":
-        return _load_keras(path, role, options)
-    if Path(path).is_dir() and (Path(path) / "keras_metadata.pb").exists() and not options.input_names:
-        # A Keras 2 SavedModel: its layers are known to Keras, which reads them exactly.
-        graph.refuse_saved_model_file_ops(Path(path))
-        km = keras.KerasModel(_load_keras_saved_model(path), 2, Path(path))
-        return _from_keras(km, path, role, options, kind="tf")
+    if kind == "keras" or (keras.is_saved_model(path) and not options.input_names):
+        # A Keras file, or a Keras 2 SavedModel: its layers are known to Keras, which reads them exactly.
+        km = keras.load_model(Path(path), options.trust_code)
+        return _from_keras(km, path, role, options, kind=kind)
     return _load_graph(path, role, options)
 
 
 # --- graphs -----------------------------------------------------------------------------------------------------
 def _load_graph(path: Path, role: str, options: LoadOptions) -> LoadedModel:
-    tfg = graph.load(path, options.input_names, options.output_names)
+    tfg = graph.load(
+        path, options.input_names, options.output_names, trust_code=options.trust_code, time_limit=options.time_limit
+    )
     layers = cells.find(tfg.graph_def) or _layers_via_onnx(tfg, options)
     if not layers:
         raise UserError(
@@ -63,6 +63,9 @@ def _load_graph(path: Path, role: str, options: LoadOptions) -> LoadedModel:
         accepts_h0=len(roles.states) == rows, dtype=str(dtype), time_major=time_major,
         extra={"graph": tfg, "roles": roles, "origin": tfg.origin},
     )
+    if options.trust_code:
+        model.findings.append(code_ran(str(path), "--trust-code: the graph's ops were not checked against onnxgru's "
+                                       "allowlist of inference ops, and it ran as the file says"))
     session = None
 
     def raw(inputs: Inputs) -> list[np.ndarray]:
@@ -212,20 +215,6 @@ def canonical(
 
 
 # --- Keras ------------------------------------------------------------------------------------------------------
-def _load_keras(path: Path, role: str, options: LoadOptions) -> LoadedModel:
-    return _from_keras(keras.load_model(Path(path)), path, role, options, kind="keras")
-
-
-def _load_keras_saved_model(path: Path) -> Any:
-    from onnxgru.frameworks.tf.tfimport import quiet, tf_keras
-
-    try:
-        with quiet():
-            return tf_keras().models.load_model(str(path), compile=False)
-    except Exception as exc:
-        raise UserError(f"the Keras SavedModel {str(path)!r} cannot be loaded ({type(exc).__name__}).") from None
-
-
 def _from_keras(km: keras.KerasModel, path: Path, role: str, options: LoadOptions, kind: str) -> LoadedModel:
     layers = keras.gru_layers(km)
     if not layers:
