@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from onnxgru._lazy import require
+from onnxgru.core.findings import code_ran
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Outputs
 from onnxgru.errors import UserError
+from onnxgru.frameworks.torch import screen
 from onnxgru.frameworks.torch.safety import file_format, first_line, load_exported_program, load_pickle
 from onnxgru.sources.files import existing
 
@@ -45,8 +47,15 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
 
     p = existing(path, "PyTorch")
     fmt = file_format(p)
-    top, cells = None, []
+    top, cells, ran = None, [], None
     if fmt == "torchscript":
+        if not options.trust_code:
+            screen.screen_archive(p)  # before torch.jit.load, which runs the archive's __setstate__
+        ran = (
+            "this TorchScript file's code runs when it loads (__setstate__) and when it runs (forward), "
+            + ("unscreened (--trust-code)" if options.trust_code else "after onnxgru screened it: allowlisted tensor "
+               "ops only")
+        )
         try:
             module = torch.jit.load(str(p), map_location="cpu")
         except Exception as exc:
@@ -61,6 +70,7 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
     else:
         obj = load_pickle(p, options.trust_pickle)
         if isinstance(obj, torch.nn.Module):
+            ran = "the pickled module was unpickled with --trust-pickle, which runs code from the file"
             sites, cells = discover.sites_of_module(obj), discover.gru_cells(obj)
             top = obj if discover.is_converted(obj) else None
             what = "pickled module" + _around(obj, sites, top)
@@ -78,7 +88,10 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
             "(same names with _l0) to check it" if cells else "; give a model with a GRU"
         )
         raise UserError(f"{str(p)!r} contains no GRU (no nn.GRU and no onnxgru exact GRU){hint}.")
-    return from_sites(sites, str(p), role, top, what)
+    model = from_sites(sites, str(p), role, top, what)
+    if ran:
+        model.findings.append(code_ran(str(p), ran))
+    return model
 
 
 def _around(module: nn.Module, sites: list[Site], top: nn.Module | None) -> str:
