@@ -134,10 +134,12 @@ def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
         if not sep or not name:
             raise UserError(f"--input {item!r} must be NAME=VALUE or NAME=FILE.npy, e.g. keep_prob=1.0.")
         if value.endswith(".npy"):
+            from onnxgru.core.inputs import check_npy
             from onnxgru.sources.files import existing
 
             try:
-                fixed[name] = np.load(existing(value, "--input"), allow_pickle=False)
+                check_npy(existing(value, "--input"), f"--input {name}={value}")
+                fixed[name] = np.load(value, allow_pickle=False)
             except UserError:
                 raise
             except Exception as exc:
@@ -197,6 +199,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         + list(getattr(args, "torch", []) or [])
         + list(getattr(args, "onnx", []) or [])
     )
+    sources += [args.inputs] if getattr(args, "inputs", None) else []  # input files are inputs too
+    sources += [v.partition("=")[2] for v in getattr(args, "input", []) if v.endswith(".npy")]
     outputs: dict[str, Path | None] = {
         k: check_output_path(getattr(args, k, None), args.force, sources) for k in ("json", "plot", "junit")
     }
