@@ -59,6 +59,18 @@ def _common_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trust-pickle", action="store_true", help="allow loading a pickled PyTorch module (runs code from the file)"
     )
+    p.add_argument(
+        "--trust-code", action="store_true",
+        help="run TensorFlow ops off the inference allowlist and unscreened TorchScript (only for files you trust)",
+    )
+    p.add_argument(
+        "--time-limit", type=_float, default=None, metavar="SECONDS",
+        help="stop a native run, or a runtime on one model, after this long (default 300)",
+    )
+    p.add_argument(
+        "--memory-limit", default=None, metavar="SIZE",
+        help="address space of each runtime's child process, e.g. 8G (default 16G)",
+    )
     p.add_argument("--input-names", default="", help="comma-separated graph input names (TensorFlow graphs)")
     p.add_argument("--output-names", default="", help="comma-separated graph output names (TensorFlow graphs)")
 
@@ -164,8 +176,12 @@ def _fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def _load_options(args: argparse.Namespace):
+    from onnxgru import limits
     from onnxgru.sources.load import LoadOptions
 
+    time_limit = limits.TIME_LIMIT_S if args.time_limit is None else args.time_limit
+    if not 0 < time_limit < float("inf"):
+        raise UserError(f"--time-limit must be a positive number of seconds, got {args.time_limit!r}.")
     return LoadOptions(
         fixed=_fixed_inputs(args.input),
         time_major=args.time_major,
@@ -173,6 +189,9 @@ def _load_options(args: argparse.Namespace):
         trust_pickle=args.trust_pickle,
         input_names=tuple(n for n in args.input_names.split(",") if n),
         output_names=tuple(n for n in args.output_names.split(",") if n),
+        trust_code=args.trust_code,
+        time_limit=time_limit,
+        memory_limit=limits.MEMORY_LIMIT_BYTES if args.memory_limit is None else limits.parse_memory(args.memory_limit),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from onnxgru.errors import UserError
 
 GIB = 1 << 30
-TIME_LIMIT_S = 600.0  # one native run, or one runtime on one model
+TIME_LIMIT_S = 300.0  # one native run, or one runtime on one model
 MEMORY_LIMIT_BYTES = 16 * GIB  # the address space of a runtime child; a single tensor a model declares
 
 # What a reader accepts before it allocates: none of these is near what a GRU model needs.

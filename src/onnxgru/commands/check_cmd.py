@@ -91,7 +91,7 @@ def check(
 
     # The runtimes' children start now and import while this process loads and exports the sources; every ONNX
     # model of the check goes to them as soon as it exists, and their results are read once all are queued.
-    with ProbePool(names) as pool:
+    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit) as pool:
         pending = [_prepare_group(group, names, settings, options, pool, progress) for group in groups]
         for group in pending:
             _finish_group(group, names, settings, pool, progress)
