@@ -21,6 +21,7 @@ MEMORY_LIMIT_BYTES = 16 * GIB  # the address space of a runtime child; a single 
 # What a reader accepts before it allocates: none of these is near what a GRU model needs.
 MAX_MEMBER_BYTES = 256 << 20  # one JSON or code member of an archive (.keras config.json, TorchScript code)
 MAX_JSON_DEPTH = 200  # nesting of a model config (Keras writes about 10)
+MAX_TENSOR_BYTES = GIB  # a tensor a graph makes from its constants alone (ONNX ConstantOfShape, TensorFlow Fill)
 
 
 def check_json_depth(text: str | bytes, what: str, limit: int = MAX_JSON_DEPTH) -> None:

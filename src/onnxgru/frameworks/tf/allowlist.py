@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from onnxgru import limits
 from onnxgru.errors import UserError
 
 # Ops an inference graph of a recurrent model is made of: arithmetic, shapes, control flow (v1 frames and v2
@@ -160,12 +163,45 @@ def refused_ops(nodes: Iterable[Any], functions: Iterable[Any], allowed: frozens
 
 
 def check_graph(graph_def: Any, outputs: Iterable[str], where: str, trust: bool = False) -> None:
-    """Refuse a graph if a run of ``outputs`` would reach an op that is not an inference op."""
-    if trust:
-        return
+    """Refuse a graph if a run of ``outputs`` would reach an op that is not an inference op, or make a tensor of
+    a size its constants fix beyond ``limits.MAX_TENSOR_BYTES`` (a ``Fill`` of 2 GB)."""
     nodes, functions = reachable(graph_def, list(outputs))
-    library = {f.signature.name for f in graph_def.library.function}
-    _raise(refused_ops(nodes, functions, INFERENCE_OPS, library), where)
+    if not trust:
+        library = {f.signature.name for f in graph_def.library.function}
+        _raise(refused_ops(nodes, functions, INFERENCE_OPS, library), where)
+    _check_declared_sizes(nodes, where)
+
+
+# Ops that allocate a tensor of the shape given by one of their inputs (its index), whatever their other inputs.
+_SHAPED = {"Fill": 0, "Empty": 0, "RandomUniform": 0, "RandomUniformInt": 0, "RandomStandardNormal": 0,
+           "TruncatedNormal": 0, "StatelessRandomUniform": 0, "StatelessRandomUniformV2": 0,
+           "StatelessRandomNormal": 0, "StatelessRandomNormalV2": 0, "StatelessTruncatedNormal": 0,
+           "BroadcastTo": 1, "TensorListReserve": 1, "TensorArrayV3": 0}
+
+
+def _check_declared_sizes(nodes: list[Any], where: str) -> None:
+    """Refuse a node that would allocate more than ``limits.MAX_TENSOR_BYTES`` from a shape held in a constant."""
+    from tensorflow.python.framework import tensor_util
+
+    consts = {n.name: n for n in nodes if n.op == "Const"}
+    for node in nodes:
+        index = _SHAPED.get(node.op)
+        if index is None or len(node.input) <= index:
+            continue
+        shape = consts.get(_op_name(node.input[index]))
+        if shape is None:
+            continue
+        try:
+            dims = np.asarray(tensor_util.MakeNdarray(shape.attr["value"].tensor)).reshape(-1)
+        except Exception:  # noqa: BLE001 - a constant TensorFlow cannot read fails the run itself, in its own words
+            continue
+        values = int(np.prod([max(int(d), 0) for d in dims], dtype=object)) if dims.size else 1
+        if values * 4 > limits.MAX_TENSOR_BYTES:  # 4 bytes: the smallest element of a float the graph may ask for
+            raise UserError(
+                f"{where!r} has a {node.op} node ({node.name!r}) that would allocate {values:,} values "
+                f"({values * 4 / limits.GIB:.3g} GiB or more) from constants; onnxgru refuses a graph that makes a "
+                f"tensor over {limits.MAX_TENSOR_BYTES / limits.GIB:g} GiB (the file is corrupt or hostile)."
+            )
 
 
 def check_meta_graph(meta_graph: Any, where: str, trust: bool = False) -> None:
