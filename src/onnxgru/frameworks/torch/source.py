@@ -78,6 +78,9 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
             flat = _flatten(obj)
             sites, cells = discover.sites_of_state_dict(flat, bool(options.batch_first)), discover.gru_cells(flat)
             what = "state dict" + (" (batch_first)" if options.batch_first else "")
+            half = sorted({str(v.dtype).replace("torch.", "") for v in flat.values()
+                           if v.dtype in (torch.float16, torch.bfloat16)})
+            what += f"; its {'/'.join(half)} weights are read and run in float32" if half else ""
         else:
             raise UserError(
                 f"{str(p)!r} holds a {type(obj).__name__}, not a state dict or a module; save model.state_dict()."
