@@ -135,19 +135,29 @@ def pair(a_label: str, a: Outputs, b_label: str, b: Outputs, atol: float, rtol: 
     results = []
     for key in ("output", "state"):
         if key in a and key in b:
-            if a[key].shape != b[key].shape:
+            va, vb = a[key], b[key]
+            if va.shape != vb.shape and key == "state":
+                va, vb = _last_rows(va, vb)  # a model that outputs only its last layer's final state
+            if va.shape != vb.shape:
                 raise UserError(
                     f"{a_label} and {b_label} give {key} of different shapes {a[key].shape} and {b[key].shape}; "
                     "they are not the same architecture."
                 )
-            results.append(
-                compare_arrays(a_label, b_label, key, a[key], b[key], atol, rtol, 1 if key == "output" else None)
-            )
+            results.append(compare_arrays(a_label, b_label, key, va, vb, atol, rtol, 1 if key == "output" else None))
     if not results:
         raise UserError(
             f"{a_label} and {b_label} have no output onnxgru can match (a GRU sequence output or final state)."
         )
     return results
+
+
+def _last_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two stacked final states (rows, N, H) where one holds only the last rows of the other (a model whose only
+    state output is its last layer's): the rows both hold. Anything else is returned as it is."""
+    if a.ndim == b.ndim == 3 and a.shape[1:] == b.shape[1:]:
+        rows = min(a.shape[0], b.shape[0])
+        return a[a.shape[0] - rows :], b[b.shape[0] - rows :]
+    return a, b
 
 
 def disagreement(p: PairResult, where: str = "") -> Finding:

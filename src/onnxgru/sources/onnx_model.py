@@ -22,6 +22,11 @@ def from_proto(
 ) -> LoadedModel:
     """Describe ``model`` and bind it to canonical inputs; running it loads ``runtime`` on first use."""
     scan = onnx_source.find_grus(model)
+    if not scan.layers and scan.unused and all(f.code == "GRU011" for f in scan.findings):
+        raise UserError(
+            f"{path!r} contains no GRU that an output of the model depends on ({', '.join(map(repr, scan.unused[:3]))} "
+            "compute nothing it outputs); give a model whose outputs come from its GRU."
+        )
     if not scan.layers and not scan.findings:
         raise UserError(f"{path!r} contains no GRU (no GRU node and no recurrent Loop/Scan); give a model with a GRU.")
     binding = onnx_source.bind(model, scan, options.fixed, options.time_major)

@@ -230,16 +230,57 @@ class GRUScan:
     layers: list[GRULayer] = field(default_factory=list)
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     findings: list[F.Finding] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)  # GRU nodes no graph output depends on: not layers
+
+
+def _subgraph_names(node: onnx.NodeProto) -> list[str]:
+    """Every name the subgraphs of ``node`` (a Loop, Scan or If body) read, at any depth: a body may read values
+    of the graph around it without naming them as inputs."""
+    out, todo = [], [a.g for a in node.attribute if a.g.node] + [g for a in node.attribute for g in a.graphs]
+    while todo:
+        g = todo.pop()
+        for n in g.node:
+            out += list(n.input)
+            todo += [a.g for a in n.attribute if a.g.node] + [sub for a in n.attribute for sub in a.graphs]
+    return out
+
+
+def live_nodes(graph: onnx.GraphProto) -> set[int]:
+    """The index of every node some graph output depends on; iterative, so a chain of any length is no recursion."""
+    nodes = list(graph.node)
+    producer = {out: k for k, node in enumerate(nodes) for out in node.output if out}
+    todo = [o.name for o in graph.output]
+    seen_names: set[str] = set()
+    live: set[int] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen_names:
+            continue
+        seen_names.add(name)
+        k = producer.get(name)
+        if k is None or k in live:
+            continue
+        live.add(k)
+        node = nodes[k]
+        todo += [i for i in node.input if i]
+        if node.op_type in ("Loop", "Scan", "If"):
+            todo += _subgraph_names(node)
+    return live
 
 
 def find_grus(model: onnx.ModelProto) -> GRUScan:
-    """Every fused GRU node in order, and every Loop/Scan that computes a GRU-like recurrence (GRU005)."""
+    """Every fused GRU node an output depends on, in order, and every Loop/Scan that computes a GRU-like recurrence
+    (GRU005). A GRU node no output depends on is not a layer: it is named as unused (GRU011)."""
     from onnxgru.sources import onnx_loops
 
     graph = model.graph
     consts = constants(graph)
     scan = GRUScan()
-    for node in graph.node:
+    live = live_nodes(graph)
+    for k, node in enumerate(graph.node):
+        if node.op_type == "GRU" and node.domain in ("", "ai.onnx") and k not in live:
+            scan.unused.append(node_name(node))
+            continue
         if node.op_type == "GRU" and node.domain in ("", "ai.onnx"):
             scan.layers.append(gru_layer(node, consts))
             scan.nodes.append(node)
@@ -256,6 +297,15 @@ def find_grus(model: onnx.ModelProto) -> GRUScan:
             scan.findings.append(F.no_fused_node(where, how))
     if not scan.layers and not scan.findings and _looks_recurrent(graph):
         scan.findings.append(F.no_fused_node("graph", "unrolled cells (MatMul/Sigmoid/Tanh per step)"))
+    if scan.unused:
+        names = ", ".join(repr(n) for n in scan.unused[:5]) + (", ..." if len(scan.unused) > 5 else "")
+        scan.findings.append(F.Finding(
+            "GRU011", "warning",
+            f"{len(scan.unused)} GRU node(s) ({names}) compute nothing any output of the model depends on: they are "
+            "not layers of the model, so onnxgru neither describes nor compares them. Remove them, or make the "
+            "output that should use them depend on them.",
+            "graph",
+        ))
     return scan
 
 
@@ -292,8 +342,12 @@ def graph_inputs(model: onnx.ModelProto) -> list[GraphInput]:
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """The nodes that read each name, among those an output depends on (a dead branch is no path for the data)."""
     out: dict[str, list] = {}
-    for node in graph.node:
+    live = live_nodes(graph)
+    for k, node in enumerate(graph.node):
+        if k not in live:
+            continue
         for name in node.input:
             out.setdefault(name, []).append(node)
     return out
@@ -393,7 +447,7 @@ class OnnxBinding:
         return None
 
     def _as_state(self, v: np.ndarray, n: int) -> np.ndarray | None:
-        if self.hidden_size is None or v.shape[-1] != self.hidden_size:
+        if self.hidden_size is None or v.ndim == 0 or v.shape[-1] != self.hidden_size:
             return None
         if v.ndim == 2 and v.shape[0] == n:
             return v[None]

@@ -200,7 +200,7 @@ def canonical(
             if v.shape[:2] == (n, t):
                 out["output"] = v
                 continue
-        if hidden is not None and v.shape[-1] == hidden:
+        if hidden is not None and v.ndim and v.shape[-1] == hidden:
             if v.ndim == 2 and v.shape[0] == n:
                 states.append(v[None])
                 continue
