@@ -9,10 +9,16 @@ of being waited for.
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from onnxgru.errors import UserError
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 GIB = 1 << 30
 TIME_LIMIT_S = 300.0  # one native run, or one runtime on one model
@@ -22,6 +28,22 @@ MEMORY_LIMIT_BYTES = 16 * GIB  # the address space of a runtime child; a single 
 MAX_MEMBER_BYTES = 256 << 20  # one JSON or code member of an archive (.keras config.json, TorchScript code)
 MAX_JSON_DEPTH = 200  # nesting of a model config (Keras writes about 10)
 MAX_TENSOR_BYTES = GIB  # a tensor a graph makes from its constants alone (ONNX ConstantOfShape, TensorFlow Fill)
+
+
+# An archive member may declare this many times its compressed size only while it stays small: past that, it is
+# a zip bomb (real weights and configs compress a few times at most).
+MAX_RATIO = 100
+
+
+def check_zip_members(z: Any, path: Any) -> None:
+    """Refuse, from a ``zipfile.ZipFile``'s directory, a member that would inflate absurdly. Python's zipfile never
+    yields more than a member declares, so checking the declared sizes bounds what any reader of it gets."""
+    for info in z.infolist():
+        if info.file_size > MAX_MEMBER_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise UserError(
+                f"{str(path)!r} holds {info.filename!r}, which inflates from {info.compress_size:,} to "
+                f"{info.file_size:,} bytes; onnxgru refuses such an archive (a zip bomb, or a corrupt file)."
+            )
 
 
 def check_json_depth(text: str | bytes, what: str, limit: int = MAX_JSON_DEPTH) -> None:
@@ -84,3 +106,43 @@ def parse_memory(text: str) -> int:
     if not value >= 64 << 20 or value != value or value == float("inf"):
         raise UserError(f"--memory-limit {text!r} must be at least 64M (and finite).")
     return int(value)
+
+
+# Set by the command line: there, a native run past its time limit may end the process (see ``timed``).
+_HARD_STOP = False
+
+
+def enable_hard_stop() -> None:
+    """Let ``timed`` end this process when a native run overruns: only the command line, which owns its process,
+    calls this; a program using onnxgru as a library is never ended from under it."""
+    global _HARD_STOP
+    _HARD_STOP = True
+
+
+def timed(run: Callable[[In], Out], seconds: float, what: str) -> Callable[[In], Out]:
+    """``run`` under a time limit. A Keras or PyTorch run cannot be interrupted from Python while it is in native
+    code (TensorFlow sessions stop themselves, see ``RunOptions``), so under the command line a watchdog thread
+    ends the process with one sentence and exit code 2 once ``seconds`` have passed; nothing has been written yet
+    then (outputs are written after every run)."""
+
+    def wrapped(inputs: In) -> Out:
+        if not _HARD_STOP:
+            return run(inputs)
+        watchdog = threading.Timer(seconds, _stop, args=(what, seconds))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return run(inputs)
+        finally:
+            watchdog.cancel()
+
+    return wrapped
+
+
+def _stop(what: str, seconds: float) -> None:
+    sys.stderr.write(
+        f"onnxgru: error: {what} did not finish within the time limit of {seconds:g} s and was stopped; raise "
+        "--time-limit if the model is really that slow (nothing was written).\n"
+    )
+    sys.stderr.flush()
+    os._exit(2)

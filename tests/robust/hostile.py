@@ -139,6 +139,15 @@ def tf_files(folder: Path) -> dict[str, Path]:
     with h5py.File(folder / "deep.h5", "r+") as f:
         f.attrs["model_config"] = '{"class_name": "Sequential", "config": ' + "[" * 990 + "]" * 990 + "}"
     out["deep_h5"] = folder / "deep.h5"
+    # an .h5 whose weight array declares 2 GB and stores next to nothing (a compressed chunked dataset left empty)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain.save(str(folder / "h5_bomb.h5"))
+    with h5py.File(folder / "h5_bomb.h5", "r+") as f:
+        name = next(n for n in _datasets(f) if "kernel" in n)
+        del f[name]
+        f.create_dataset(name, shape=(1 << 29,), dtype="f4", chunks=(1 << 20,), compression="gzip")
+    out["h5_bomb"] = folder / "h5_bomb.h5"
 
     # a .keras zip bomb: a 1.1 GB config.json deflated to about a megabyte
     plain.save(str(folder / "plain.keras"))
@@ -157,6 +166,12 @@ def tf_files(folder: Path) -> dict[str, Path]:
                 f.write(block)
             f.write(b'"}')
     return out
+
+
+def _datasets(f: object) -> list[str]:
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if hasattr(obj, "dtype") else None)
+    return names
 
 
 # --- PyTorch -------------------------------------------------------------------------------------------------------
@@ -220,6 +235,11 @@ def torch_files(folder: Path) -> dict[str, Path]:
         "    return x\n": "    _0 = torch.fill_(torch.from_file(self.path, True, 4, dtype=0), 66)\n"
                        "    return torch.add(x, torch.mul(torch.sum(_0), 0))\n"})  # used, so it is kept
     out["forward"] = folder / "forward.pt"
+    # a GRU whose forward loops 10^9 times before its kernel: plain tensor ops, so it passes the screen and runs
+    gru_call = "    _14, _15 = torch.gru(input0, "
+    _rewrite_code(folder / "clean.pt", folder / "endless.pt", {
+        gru_call: "    for _99 in range(1000000000):\n      input0 = torch.add(input0, 0.)\n" + gru_call})
+    out["endless"] = folder / "endless.pt"
     # an op of a custom namespace, which a loaded library could register to do anything
     _rewrite_code(folder / "clean.pt", folder / "custom_op.pt", {"    return x\n": "    return ops.evil.run(x)\n"})
     out["custom_op"] = folder / "custom_op.pt"

@@ -302,6 +302,12 @@ def test_keras_zip_bomb(tf_hostile, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.tf
+def test_h5_compression_bomb(tf_hostile, tmp_path: Path) -> None:
+    _bomb(["inspect", tf_hostile["h5_bomb"]], tmp_path, "compression bomb")
+
+
+@pytest.mark.slow
+@pytest.mark.tf
 def test_fill_bomb(tf_hostile, tmp_path: Path) -> None:
     _bomb(["check", "--tf", tf_hostile["fill"], "--runtimes", "onnxruntime"], tmp_path, "Fill")
 
@@ -312,6 +318,15 @@ def test_endless_loop_behind_a_control_input_stops_at_the_time_limit(tf_hostile,
     sentence = _bomb(["check", "--tf", tf_hostile["forever"], "--runtimes", "onnxruntime", "--time-limit", "5"],
                      tmp_path, "time limit")
     assert "--time-limit" in sentence
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_endless_torchscript_forward_stops_at_the_time_limit(torch_hostile, tmp_path: Path) -> None:
+    """PyTorch cannot be interrupted from Python inside a TorchScript loop: the command's watchdog ends it."""
+    sentence = _bomb(["check", "--torch", torch_hostile["endless"], "--runtimes", "onnxruntime", "--time-limit", "5",
+                      "--json", tmp_path / "r.json"], tmp_path, "time limit")
+    assert "PyTorch model" in sentence and not (tmp_path / "r.json").exists()
 
 
 def test_memory_limit_of_a_runtime_child() -> None:

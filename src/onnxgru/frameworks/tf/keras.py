@@ -46,23 +46,6 @@ def is_saved_model(path: str | Path) -> bool:
     return Path(path).is_dir() and (Path(path) / "keras_metadata.pb").is_file()
 
 
-# An archive member may declare this many times its compressed size only while it stays small: past that, it is
-# a zip bomb (real weights and configs compress a few times at most).
-_MAX_RATIO = 100
-
-
-def _check_members(z: zipfile.ZipFile, path: Path) -> None:
-    """Refuse, from the zip's directory, a member that would inflate absurdly. Python's zipfile never yields more
-    than a member declares, so checking the declared sizes bounds what Keras reads too."""
-    for info in z.infolist():
-        big = info.file_size > limits.MAX_MEMBER_BYTES
-        if big and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
-            raise UserError(
-                f"{str(path)!r} holds {info.filename!r}, which inflates from {info.compress_size:,} to "
-                f"{info.file_size:,} bytes; onnxgru refuses such an archive (a zip bomb, or a corrupt file)."
-            )
-
-
 def _read_json(z: zipfile.ZipFile, name: str, path: Path) -> Any:
     info = z.getinfo(name)
     with z.open(info) as f:
@@ -103,7 +86,7 @@ def stored_config(path: Path) -> tuple[Any, int]:
     if p.suffix == ".keras":
         try:
             with zipfile.ZipFile(p) as z:
-                _check_members(z, p)
+                limits.check_zip_members(z, p)
                 config = _read_json(z, "config.json", p)
                 meta = _read_json(z, "metadata.json", p) if "metadata.json" in z.namelist() else {}
         except UserError:
@@ -120,8 +103,14 @@ def stored_config(path: Path) -> tuple[Any, int]:
             with h5py.File(p, "r") as f:
                 raw = f.attrs.get("model_config")
                 version = f.attrs.get("keras_version", "2")
+                inflated = _inflated_dataset(f)
         except Exception:  # OSError from HDF5 on a corrupt file, or attributes of an odd type
             raise UserError(f"{str(p)!r} is not a readable HDF5 Keras file (truncated or another format).") from None
+        if inflated:
+            raise UserError(
+                f"{str(p)!r} holds a weight array ({inflated}) that inflates absurdly beyond what the file stores; "
+                "onnxgru refuses it (a compression bomb, or a corrupt file)."
+            )
         if raw is None:
             raise UserError(
                 f"{str(p)!r} holds weights but no model architecture; save the whole model (model.save), not "
@@ -149,6 +138,21 @@ def _safe_mode(module: Any) -> Any:
 
         return contextlib.nullcontext()
     return lib.SafeModeScope(True)
+
+
+def _inflated_dataset(f: Any) -> str | None:
+    """The name of an HDF5 dataset that declares far more bytes than it stores (a compressed bomb), or None."""
+    found: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if found or not hasattr(obj, "id") or not hasattr(obj, "dtype") or not hasattr(obj.id, "get_storage_size"):
+            return
+        declared = int(obj.size or 0) * obj.dtype.itemsize
+        if declared > limits.MAX_MEMBER_BYTES and declared > limits.MAX_RATIO * max(obj.id.get_storage_size(), 1):
+            found.append(name)
+
+    f.visititems(visit)
+    return found[0] if found else None
 
 
 def _h5py() -> Any:

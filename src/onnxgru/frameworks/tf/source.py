@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru.core.findings import code_ran
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Outputs
@@ -246,6 +247,7 @@ def _from_keras(km: keras.KerasModel, path: Path, role: str, options: LoadOption
             feeds += [h0[r].astype(seq[2], copy=False) for r in range(rows)]
         return keras.run(km, feeds)
 
-    model.run = lambda inputs: canonical(raw(inputs), outs, inputs, layers, time_major)
+    model.run = limits.timed(lambda inputs: canonical(raw(inputs), outs, inputs, layers, time_major),
+                             options.time_limit, f"Keras running {str(path)!r}")
     model.extra["raw_run"] = raw
     return model

@@ -82,6 +82,7 @@ def screen_archive(path: Path) -> None:
     """A UserError unless every code file and pickle of the TorchScript archive at ``path`` passes the screen."""
     try:
         with zipfile.ZipFile(path) as z:
+            limits.check_zip_members(z, path)  # torch's reader inflates what the archive declares
             infos = z.infolist()
             sources, pickles = [], []
             for info in infos:

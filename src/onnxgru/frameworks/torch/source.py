@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru._lazy import require
 from onnxgru.core.findings import code_ran
 from onnxgru.core.inputs import Inputs
@@ -28,15 +29,22 @@ if TYPE_CHECKING:
 
 
 def _flatten(obj: Mapping, prefix: str = "") -> dict:
-    """Nested dicts of tensors (``{"model": {"gru.weight_ih_l0": ...}}``) as one dotted-name dict."""
+    """Nested dicts of tensors (``{"model": {"gru.weight_ih_l0": ...}}``) as one dotted-name dict; iterative, as a
+    file may nest its dicts as deep as it likes."""
     torch = require("torch")
     out: dict = {}
-    for k, v in obj.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, torch.Tensor):
-            out[name] = v
-        elif isinstance(v, Mapping):
-            out.update(_flatten(v, name + "."))
+    stack = [(prefix, iter(obj.items()))]  # depth first, in the file's order
+    while stack:
+        head, items = stack[-1]
+        for k, v in items:
+            name = f"{head}{k}"
+            if isinstance(v, torch.Tensor):
+                out[name] = v
+            elif isinstance(v, Mapping):
+                stack.append((name + ".", iter(v.items())))
+                break
+        else:
+            stack.pop()
     return out
 
 
@@ -92,6 +100,7 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
         )
         raise UserError(f"{str(p)!r} contains no GRU (no nn.GRU and no onnxgru exact GRU){hint}.")
     model = from_sites(sites, str(p), role, top, what)
+    model.run = limits.timed(model.run, options.time_limit, f"the PyTorch model {str(p)!r}")
     if ran:
         model.findings.append(code_ran(str(p), ran))
     return model
