@@ -167,3 +167,33 @@ def test_screen_passes_tensor_code_and_refuses_foreign_pickles(tmp_path: Path) -
         screen.screen_archive(_archive(tmp_path, _MODULE.format(body="    return x"), {"extra.pkl": evil}))
     with pytest.raises(UserError, match="cannot read"):
         screen.screen_archive(_archive(tmp_path, "class M(:\n"))
+
+
+@pytest.mark.tf
+def test_training_graphs_still_load(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A checkpoint and a SavedModel written while training hold gradients, optimizer and saver ops: loading runs
+    none of them (only the restore op and the serving graph), so the allowlist does not refuse them."""
+    import warnings
+
+    import numpy as np
+
+    from onnxgru.cli import main
+
+    from ..builders import tf1_graph, tf_module
+
+    tf = tf_module()
+    v1 = tf.compat.v1
+
+    def build() -> None:
+        x = v1.placeholder(tf.float32, [None, None, 5], "x")
+        o, s = v1.nn.dynamic_rnn(v1.nn.rnn_cell.GRUCell(4), x, dtype=tf.float32)
+        tf.identity(o, "output")
+        tf.identity(s, "state")
+        v1.train.AdamOptimizer().minimize(tf.reduce_mean(tf.square(o)))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf1_graph(tf, tmp_path, "trained", build, np.random.default_rng(0), checkpoint=True, saved_model=True)
+    for src in (tmp_path / "trained_ckpt" / "model", tmp_path / "trained_saved_model"):
+        assert main(["inspect", str(src)]) == 0, capsys.readouterr().err
+        assert "reset_before" in capsys.readouterr().out

@@ -209,19 +209,20 @@ def check_meta_graph(meta_graph: Any, where: str, trust: bool = False) -> None:
     that is neither an inference op nor one that reads variables and the checkpoint.
 
     Loading runs the saver's restore op and the init ops (a SavedModel's main op, legacy init op, table
-    initialisers); a signature runs its outputs; a TF2 loader may call every function its object graph names.
-    What only the saver's save op or a gradient calls never runs, and is not checked."""
+    initialisers); a TF2 loader may call every function its object graph names. What only the saver's save op, a
+    training op or a gradient reaches never runs on loading and is not checked here; the graph onnxgru then runs
+    (the frozen serving graph) passes ``check_graph``."""
     if trust:
         return
     graph_def = meta_graph.graph_def
     functions = {f.signature.name: f for f in graph_def.library.function}
     saver = meta_graph.saver_def if meta_graph.HasField("saver_def") else None
     targets = [saver.restore_op_name] if saver is not None and saver.restore_op_name else []
-    for key in ("saved_model_main_op", "legacy_init_op", "table_initializer", "init_op", "saved_model_train_op"):
+    for key in ("saved_model_main_op", "legacy_init_op", "table_initializer"):
         if key in meta_graph.collection_def:
             targets += list(meta_graph.collection_def[key].node_list.value)
-    for sig in meta_graph.signature_def.values():
-        targets += [t.name for t in sig.outputs.values() if t.name]
+    init = meta_graph.signature_def.get("__saved_model_init_op")  # where TF2's builder keeps the main op
+    targets += [t.name for t in init.outputs.values() if t.name] if init is not None else []
     nodes, reached = reachable(graph_def, targets)
     # a TF2 loader may call any function the object graph names (Keras revives layers from them)
     revived = called_functions(meta_graph.object_graph_def.concrete_functions, functions)
