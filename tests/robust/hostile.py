@@ -104,6 +104,22 @@ def tf_files(folder: Path) -> dict[str, Path]:
                            ("tfrecord", (tfrecord,)), ("forever", (forever,)), ("fill", (fill,))):
             out[name] = tf1_graph(tf, folder, name, outputs_after(*deps), rng)
 
+    # a frozen graph that keeps a GRUCell the named outputs do not depend on
+    def two_cells() -> None:
+        x = v1.placeholder(tf.float32, [None, None, I], "x")
+        with v1.variable_scope("dead"):
+            d, _ = v1.nn.dynamic_rnn(v1.nn.rnn_cell.GRUCell(H), x, dtype=tf.float32)
+        tf.identity(d, "dead_output")
+        with v1.variable_scope("live"):
+            o, s = v1.nn.dynamic_rnn(v1.nn.rnn_cell.GRUCell(H), x, dtype=tf.float32)
+        tf.identity(o, "output")
+        tf.identity(s, "state")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out["dead_cell"] = tf1_graph(tf, folder, "dead_cell", two_cells, rng,
+                                     outputs=("output", "state", "dead_output"))
+
     # a TF2 SavedModel whose serving function writes a debug dump
     module = tf.Module()
     module.w = tf.Variable(rng.uniform(-1, 1, (I, H)).astype(np.float32))

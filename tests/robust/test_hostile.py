@@ -228,6 +228,16 @@ def test_a_dead_gru_is_no_layer(onnx_hostile, tmp_path: Path, capsys) -> None:
     assert data["pairs"] and all(p["passed"] for p in data["pairs"])
 
 
+@pytest.mark.tf
+def test_a_dead_tf_cell_is_no_layer(tf_hostile, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.json"
+    _report(capsys, ["inspect", tf_hostile["dead_cell"], "--output-names", "output,state", "--json", report],
+            codes=(0,))
+    data = json.loads(report.read_text())
+    assert [layer["name"] for layer in data["models"][0]["gru_layers"]] == ["live/rnn/gru_cell"]
+    assert any(f["code"] == "GRU011" and "dead/rnn/gru_cell" in f["message"] for f in data["findings"])
+
+
 @pytest.mark.parametrize("which", ["scalar_beside", "scalar_only"])
 def test_scalar_graph_outputs(which: str, onnx_hostile, capsys) -> None:
     from onnxgru.cli import main

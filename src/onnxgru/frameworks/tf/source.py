@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from onnxgru import limits
-from onnxgru.core.findings import code_ran
+from onnxgru.core.findings import Finding, code_ran
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Outputs
 from onnxgru.core.spec import GRULayer
@@ -50,7 +50,8 @@ def _load_graph(path: Path, role: str, options: LoadOptions) -> LoadedModel:
     tfg = graph.load(
         path, options.input_names, options.output_names, trust_code=options.trust_code, time_limit=options.time_limit
     )
-    layers = cells.find(tfg.graph_def) or _layers_via_onnx(tfg, options)
+    layers, unused = _live_cells(tfg)
+    layers = layers or _layers_via_onnx(tfg, options)
     if not layers:
         raise UserError(
             f"{str(path)!r} contains no GRU (no TF1 GRUCell and no GRU-like loop); give a model with a GRU."
@@ -64,6 +65,13 @@ def _load_graph(path: Path, role: str, options: LoadOptions) -> LoadedModel:
         accepts_h0=len(roles.states) == rows, dtype=str(dtype), time_major=time_major,
         extra={"graph": tfg, "roles": roles, "origin": tfg.origin},
     )
+    if unused:
+        model.findings.append(Finding(
+            "GRU011", "warning",
+            f"{len(unused)} GRUCell(s) ({', '.join(map(repr, unused[:5]))}) compute nothing the graph's outputs "
+            "depend on: they are not layers of the model, so onnxgru neither describes nor compares them.",
+            str(path),
+        ))
     if options.trust_code:
         model.findings.append(code_ran(str(path), "--trust-code: the graph's ops were not checked against onnxgru's "
                                        "allowlist of inference ops, and it ran as the file says"))
@@ -83,6 +91,20 @@ def _load_graph(path: Path, role: str, options: LoadOptions) -> LoadedModel:
     model.run = lambda inputs: canonical(raw(inputs), tfg.outputs, inputs, layers, time_major)
     model.extra["raw_run"] = raw
     return model
+
+
+def _live_cells(tfg: graph.TFGraph) -> tuple[list[GRULayer], list[str]]:
+    """The GRUCells the outputs depend on, and the names of those they do not (a frozen .pb keeps what it was
+    given, dead branches included)."""
+    every = cells.find(tfg.graph_def)
+    if not every:
+        return [], []
+    from onnxgru.frameworks.tf.tfimport import tf
+
+    needed = tf().compat.v1.graph_util.extract_sub_graph(tfg.graph_def, [graph.op_name(o) for o in tfg.outputs])
+    live = cells.find(needed)
+    names = {layer.name for layer in live}
+    return live, [layer.name for layer in every if layer.name not in names]
 
 
 def _layers_via_onnx(tfg: graph.TFGraph, options: LoadOptions) -> list[GRULayer]:
