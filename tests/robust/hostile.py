@@ -104,6 +104,23 @@ def tf_files(folder: Path) -> dict[str, Path]:
                            ("tfrecord", (tfrecord,)), ("forever", (forever,)), ("fill", (fill,))):
             out[name] = tf1_graph(tf, folder, name, outputs_after(*deps), rng)
 
+    # a DebugIdentity on a constant that no output needs: nothing runs it, but tf2onnx's constant folding ran every
+    # op of the graph whose inputs are constants (export, check) until onnxgru handed it only what outputs need
+    out["side_marker"] = folder.parent / f"{folder.name}-side-dump"
+
+    def side_dump() -> None:
+        o, s = gru()
+        tf.identity(o, "output")
+        tf.identity(s, "state")
+        dump = gen_debug_ops.debug_identity(tf.constant([1.0]), device_name="", tensor_name="t",
+                                            debug_urls=[f"file://{out['side_marker']}"])
+        tf.identity(dump, "side")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out["unreached_dump"] = tf1_graph(tf, folder, "unreached_dump", side_dump, rng,
+                                          outputs=("output", "state", "side"))
+
     # a frozen graph that keeps a GRUCell the named outputs do not depend on
     def two_cells() -> None:
         x = v1.placeholder(tf.float32, [None, None, I], "x")

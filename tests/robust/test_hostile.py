@@ -104,6 +104,17 @@ def test_tf_file_writers_behind_a_control_input_are_refused(command: str, which:
         assert ("DatasetToTFRecord" if which == "tfrecord" else "DebugIdentity") in sentence
 
 
+@pytest.mark.tf
+@pytest.mark.parametrize("command", ["check", "export-tf", "convert"])
+def test_a_file_writer_no_output_needs_never_runs(command: str, env: Env, tf_hostile, capsys) -> None:
+    """A DebugIdentity on a constant, outside what the outputs need: the allowlist does not look at it, and nothing
+    runs it: onnxgru hands TensorFlow and tf2onnx (whose constant folding runs any op with constant inputs) only
+    the part of the graph the outputs need."""
+    args = argv(command, tf_hostile["unreached_dump"], env) + ["--steps", "3"]
+    _report(capsys, args, codes=(0,))
+    assert not tf_hostile["side_marker"].exists()
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("which", ["setstate", "forward", "custom_op"])

@@ -128,6 +128,21 @@ def reachable(graph_def: Any, targets: Iterable[str] | None = None) -> tuple[lis
     return reached, called_functions(calls, functions)
 
 
+def prune(graph_def: Any, targets: Iterable[str]) -> tuple[Any, list[str]]:
+    """A copy of ``graph_def`` with only what a run of ``targets`` reaches (nodes in their order, the functions
+    they call), and the names of the nodes left out. Everything that comes after (tf2onnx, whose constant folding
+    runs every op of the graph it is given whose inputs are constants, reached or not) sees only checked nodes."""
+    nodes, functions = reachable(graph_def, list(targets))
+    keep = {n.name for n in nodes}
+    called = {f.signature.name for f in functions}
+    out = type(graph_def)()
+    out.versions.CopyFrom(graph_def.versions)
+    out.node.extend(n for n in graph_def.node if n.name in keep)
+    out.library.function.extend(f for f in graph_def.library.function if f.signature.name in called)
+    out.library.gradient.extend(g for g in graph_def.library.gradient if g.function_name in called)
+    return out, [n.name for n in graph_def.node if n.name not in keep]
+
+
 def called_functions(names: Iterable[str], functions: dict[str, Any]) -> list[Any]:
     """The functions of ``names`` and every function their bodies call, transitively."""
     todo, seen, out = list(names), set(), []
@@ -170,6 +185,8 @@ def check_graph(graph_def: Any, outputs: Iterable[str], where: str, trust: bool 
         library = {f.signature.name for f in graph_def.library.function}
         _raise(refused_ops(nodes, functions, INFERENCE_OPS, library), where)
     _check_declared_sizes(nodes, where)
+    for fn in functions:
+        _check_declared_sizes(list(fn.node_def), f"{where}, function {fn.signature.name}")
 
 
 # Ops that allocate a tensor of the shape given by one of their inputs (its index), whatever their other inputs.

@@ -49,6 +49,7 @@ class TFGraph:
     origin: str
     rename: dict[str, str] = field(default_factory=dict)  # tensor name -> the signature's name for it
     time_limit: float = limits.TIME_LIMIT_S  # seconds one run may take
+    unused: list[str] = field(default_factory=list)  # GRUCells (scopes) no output depends on, left out
     _session: Any = None
 
     def session(self) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
@@ -142,6 +143,9 @@ def load(
     else:
         tfg = _frozen(path, input_names, output_names, trust_code)
     tfg.time_limit = time_limit
+    # only what the outputs (and the inputs onnxgru feeds) need, which the allowlist checked, goes any further
+    tfg.graph_def, dropped = allowlist.prune(tfg.graph_def, [*tfg.outputs, *(f.name for f in tfg.inputs)])
+    tfg.unused = [n[: -len("/gates/kernel")] for n in dropped if n.endswith("/gates/kernel")]
     return tfg
 
 

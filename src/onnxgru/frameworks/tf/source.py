@@ -94,17 +94,11 @@ def _load_graph(path: Path, role: str, options: LoadOptions) -> LoadedModel:
 
 
 def _live_cells(tfg: graph.TFGraph) -> tuple[list[GRULayer], list[str]]:
-    """The GRUCells the outputs depend on, and the names of those they do not (a frozen .pb keeps what it was
-    given, dead branches included)."""
-    every = cells.find(tfg.graph_def)
-    if not every:
-        return [], []
-    from onnxgru.frameworks.tf.tfimport import tf
-
-    needed = tf().compat.v1.graph_util.extract_sub_graph(tfg.graph_def, [graph.op_name(o) for o in tfg.outputs])
-    live = cells.find(needed)
-    names = {layer.name for layer in live}
-    return live, [layer.name for layer in every if layer.name not in names]
+    """The GRUCells the outputs depend on (the graph holds nothing else once loaded), and the scopes of those the
+    loader left out because nothing the outputs need reaches them."""
+    layers = cells.find(tfg.graph_def)
+    names = {layer.name for layer in layers}
+    return layers, [s for s in tfg.unused if s not in names]
 
 
 def _layers_via_onnx(tfg: graph.TFGraph, options: LoadOptions) -> list[GRULayer]:
