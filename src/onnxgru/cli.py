@@ -120,6 +120,18 @@ def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = Tru
         metavar="NAME=VALUE|FILE.npy",
         help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)",
     )
+    g.add_argument(
+        "--trust-code", action="store_true",
+        help="run TensorFlow ops off the inference allowlist and unscreened TorchScript (only for files you trust)",
+    )
+    g.add_argument(
+        "--time-limit", type=_float, default=None, metavar="SECONDS",
+        help="stop a native run, or a runtime on one model, after this long (default 300)",
+    )
+    g.add_argument(
+        "--memory-limit", default=None, metavar="SIZE",
+        help="address space of each runtime's child process, e.g. 8G (default 16G)",
+    )
     if tf:
         g.add_argument(
             "--time-major",
@@ -257,9 +269,18 @@ def _runtimes_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: s
 
 
 def _load_options(args: argparse.Namespace):  # -> LoadOptions
+    from onnxgru import limits
     from onnxgru.sources.load import LoadOptions
 
+    given = getattr(args, "time_limit", None)
+    time_limit = limits.TIME_LIMIT_S if given is None else given
+    if not 0 < time_limit < float("inf"):
+        raise UserError(f"--time-limit must be a positive number of seconds, got {given!r}.")
+    memory = getattr(args, "memory_limit", None)
     return LoadOptions(
+        trust_code=getattr(args, "trust_code", False),
+        time_limit=time_limit,
+        memory_limit=limits.MEMORY_LIMIT_BYTES if memory is None else limits.parse_memory(memory),
         fixed=fixed_inputs(getattr(args, "input", [])),
         time_major=getattr(args, "time_major", None),
         batch_first=getattr(args, "batch_first", None),
@@ -375,7 +396,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         existing(args.inputs, "--inputs")
     check_runtimes(getattr(args, "runtimes", None))
-    outputs, target = _outputs(args, [s for _, s, _ in sources])
+    read = [s for _, s, _ in sources] + ([args.inputs] if getattr(args, "inputs", None) else [])
+    read += [v.partition("=")[2] for v in getattr(args, "input", []) if v.endswith(".npy")]  # inputs, never outputs
+    outputs, target = _outputs(args, read)
     options = _load_options(args)
     settings = _settings(args) if hasattr(args, "atol") else None
 

@@ -24,10 +24,12 @@ def fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
         if not sep or not name:
             raise UserError(f"--input {item!r} must be NAME=VALUE or NAME=FILE.npy, e.g. keep_prob=1.0.")
         if value.endswith(".npy"):
+            from onnxgru.core.inputs import check_npy
             from onnxgru.sources.files import existing
 
             try:
-                fixed[name] = np.load(existing(value, "--input"), allow_pickle=False)
+                check_npy(existing(value, "--input"), f"--input {name}={value}")
+                fixed[name] = np.load(value, allow_pickle=False)
             except UserError:
                 raise
             except Exception as exc:

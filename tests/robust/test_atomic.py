@@ -41,18 +41,73 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
 
-def test_a_write_is_a_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    renames = []
-    real = os.replace
-    monkeypatch.setattr(common.os, "replace", lambda a, b: (renames.append((Path(a), Path(b))), real(a, b))[1])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_write_is_a_link_or_a_rename(overwrite: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new file is a hard link of the finished temporary file (no-clobber); a forced overwrite is a rename."""
+    moves = []
+    for name in ("replace", "link"):
+        real = getattr(os, name)
+        monkeypatch.setattr(common.os, name, lambda a, b, _n=name, _r=real: (moves.append((_n, Path(a), Path(b))),
+                                                                             _r(a, b))[1])
     target = tmp_path / "r.json"
-    common.write_atomic(target, b"{}")
+    if overwrite:
+        target.write_bytes(b"old")
+    common.write_atomic(target, b"{}", overwrite=overwrite)
     assert target.read_bytes() == b"{}" and not leftovers(tmp_path)
-    [(tmp, dest)] = renames
+    [(how, tmp, dest)] = moves
+    assert how == ("replace" if overwrite else "link")
     assert dest == target and tmp.parent == tmp_path and tmp.name.endswith(".tmp")
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_a_file_that_appeared_meanwhile_is_kept(tmp_path: Path) -> None:
+    """Two runs writing the same report without --force: the second finds the first's file and keeps it."""
+    target = tmp_path / "r.json"
+    common.check_output_path(str(target), False)
+    target.write_bytes(b"the other run's report")
+    with pytest.raises(UserError, match="appeared while onnxgru ran"):
+        common.write_atomic(target, b"{}")
+    assert target.read_bytes() == b"the other run's report" and not leftovers(tmp_path)
+    common.check_output_path(str(target), True)  # with --force it is replaced
+    common.write_atomic(target, b"{}")
+    assert target.read_bytes() == b"{}"
+
+
+def test_no_hard_links_still_never_clobbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(a: str, b: str) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(common.os, "link", no_links)
+    target = tmp_path / "r.json"
+    common.write_atomic(target, b"{}")
+    assert target.read_bytes() == b"{}" and not leftovers(tmp_path)
+    with pytest.raises(UserError, match="appeared while onnxgru ran"):
+        common.write_atomic(target, b"[]")
+    assert target.read_bytes() == b"{}" and not leftovers(tmp_path)
+
+
+def test_concurrent_runs_never_replace_each_other(stack_file, rng, tmp_path: Path) -> None:
+    """Two real processes write the same --json at once: exactly one wins, the other says so (exit 2)."""
+    import subprocess
+    import sys
+
+    from ..conftest import random_layer
+
+    good = stack_file([random_layer(rng, 5, 4)], "good.onnx")
+    out = tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "onnxgru", "inspect", good, "--json", str(out)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(4)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes.count(0) == 1 and all(c == 2 for c in codes[1:]), results
+    for code, err in results:
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1 and ("appeared while" in err or "already exists" in err), err
+    assert out.read_text().startswith("{") and not leftovers(tmp_path)
 
 
 @pytest.mark.parametrize("existing", [False, True])
@@ -65,8 +120,9 @@ def test_a_failed_rename_leaves_nothing(existing: bool, tmp_path: Path, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(common.os, "replace", full)
+    monkeypatch.setattr(common.os, "link", full)
     with pytest.raises(UserError, match="No space left"):
-        common.write_atomic(target, b"new" * 1000)
+        common.write_atomic(target, b"new" * 1000, overwrite=existing)
     assert not leftovers(tmp_path)
     assert (target.read_bytes() == b"old") if existing else not target.exists()
 

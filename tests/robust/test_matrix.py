@@ -11,6 +11,9 @@ The matrix (one test per cell; ``-`` = the command has no such input):
 | code-running pickle (marker)       | x       | x       | x     | x         | x            | x       |
 | Keras Lambda, .keras and .h5 (marker) | x    | x       | x     | x         | x            | x       |
 | TF graph / SavedModel that writes a file when run or loaded (marker) | x | x | x | x | x | x        |
+| TF file writer behind a control input / in a TF2 serving function (marker, test_hostile) | x | x | x | x | x | x |
+| TorchScript from_file in __setstate__ or forward, custom op namespace (marker, test_hostile) | x | x | x | x | x | x |
+| Keras 2 SavedModel folder with a Lambda (marker, test_hostile) | x | x | x     | x         | x            | x       |
 | inputs: wrong shape / dtype / NaN / Inf | -  | x       | x     | x         | x            | x       |
 | fixed feed NaN/Inf (--input)       | x       | x       | x     | x         | x            | x       |
 | absurd sizes (flags, model width, inputs file) | - | x | x   | x         | x            | x       |
@@ -18,6 +21,8 @@ The matrix (one test per cell; ``-`` = the command has no such input):
 |   parent is a file / under /proc or /sys / a folder / a pipe / name too long | x | x | x | x | x | x |
 
 Corrupt files are refused by the reader of their kind, so the file-kind axis lists which readers each command reaches.
+``test_hostile`` holds round two (issue 13): the rows marked so, crashes that now answer 0/1/2, and bombs measured in
+a child process (peak memory, time).
 """
 
 from __future__ import annotations

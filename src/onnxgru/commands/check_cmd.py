@@ -66,7 +66,8 @@ def check(
     from onnxgru.runtimes.probe import ProbePool
 
     done: list[Verification] = []
-    with ProbePool(names) as pool:  # the runtimes' children import while this process loads and exports
+    # the runtimes' children import while this process loads and exports
+    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit) as pool:
         for group in groups:
             models = _load(group, options, progress)
             export = _exporter(settings, options, group)

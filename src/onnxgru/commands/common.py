@@ -3,6 +3,7 @@ written atomically)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Sequence
@@ -10,11 +11,15 @@ from pathlib import Path
 
 from onnxgru.errors import UserError
 
+# Outputs ``check_output_path`` cleared for replacing (``--force``); ``write_atomic`` replaces no other file.
+_FORCED: set[str] = set()
+
 
 def check_output_path(path: str | None, force: bool, sources: Sequence[str] = ()) -> Path | None:
     """Refuse, before any work, an output that would overwrite an existing file without ``--force``, write over or
-    into an input, replace something that is not a regular file, or cannot be created (tried, not guessed: as root
-    every permission check passes, yet /proc, /sys or a read-only mount still refuse the file)."""
+    into an input (even with ``--force``), replace something that is not a regular file, or cannot be created
+    (tried, not guessed: as root every permission check passes, yet /proc, /sys or a read-only mount still refuse
+    the file). ``sources`` are every file the command reads: models, ``--inputs``, ``--input NAME=FILE.npy``."""
     if path is None:
         return None
     p = Path(path)
@@ -24,6 +29,7 @@ def check_output_path(path: str | None, force: bool, sources: Sequence[str] = ()
         raise UserError(
             f"the output {str(p)!r} cannot be written ({exc.strerror or type(exc).__name__}); choose another path."
         ) from None
+    (_FORCED.add if force else _FORCED.discard)(str(p.resolve()))
     return p
 
 
@@ -57,8 +63,14 @@ def _check_output_path(p: Path, force: bool, sources: Sequence[str]) -> None:
     os.unlink(probe)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file next to ``path``, then rename: an interrupted run leaves no half file."""
+def write_atomic(path: Path, data: bytes, overwrite: bool | None = None) -> None:
+    """Write to a temporary file next to ``path``, then put it in place: an interrupted run leaves no half file.
+
+    Only a file ``check_output_path`` cleared with ``--force`` (or ``overwrite=True``) is replaced (a rename). Any
+    other output is created with a hard link of the finished file, which fails if a file of that name appeared
+    while the command ran (a concurrent run writing the same report): that file is kept and this write refused."""
+    if overwrite is None:
+        overwrite = str(Path(path).resolve()) in _FORCED
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
@@ -71,12 +83,39 @@ def write_atomic(path: Path, data: bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an output file gets the usual permissions
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _create(Path(tmp), Path(path))
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise UserError(
+                f"{str(path)!r} appeared while onnxgru ran (another run writing the same file?); it was kept and "
+                "nothing was written. Pass --force to overwrite it, or choose another path."
+            ) from None
         if isinstance(exc, OSError):
             raise UserError(
                 f"the output {str(path)!r} could not be written ({exc.strerror or type(exc).__name__}); "
                 "nothing was written."
             ) from None
         raise
+
+
+def _create(tmp: Path, path: Path) -> None:
+    """Put the finished ``tmp`` at ``path`` only if nothing is there: a hard link (atomic, fails on an existing
+    name), then the temporary name goes. A file system without hard links gets an exclusive placeholder, which the
+    rename then replaces."""
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise  # FileExistsError above all
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # no hard links (FAT, some NFS)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            path.unlink(missing_ok=True)  # our own placeholder
+            raise
+        return
+    tmp.unlink()

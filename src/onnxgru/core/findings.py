@@ -15,7 +15,7 @@ SEVERITIES = ("error", "warning", "info")
 SEVERITY = {
     "GRU001": "error", "GRU002": "error", "GRU003": "error", "GRU004": "error", "GRU005": "warning",
     "GRU006": "warning", "GRU007": "error", "GRU008": "warning", "GRU009": "warning", "GRU010": "error",
-    "GRU011": "warning",
+    "GRU011": "warning", "GRU012": "info",
 }
 
 RESET_BEFORE_FORMULA = "h~ = tanh(Wh·x + Rh·(r⊙h) + b)  (reset before the recurrent matmul, linear_before_reset=0)"
@@ -212,3 +212,8 @@ def gru_mismatch(
 def partial(where: str, what: str) -> Finding:
     """GRU011: only part of a model was run, tapped, exported or compared; ``what`` says which part and why."""
     return _make("GRU011", what, where)
+
+
+def code_ran(where: str, what: str) -> Finding:
+    """GRU012 (info): code from the model file ran (TorchScript, a trusted pickle) or ran unchecked (--trust-code)."""
+    return _make("GRU012", f"model code ran: {what}.", where)

@@ -11,6 +11,8 @@ not saturated, ids inside the embedding's vocabulary, more than one step and one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -21,6 +23,30 @@ from onnxgru.errors import UserError
 MAX_BATCH = 4096
 MAX_STEPS = 100_000
 MAX_ELEMENTS = 200_000_000
+MAX_BYTES = 8 * MAX_ELEMENTS  # an array a user gives (--inputs, --input FILE.npy), in bytes: float64 at the most
+
+
+def npy_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype a ``.npy`` stream declares, read from its header alone (nothing allocated)."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def check_npy(path: str | Path, what: str) -> None:
+    """Refuse a ``.npy`` file whose header declares more than ``MAX_ELEMENTS`` values or ``MAX_BYTES`` bytes."""
+    try:
+        with open(path, "rb") as f:
+            shape, dtype = npy_header(f)
+    except (OSError, ValueError, EOFError, TypeError, SyntaxError):
+        return  # unreadable: np.load says so in its own words
+    values = int(np.prod(shape, dtype=object))
+    if values > MAX_ELEMENTS or values * dtype.itemsize > MAX_BYTES:
+        raise UserError(
+            f"{what} declares an array of shape {shape} and dtype {dtype.str}, more than {MAX_ELEMENTS:,} values or "
+            f"{MAX_BYTES:,} bytes; give a smaller array."
+        )
 
 
 @dataclass(frozen=True, eq=False)

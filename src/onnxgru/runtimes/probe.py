@@ -18,6 +18,10 @@ makes ``<runtime>.log`` (its stdout and stderr during the job, which also says t
 ``<runtime>.npz`` (outputs in graph order) and last ``<runtime>.json`` (status), so a status file exists only for a
 job that finished.
 
+Each child runs under a memory limit (``RLIMIT_AS``, from ``ONNXGRU_MEMORY_LIMIT`` in its environment, set before it
+imports a runtime): a model that asks for more fails in its child, a ``crashed`` result that says so, instead of
+taking the machine's memory.
+
 Child: ``python -m onnxgru.runtimes.probe [--warm] ENTRY...`` reads ``FOLDER<TAB>NAME<TAB>ENTRY`` lines on stdin; an
 ENTRY is a registry entry (``module`` or ``module:ATTRIBUTE``), so a runtime registered only in the parent (a
 test's) still resolves. ``--warm`` loads the listed entries' runtimes before the first job.
@@ -40,13 +44,14 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from onnxgru import runtimes
+from onnxgru import limits, runtimes
 
 if TYPE_CHECKING:
     import onnx
 
 STATUSES = ("ok", "refused", "crashed", "unavailable")
 DEFAULT_TIMEOUT_S = 120.0
+_MEMORY_ENV = "ONNXGRU_MEMORY_LIMIT"
 _POLL_S = 0.002
 
 
@@ -70,18 +75,21 @@ class ProbeResult:
 
 
 def probe(
-    runtime: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray], timeout: float = DEFAULT_TIMEOUT_S
+    runtime: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray], timeout: float = DEFAULT_TIMEOUT_S,
+    memory_limit: int | None = limits.MEMORY_LIMIT_BYTES,
 ) -> ProbeResult:
     """Run ``model`` on ``feeds`` in ``runtime``, in a child process; never raises for what the runtime does."""
-    return probe_all([runtime], model, feeds, timeout)[runtime]
+    return probe_all([runtime], model, feeds, timeout, memory_limit)[runtime]
 
 
 def probe_all(
-    names: Sequence[str], model: onnx.ModelProto, feeds: dict[str, np.ndarray], timeout: float = DEFAULT_TIMEOUT_S
+    names: Sequence[str], model: onnx.ModelProto, feeds: dict[str, np.ndarray], timeout: float = DEFAULT_TIMEOUT_S,
+    memory_limit: int | None = limits.MEMORY_LIMIT_BYTES,
 ) -> dict[str, ProbeResult]:
-    """Every runtime of ``names`` on the same model and feeds, in children, each within ``timeout`` seconds.
-    Unknown names raise ``UserError``; runtimes whose package is missing are ``unavailable`` (no child)."""
-    with ProbePool(names, timeout, warm=False) as pool:
+    """Every runtime of ``names`` on the same model and feeds, in children, each within ``timeout`` seconds and
+    ``memory_limit`` bytes of address space. Unknown names raise ``UserError``; runtimes whose package is missing
+    are ``unavailable`` (no child)."""
+    with ProbePool(names, timeout, warm=False, memory_limit=memory_limit) as pool:
         return dict(pool.results(pool.submit(model, feeds)))
 
 
@@ -119,11 +127,16 @@ class ProbePool:
     ``submit(model, feeds)`` returns a ticket at once; ``results(ticket)`` yields ``(runtime, ProbeResult)`` in the
     order of ``names``, loading each runtime's outputs only when it is yielded. A job submitted with ``start=False``
     waits until ``dispatch`` or ``results`` (so big models do not compete for the cores with the caller's own work).
-    ``timeout`` bounds each job from the moment its child is free to start it."""
+    ``timeout`` bounds each job from the moment its child is free to start it; ``memory_limit`` bounds each child's
+    address space (None: no limit)."""
 
-    def __init__(self, names: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, warm: bool = True) -> None:
+    def __init__(
+        self, names: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, warm: bool = True,
+        memory_limit: int | None = limits.MEMORY_LIMIT_BYTES,
+    ) -> None:
         self.names = list(dict.fromkeys(names))
         self.timeout = timeout
+        self.memory_limit = memory_limit
         entries = {name: runtimes.target(name) for name in self.names}  # unknown names: UserError, before any child
         self._tmp = tempfile.TemporaryDirectory(prefix="onnxgru-probe-")
         self._root = Path(self._tmp.name)
@@ -213,13 +226,16 @@ class ProbePool:
                 if job.outcome is None:
                     time.sleep(_POLL_S)
             returncode, seconds, late = job.outcome
-            yield job.name, _collect(job.folder, job.name, returncode, seconds, late, self.timeout)
+            yield job.name, _collect(job.folder, job.name, returncode, seconds, late, self.timeout, self.memory_limit)
         if ticket:
             _remove(ticket[0].folder)
 
     # --- the children ------------------------------------------------------------------------------------------
     def _start(self, child: _Child, warm: bool) -> None:
         env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0", "PYTHONFAULTHANDLER": "1"}
+        if self.memory_limit:
+            # glibc reserves 64 MB of address space per thread arena; capped, a many-core machine stays in bounds
+            env.update({_MEMORY_ENV: str(int(self.memory_limit)), "MALLOC_ARENA_MAX": "4"})
         cmd = [sys.executable, "-m", "onnxgru.runtimes.probe", *(["--warm"] if warm else []), *child.entries]
         with open(child.log, "ab") as log:
             child.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env)
@@ -274,7 +290,10 @@ def _unavailable(name: str, package: str) -> ProbeResult:
     return ProbeResult(name, "unavailable", None, f"{package} is not installed (pip install {package})", None)
 
 
-def _collect(folder: Path, name: str, returncode: int, seconds: float, late: bool, timeout: float) -> ProbeResult:
+def _collect(
+    folder: Path, name: str, returncode: int, seconds: float, late: bool, timeout: float,
+    memory_limit: int | None = None,
+) -> ProbeResult:
     status_file = folder / f"{name}.json"
     if returncode == 0 and status_file.is_file():
         info = json.loads(status_file.read_text())
@@ -292,7 +311,13 @@ def _collect(folder: Path, name: str, returncode: int, seconds: float, late: boo
     else:
         how = f"exited with code {returncode} without a result"
     said = _last_words(log)
+    if memory_limit and any(w in log for w in _OUT_OF_MEMORY):
+        how += f" after running out of its memory limit of {memory_limit / limits.GIB:.3g} GiB (--memory-limit)"
     return ProbeResult(name, "crashed", None, how + (f": {said}" if said else ""), None, None, seconds)
+
+
+_OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "Failed to allocate",
+                  "memory allocation")
 
 
 def _signal_name(number: int) -> str:
@@ -315,6 +340,19 @@ def _last_words(log: str) -> str:
 
 
 # --- child ---------------------------------------------------------------------------------------------------------
+def _limit_memory() -> None:
+    """Cap this child's address space at ``ONNXGRU_MEMORY_LIMIT`` bytes, before any runtime is imported."""
+    value = os.environ.get(_MEMORY_ENV)
+    try:
+        import resource
+    except ImportError:  # not on this platform (Windows): the time limit still holds
+        return
+    if value:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 def _serve(stdin: IO[str], warm: Sequence[str]) -> int:
     """Run jobs from ``stdin`` until it closes, after loading the ``warm`` entries' runtimes on a tiny GRU."""
     for entry in warm:
@@ -391,4 +429,5 @@ def _run(folder: Path, name: str, entry: str) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     warm_up = args[0] == "--warm" if args else False
+    _limit_memory()
     sys.exit(_serve(sys.stdin, args[1:] if warm_up else []))

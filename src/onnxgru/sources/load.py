@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.sources.files import existing
@@ -20,7 +21,7 @@ TORCH_SUFFIXES = {".pt", ".pth", ".pt2", ".ts", ".torchscript", ".jit"}
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """What a user may tell a reader: fixed feeds, names, layout, trust."""
+    """What a user may tell a reader: fixed feeds, names, layout, trust, and the limits a run stays within."""
 
     fixed: dict[str, np.ndarray] = field(default_factory=dict)
     time_major: bool | None = None
@@ -28,6 +29,9 @@ class LoadOptions:
     trust_pickle: bool = False
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    trust_code: bool = False  # run TensorFlow ops off the allowlist and unscreened TorchScript (--trust-code)
+    time_limit: float = limits.TIME_LIMIT_S  # seconds for one native run, or one runtime on one model
+    memory_limit: int = limits.MEMORY_LIMIT_BYTES  # bytes of address space for a runtime's child process
 
     def without_fixed(self) -> LoadOptions:
         """The options for reading an export of the source: its own names and layout, nothing to fix by name."""

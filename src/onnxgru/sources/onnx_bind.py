@@ -62,8 +62,13 @@ class _Reach:
 
 def _reach(graph: onnx.GraphProto, start: str, consts: dict[str, np.ndarray]) -> list[_Reach]:
     """Every computing node ``start`` reaches through shape-only nodes (and embedding lookups), breadth first."""
+    from onnxgru.sources.onnx_describe import live_nodes
+
     consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
+    live = live_nodes(graph)  # a dead branch is no path for the data
+    for k, node in enumerate(graph.node):
+        if k not in live:
+            continue
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     found: list[_Reach] = []

@@ -106,38 +106,46 @@ class GRUScan:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     findings: list[F.Finding] = field(default_factory=list)
     others: list[str] = field(default_factory=list)  # other recurrent nodes (LSTM, RNN), named for the user
+    unused: list[str] = field(default_factory=list)  # GRU nodes no graph output depends on: not layers
 
     @property
     def fused_nodes(self) -> list[onnx.NodeProto]:
         return [n for n in self.nodes if n.op_type == "GRU"]
 
 
-def needed_nodes(graph: onnx.GraphProto) -> set[int]:
-    """The indices of the nodes some graph output depends on (walked iteratively: chains of any length)."""
-    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+def _subgraph_names(node: onnx.NodeProto) -> list[str]:
+    """Every name the subgraphs of ``node`` (a Loop, Scan or If body) read, at any depth: a body may read values
+    of the graph around it without naming them as inputs."""
+    out, todo = [], [a.g for a in node.attribute if a.g.node] + [g for a in node.attribute for g in a.graphs]
+    while todo:
+        g = todo.pop()
+        for n in g.node:
+            out += list(n.input)
+            todo += [a.g for a in n.attribute if a.g.node] + [sub for a in n.attribute for sub in a.graphs]
+    return out
+
+
+def live_nodes(graph: onnx.GraphProto) -> set[int]:
+    """The index of every node some graph output depends on; iterative, so a chain of any length is no recursion."""
+    nodes = list(graph.node)
+    producer = {out: k for k, node in enumerate(nodes) for out in node.output if out}
     todo = [o.name for o in graph.output]
-    seen: set[int] = set()
-    names: set[str] = set()
+    seen_names: set[str] = set()
+    live: set[int] = set()
     while todo:
         name = todo.pop()
-        if name in names:
+        if name in seen_names:
             continue
-        names.add(name)
+        seen_names.add(name)
         k = producer.get(name)
-        if k is None or k in seen:
+        if k is None or k in live:
             continue
-        seen.add(k)
-        node = graph.node[k]
+        live.add(k)
+        node = nodes[k]
         todo += [i for i in node.input if i]
-        for a in node.attribute:  # a Loop/Scan body reads outer names too
-            if a.g is not None and a.HasField("g"):
-                todo += _outer_names(a.g)
-    return seen
-
-
-def _outer_names(body: onnx.GraphProto) -> list[str]:
-    inner = {i.name for i in body.input} | {t.name for t in body.initializer} | {o for n in body.node for o in n.output}
-    return [i for n in body.node for i in n.input if i and i not in inner]
+        if node.op_type in ("Loop", "Scan", "If"):
+            todo += _subgraph_names(node)
+    return live
 
 
 def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None) -> GRUScan:
@@ -145,16 +153,14 @@ def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None
     recurrence (GRU005). ``given`` holds values fed for graph inputs (weights as inputs)."""
     graph = model.graph
     consts = constants(graph, given)
-    needed = needed_nodes(graph)
+    live = live_nodes(graph)
     scan = GRUScan()
     for k, node in enumerate(graph.node):
         if node.domain not in ("", "ai.onnx"):
             continue
-        if k not in needed:
+        if k not in live:
             if node.op_type == "GRU":
-                scan.findings.append(F.partial(
-                    node_name(node), f"GRU node {node_name(node)!r} feeds no output of the model, so it never "
-                    "runs in it; it is not counted as a layer (remove it, or make its result an output)."))
+                scan.unused.append(node_name(node))
             continue
         if node.op_type == "GRU":
             scan.layers.append(gru_layer(node, consts))
@@ -174,4 +180,10 @@ def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None
             scan.findings.append(F.no_fused_node(where, how))
     if not scan.layers and not scan.findings and not scan.others and _looks_recurrent(graph):
         scan.findings.append(F.no_fused_node("graph", "unrolled cells (MatMul/Sigmoid/Tanh per step)"))
+    if scan.unused:
+        names = ", ".join(repr(n) for n in scan.unused[:5]) + (", ..." if len(scan.unused) > 5 else "")
+        scan.findings.append(F.partial(
+            "graph", f"{len(scan.unused)} GRU node(s) ({names}) compute nothing any output of the model depends on: "
+            "they are not layers of the model, so onnxgru neither describes nor compares them. Remove them, or make "
+            "the output that should use them depend on them."))
     return scan

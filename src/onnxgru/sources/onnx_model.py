@@ -58,6 +58,11 @@ def from_proto(
     """Describe ``model`` and read its interface; running it loads ``runtime`` on first use."""
     given = {k: v for k, v in options.fixed.items() if any(i.name == k for i in model.graph.input)}
     scan = onnx_describe.find_grus(model, given)
+    if not scan.layers and scan.unused and all(f.code == "GRU011" for f in scan.findings):
+        raise UserError(
+            f"{path!r} contains no GRU that an output of the model depends on ({', '.join(map(repr, scan.unused[:3]))} "
+            "compute nothing it outputs); give a model whose outputs come from its GRU."
+        )
     if not scan.layers and not scan.findings:
         other = f"; it has {', '.join(scan.others)}: onnxgru checks GRUs" if scan.others else ""
         raise UserError(f"{path!r} contains no GRU (no GRU node and no recurrent Loop/Scan){other}; "

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from onnxgru import limits
 from onnxgru._lazy import require
 from onnxgru.errors import UserError
+from onnxgru.sources import onnx_sizes
 from onnxgru.sources.files import existing
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     if not model.graph.node and not model.graph.input:
         raise UserError(f"{str(p)!r} is not an ONNX model (no graph in it); check the file.")
     _load_external_data(model, p)
+    onnx_sizes.check_declared_sizes(model, str(p))
     return model
 
 
@@ -37,6 +40,7 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
 
     base = path.parent.resolve()
     tensors = [t for t in ext._get_all_tensors(model) if ext.uses_external_data(t)]
+    total = 0
     for t in tensors:
         info = {e.key: e.value for e in t.external_data}
         location = info.get("location", "")
@@ -48,6 +52,12 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
             )
         if not target.is_file():
             raise UserError(f"tensor {t.name!r} of {str(path)!r} needs external data {location!r}, which is missing.")
+        total += onnx_sizes.external_data_size(t, target, path)  # before a byte is read
+    if total > limits.MEMORY_LIMIT_BYTES:
+        raise UserError(
+            f"{str(path)!r} declares {total:,} bytes of external data, more than onnxgru's memory limit; the model is "
+            "too large to check here."
+        )
     if tensors:
         try:
             ext.load_external_data_for_model(model, str(base))

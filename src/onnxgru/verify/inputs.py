@@ -270,17 +270,17 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def _check_stored_sizes(path: Path, data: np.lib.npyio.NpzFile) -> None:
-    """Refuse an archive whose arrays would be absurdly large, from their headers, before decompressing any."""
+    """Refuse an archive whose arrays would be absurdly large, from their headers (values and bytes: a void dtype
+    ``|V1073741824`` makes one value a gigabyte) and the zip's declared sizes, before decompressing any."""
     members = set(data.zip.namelist())
     for name in data.files:
-        with data.zip.open(f"{name}.npy" if f"{name}.npy" in members else name) as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
-                np.lib.format.read_array_header_2_0
-            )
-            shape, _, _ = read_header(f)
-        if int(np.prod(shape, dtype=object)) > inp.MAX_ELEMENTS:
+        member = data.zip.getinfo(f"{name}.npy" if f"{name}.npy" in members else name)
+        with data.zip.open(member) as f:
+            shape, dtype = inp.npy_header(f)
+        values = int(np.prod(shape, dtype=object))
+        size = max(values * dtype.itemsize, member.file_size)
+        if values > inp.MAX_ELEMENTS or size > inp.MAX_BYTES:
             raise UserError(
-                f"--inputs {str(path)!r} holds {name!r} of shape {shape}, more than {inp.MAX_ELEMENTS:,} values; "
-                "give smaller inputs."
+                f"--inputs {str(path)!r} holds {name!r} of shape {shape} and dtype {dtype.str}, more than "
+                f"{inp.MAX_ELEMENTS:,} values or {inp.MAX_BYTES:,} bytes; give smaller inputs."
             )

@@ -14,21 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru.errors import UserError
+from onnxgru.frameworks.tf import allowlist
 from onnxgru.frameworks.tf.tfimport import quiet, tf
 from onnxgru.sources.files import existing
 
 _VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
-# Ops that touch the file system or call back into Python when the graph runs: a model file that holds them could
-# write or read files as soon as onnxgru runs it, so onnxgru refuses it (a GRU needs none of them).
-_FILE_OPS = {"WriteFile", "ReadFile", "DeleteFile", "MatchingFiles", "ImmutableConst", "PyFunc", "PyFuncStateless",
-             "EagerPyFunc", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary",
-             "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary",
-             "WriteRawProtoSummary", "ImportEvent", "TFRecordDataset", "TFRecordDatasetV2", "TextLineDataset",
-             "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "TFRecordReader", "TFRecordReaderV2",
-             "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2", "IdentityReader"}
-# The saver's own ops: legitimate in a checkpoint's or SavedModel's meta graph, never in a graph onnxgru runs.
-_CHECKPOINT_OPS = {"Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints", "Restore", "RestoreV2", "RestoreSlice"}
 # Sinks that are bookkeeping, not results: saving, initialising, training.
 _NOT_RESULTS = {"NoOp", "Assert", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "ShardedFilename", "Print",
                 "PrintV2", "Assign", "AssignVariableOp", "AssignAdd", "AssignSub", "VariableV2", "VarHandleOp",
@@ -58,25 +50,29 @@ class TFGraph:
     outputs: list[str]
     origin: str
     rename: dict[str, str] = field(default_factory=dict)  # tensor name -> the signature's name for it
+    time_limit: float = limits.TIME_LIMIT_S  # seconds one run may take
+    unused: list[str] = field(default_factory=list)  # GRUCells (scopes) no output depends on, left out
     output_specs: list[Feed] = field(default_factory=list)  # the outputs' dtypes and static shapes
     _session: Any = None
 
     def session(self) -> Callable[..., list[np.ndarray]]:
         """A function of feeds (and extra tensors to fetch after the outputs), made once: the graph imported into its
-        own ``tf.Graph`` and ``Session``."""
+        own ``tf.Graph`` and ``Session``. A run that takes longer than ``time_limit`` is stopped (a UserError)."""
         if self._session is None:
             t = tf()
             graph = t.Graph()
             with graph.as_default(), quiet():
                 t.import_graph_def(self.graph_def, name="")
-            self._session = t.compat.v1.Session(graph=graph)
+            self._session = new_session(graph, self.time_limit)
         sess = self._session
+        options = tf().compat.v1.RunOptions(timeout_in_ms=_milliseconds(self.time_limit))
 
         def run(feeds: dict[str, np.ndarray], extra: list[str] | tuple[str, ...] = ()) -> list[np.ndarray]:
             try:
                 with quiet():
-                    return [np.asarray(v) for v in sess.run([*self.outputs, *extra], feeds)]
+                    return [np.asarray(v) for v in sess.run([*self.outputs, *extra], feeds, options=options)]
             except Exception as exc:  # a graph that cannot run (corrupt, or inputs it cannot take): not onnxgru's bug
+                over_limit(exc, self.origin, self.time_limit)
                 lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
                 raise UserError(
                     f"TensorFlow cannot run the graph of this {self.origin} ({type(exc).__name__}: "
@@ -87,21 +83,33 @@ class TFGraph:
         return run
 
 
-def refuse_file_ops(graph_def: Any, where: str | Path, saver_allowed: bool = False) -> None:
-    """A UserError if the graph (or a function in its library) holds an op that reads or writes files."""
-    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
-    unsafe = _FILE_OPS if saver_allowed else _FILE_OPS | _CHECKPOINT_OPS
-    bad = sorted({n.op for n in nodes if n.op in unsafe
-                  or (n.op == "PrintV2" and n.attr["output_stream"].s.startswith(b"file"))})
-    if bad:
+def _milliseconds(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def new_session(graph: Any, time_limit: float) -> Any:
+    """A ``Session`` whose every run (a loader's restore and init ops included) stops after ``time_limit``."""
+    v1 = tf().compat.v1
+    return v1.Session(graph=graph, config=v1.ConfigProto(operation_timeout_in_ms=_milliseconds(time_limit)))
+
+
+def over_limit(exc: BaseException, what: str, time_limit: float) -> None:
+    """A UserError for a run TensorFlow stopped at the time limit or for lack of memory; nothing otherwise."""
+    errors = tf().errors
+    if isinstance(exc, errors.DeadlineExceededError):
         raise UserError(
-            f"{str(where)!r} contains {bad[0]} operations, which read or write files when the graph runs; onnxgru "
-            "does not run such a graph. Give a frozen inference graph without them."
-        )
+            f"TensorFlow did not finish running the {what} within the time limit of {time_limit:g} s and was "
+            "stopped; raise --time-limit if the model is really that slow."
+        ) from None
+    if isinstance(exc, errors.ResourceExhaustedError | MemoryError):
+        raise UserError(
+            f"TensorFlow ran out of memory running the {what} (it asks for more than this machine gives); check "
+            "the model's shapes, or use smaller --batch/--steps."
+        ) from None
 
 
-def refuse_saved_model_file_ops(folder: Path) -> None:
-    """``refuse_file_ops`` on every meta graph of a SavedModel, before anything loads it."""
+def check_saved_model(folder: Path, trust: bool = False) -> None:
+    """``allowlist.check_meta_graph`` on every meta graph of a SavedModel, before anything loads it."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     try:
@@ -109,7 +117,7 @@ def refuse_saved_model_file_ops(folder: Path) -> None:
     except Exception:  # noqa: BLE001 - unreadable: the loader that comes next says so in its own words
         return
     for meta_graph in proto.meta_graphs:  # loading runs init ops and restore functions
-        refuse_file_ops(meta_graph.graph_def, folder, saver_allowed=True)
+        allowlist.check_meta_graph(meta_graph, str(folder), trust)
 
 
 def tensor_name(name: str) -> str:
@@ -122,20 +130,29 @@ def op_name(name: str) -> str:
 
 
 # --- Reading each source kind ------------------------------------------------------------------------------------
-def load(path: Path, input_names: tuple[str, ...] = (), output_names: tuple[str, ...] = ()) -> TFGraph:
-    """Any TensorFlow graph source -> a frozen ``TFGraph``; every user error is a ``UserError``."""
+def load(
+    path: Path, input_names: tuple[str, ...] = (), output_names: tuple[str, ...] = (), *, trust_code: bool = False,
+    time_limit: float = limits.TIME_LIMIT_S,
+) -> TFGraph:
+    """Any TensorFlow graph source -> a frozen ``TFGraph``; every user error is a ``UserError``. Nothing runs
+    unless every op it reaches is on the allowlist (``trust_code`` skips the check)."""
     path = Path(path)
-    if path.is_dir():
-        return _saved_model(path, input_names, output_names)
-    if path.name == "saved_model.pb":
-        return _saved_model(path.parent, input_names, output_names)
-    if path.suffix in (".meta", ".index") or not path.suffix or path.suffix.startswith(".data-"):
+    if path.is_dir() or path.name == "saved_model.pb":
+        folder = path if path.is_dir() else path.parent
+        tfg = _saved_model(folder, input_names, output_names, trust_code, time_limit)
+    elif path.suffix in (".meta", ".index") or not path.suffix or path.suffix.startswith(".data-"):
         prefix = path.with_suffix("") if path.suffix in (".meta", ".index") else path
-        return _checkpoint(prefix, input_names, output_names)
-    return _frozen(path, input_names, output_names)
+        tfg = _checkpoint(prefix, input_names, output_names, trust_code, time_limit)
+    else:
+        tfg = _frozen(path, input_names, output_names, trust_code)
+    tfg.time_limit = time_limit
+    # only what the outputs (and the inputs onnxgru feeds) need, which the allowlist checked, goes any further
+    tfg.graph_def, dropped = allowlist.prune(tfg.graph_def, [*tfg.outputs, *(f.name for f in tfg.inputs)])
+    tfg.unused = [n[: -len("/gates/kernel")] for n in dropped if n.endswith("/gates/kernel")]
+    return tfg
 
 
-def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool) -> TFGraph:
     t = tf()
     data = existing(path, "TensorFlow graph").read_bytes()
     graph_def = t.compat.v1.GraphDef()
@@ -148,18 +165,20 @@ def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, .
         ) from None
     if not graph_def.node:
         raise UserError(f"{str(path)!r} holds no TensorFlow graph (no nodes); give a frozen GraphDef .pb.")
-    refuse_file_ops(graph_def, path)
     if any(n.op in _VARIABLE_OPS for n in graph_def.node):
         raise UserError(
             f"{str(path)!r} is a GraphDef with variables but not their values; freeze it "
             "(tf.compat.v1.graph_util.convert_variables_to_constants) or give the checkpoint prefix with its .meta."
         )
-    graph = _import(graph_def, path)
+    graph = _import(graph_def, path)  # importing runs nothing: shape functions only
     inputs, outputs = discover(graph, input_names, output_names, str(path))
+    allowlist.check_graph(graph_def, outputs, str(path), trust)
     return TFGraph(graph_def, inputs, outputs, "frozen GraphDef", output_specs=specs_of(graph, outputs))
 
 
-def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+def _checkpoint(
+    prefix: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool, time_limit: float
+) -> TFGraph:
     t = tf()
     meta = Path(str(prefix) + ".meta")
     if not meta.exists():
@@ -172,12 +191,12 @@ def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[
         raise UserError(f"the TF1 checkpoint {str(prefix)!r} has no .index file; give the prefix saver.save wrote.")
     from tensorflow.core.protobuf import meta_graph_pb2
 
-    try:  # before TensorFlow runs any of it (restoring runs the saver's ops)
-        refuse_file_ops(meta_graph_pb2.MetaGraphDef.FromString(meta.read_bytes()).graph_def, meta, saver_allowed=True)
-    except UserError:
-        raise
-    except Exception:
-        pass  # unreadable: import_meta_graph says so below
+    try:
+        meta_graph = meta_graph_pb2.MetaGraphDef.FromString(meta.read_bytes())
+    except Exception:  # noqa: BLE001 - unreadable: import_meta_graph says so below
+        meta_graph = None
+    if meta_graph is not None:  # before TensorFlow runs any of it (restoring runs the saver's ops)
+        allowlist.check_meta_graph(meta_graph, str(meta), trust)
     graph = t.Graph()
     with graph.as_default(), quiet():
         try:
@@ -186,10 +205,11 @@ def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[
             raise UserError(f"{str(meta)!r} is not a readable TensorFlow meta graph ({type(exc).__name__}).") from None
         if saver is None:
             raise UserError(f"{str(meta)!r} has no variables to restore; give a frozen .pb instead.")
-        sess = t.compat.v1.Session(graph=graph)
+        sess = new_session(graph, time_limit)
         try:
             saver.restore(sess, str(prefix))
         except Exception as exc:
+            over_limit(exc, "checkpoint's restore op", time_limit)
             raise UserError(
                 f"the variables of checkpoint {str(prefix)!r} cannot be restored ({type(exc).__name__}); check that "
                 "its .index and .data files are complete and belong to this .meta."
@@ -200,11 +220,13 @@ def _checkpoint(prefix: Path, input_names: tuple[str, ...], output_names: tuple[
             sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
         )
         sess.close()
-    refuse_file_ops(frozen, prefix)
+    allowlist.check_graph(frozen, outputs, str(prefix), trust)
     return TFGraph(frozen, inputs, outputs, "TF1 checkpoint", output_specs=output_specs)
 
 
-def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+def _saved_model(
+    folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool, time_limit: float
+) -> TFGraph:
     """TF1 SavedModels are read with the v1 loader and frozen; TF2 ones through their serving signature."""
     t = tf()
     pb = folder / "saved_model.pb"
@@ -221,16 +243,18 @@ def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple
         ) from None
     if not proto.meta_graphs:
         raise UserError(f"{str(pb)!r} holds no meta graph; save the model again.")
-    refuse_saved_model_file_ops(folder)
+    for meta_graph in proto.meta_graphs:  # loading runs init ops and restore functions
+        allowlist.check_meta_graph(meta_graph, str(folder), trust)
     if proto.meta_graphs[0].object_graph_def.nodes:
-        return _saved_model_v2(folder, input_names, output_names)
+        return _saved_model_v2(folder, input_names, output_names, trust)
     tags = list(proto.meta_graphs[0].meta_info_def.tags) or ["serve"]
     graph = t.Graph()
     with graph.as_default(), quiet():
-        sess = t.compat.v1.Session(graph=graph)
+        sess = new_session(graph, time_limit)
         try:
             meta = t.compat.v1.saved_model.loader.load(sess, tags, str(folder))
         except Exception as exc:
+            over_limit(exc, "SavedModel's init ops", time_limit)
             raise UserError(f"the SavedModel {str(folder)!r} cannot be loaded ({type(exc).__name__}: {exc}).") from None
         sig = _signature(meta.signature_def, folder)
         rename = {}
@@ -246,7 +270,7 @@ def _saved_model(folder: Path, input_names: tuple[str, ...], output_names: tuple
             sess, graph.as_graph_def(), sorted({op_name(o) for o in outputs})
         )
         sess.close()
-    refuse_file_ops(frozen, folder)
+    allowlist.check_graph(frozen, outputs, str(folder), trust)
     return TFGraph(frozen, inputs, outputs, "TF1 SavedModel", rename, output_specs=output_specs)
 
 
@@ -257,7 +281,9 @@ def _signature(signatures: Any, folder: Path) -> Any:
     return signatures["serving_default"] if "serving_default" in names else signatures[names[0]]
 
 
-def _saved_model_v2(folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> TFGraph:
+def _saved_model_v2(
+    folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool
+) -> TFGraph:
     from onnxgru.frameworks.tf.tfimport import tf2onnx
 
     loader = tf2onnx().tf_loader
@@ -271,9 +297,9 @@ def _saved_model_v2(folder: Path, input_names: tuple[str, ...], output_names: tu
             f"the SavedModel {str(folder)!r} cannot be loaded and frozen ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); check that it has a serving signature."
         ) from None
-    refuse_file_ops(frozen, folder)
     graph = _import(frozen, folder)
     inputs, outputs = discover(graph, tuple(ins), tuple(outs), str(folder))
+    allowlist.check_graph(frozen, outputs, str(folder), trust)
     return TFGraph(frozen, inputs, outputs, "TF2 SavedModel", dict(rename), output_specs=specs_of(graph, outputs))
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from onnxgru.core import findings as F
 from onnxgru.core import inputs as inp
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run, batch_major
@@ -40,8 +41,9 @@ class TFHandle:
 
 
 def load(path: Path, role: str, options: LoadOptions) -> LoadedModel:
-    tfg = graph.load(path, options.input_names, options.output_names)
-    layers, scopes = cells.find_with_scopes(tfg.graph_def)
+    tfg = graph.load(path, options.input_names, options.output_names, trust_code=options.trust_code,
+                     time_limit=options.time_limit)
+    layers, scopes = cells.find_with_scopes(tfg.graph_def)  # the loader kept only what the outputs need
     untapped: list[str] = []
     if layers:
         specs, untapped = taps.find(tfg.graph_def, layers, scopes)
@@ -66,6 +68,14 @@ def load(path: Path, role: str, options: LoadOptions) -> LoadedModel:
         time_major=time_major, handle=handle, form=tfg.origin, untapped=tuple(untapped),
     )
     model.runner = _runner(handle, signature, [names.get(o, o) for o in tfg.outputs], time_major)
+    unused = [s for s in tfg.unused if s not in {layer.name for layer in layers}]
+    if unused:
+        model.findings.append(F.partial(str(path), f"{len(unused)} GRUCell(s) ({', '.join(map(repr, unused[:5]))}) "
+                                        "compute nothing the graph's outputs depend on: they are not layers of the "
+                                        "model, so onnxgru neither describes nor compares them."))
+    if options.trust_code:
+        model.findings.append(F.code_ran(str(path), "--trust-code: the graph's ops were not checked against "
+                                         "onnxgru's allowlist of inference ops, and it ran as the file says"))
     return model
 
 

@@ -1,13 +1,15 @@
-"""Keras models (``.keras``, ``.h5``): loaded safely with the Keras that wrote them, GRU layers read canonically.
+"""Keras models (``.keras``, ``.h5``, Keras 2 SavedModel folders): loaded safely with the Keras that wrote them,
+GRU layers read canonically.
 
 A file written by Keras 3 (``tf.keras`` from TF 2.16 on) is loaded with ``keras``; one written by Keras 2 (TF up to
-2.15, or ``tf-keras``) with ``tf_keras``. Before either loads anything, the stored config is searched for ``Lambda``
-layers, whose Python code would run on loading: onnxgru refuses them (safe mode) instead of trusting the file.
+2.15, or ``tf-keras``) with ``tf_keras``. Every form takes the one path of ``load_model``: before Keras loads
+anything, the stored config (``config.json``, the ``model_config`` attribute, ``keras_metadata.pb``) is read with
+its size and nesting bounded and searched for ``Lambda`` layers, whose Python code would run on loading; a
+SavedModel folder's TensorFlow functions must pass the op allowlist; then Keras loads it in safe mode.
 """
 
 from __future__ import annotations
 
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
 from onnxgru.errors import UserError
@@ -37,14 +40,57 @@ class KerasModel:
     path: Path
 
 
-def stored_config(path: Path) -> tuple[dict, int]:
+def is_saved_model(path: str | Path) -> bool:
+    """A Keras 2 SavedModel folder (``model.save(path, save_format="tf")``): ``keras_metadata.pb`` beside the
+    SavedModel."""
+    return Path(path).is_dir() and (Path(path) / "keras_metadata.pb").is_file()
+
+
+def _read_json(z: zipfile.ZipFile, name: str, path: Path) -> Any:
+    info = z.getinfo(name)
+    with z.open(info) as f:
+        data = limits.read_member(f.read, info.file_size, f"{name} in {str(path)!r}")
+    return limits.load_json(data, f"{name} in {str(path)!r}")
+
+
+def _saved_model_config(folder: Path) -> list[Any]:
+    """Every object's metadata (layer and model configs) from a Keras 2 SavedModel's ``keras_metadata.pb``."""
+    from onnxgru.frameworks.tf.tfimport import tf_keras
+
+    tf_keras()
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    pb = existing(folder / "keras_metadata.pb", "Keras metadata")
+    size = pb.stat().st_size
+    with pb.open("rb") as f:
+        data = limits.read_member(f.read, size, str(pb))
+    try:
+        nodes = saved_metadata_pb2.SavedMetadata.FromString(data).nodes
+    except Exception:  # protobuf's DecodeError on bytes that are not the metadata
+        raise UserError(
+            f"{str(pb)!r} is not readable Keras metadata (truncated or corrupt); save the model again."
+        ) from None
+    try:
+        return [limits.load_json(n.metadata, f"the Keras metadata of {str(folder)!r}") for n in nodes if n.metadata]
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise UserError(
+            f"{str(pb)!r} holds Keras metadata that is not readable JSON (the file is corrupt); save the model again."
+        ) from None
+
+
+def stored_config(path: Path) -> tuple[Any, int]:
     """The model config stored in the file and the major Keras version that wrote it, read without Keras."""
     p = existing(path, "Keras")
+    if p.is_dir():
+        return _saved_model_config(p), 2
     if p.suffix == ".keras":
         try:
             with zipfile.ZipFile(p) as z:
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
+                limits.check_zip_members(z, p)
+                config = _read_json(z, "config.json", p)
+                meta = _read_json(z, "metadata.json", p) if "metadata.json" in z.namelist() else {}
+        except UserError:
+            raise
         except Exception:  # BadZipFile, a missing member, bad JSON, zlib.error, an encrypted or odd archive
             raise UserError(
                 f"{str(p)!r} is not a readable .keras file (it should be a zip with config.json); save the model "
@@ -57,15 +103,21 @@ def stored_config(path: Path) -> tuple[dict, int]:
             with h5py.File(p, "r") as f:
                 raw = f.attrs.get("model_config")
                 version = f.attrs.get("keras_version", "2")
+                inflated = _inflated_dataset(f)
         except Exception:  # OSError from HDF5 on a corrupt file, or attributes of an odd type
             raise UserError(f"{str(p)!r} is not a readable HDF5 Keras file (truncated or another format).") from None
+        if inflated:
+            raise UserError(
+                f"{str(p)!r} holds a weight array ({inflated}) that inflates absurdly beyond what the file stores; "
+                "onnxgru refuses it (a compression bomb, or a corrupt file)."
+            )
         if raw is None:
             raise UserError(
                 f"{str(p)!r} holds weights but no model architecture; save the whole model (model.save), not "
                 "save_weights."
             )
         try:
-            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            config = limits.load_json(raw.decode() if isinstance(raw, bytes) else raw, f"the config of {str(p)!r}")
         except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise UserError(
                 f"{str(p)!r} holds a model architecture that is not readable JSON (the file is corrupt); save the "
@@ -77,6 +129,32 @@ def stored_config(path: Path) -> tuple[dict, int]:
     return config, major
 
 
+def _safe_mode(module: Any) -> Any:
+    """Keras's safe-mode scope, which its legacy loaders (``.h5``, SavedModel) only honour from the outside."""
+    lib = getattr(getattr(module, "src", None), "saving", None)
+    lib = getattr(lib, "serialization_lib", None)
+    if lib is None or not hasattr(lib, "SafeModeScope"):
+        import contextlib
+
+        return contextlib.nullcontext()
+    return lib.SafeModeScope(True)
+
+
+def _inflated_dataset(f: Any) -> str | None:
+    """The name of an HDF5 dataset that declares far more bytes than it stores (a compressed bomb), or None."""
+    found: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if found or not hasattr(obj, "id") or not hasattr(obj, "dtype") or not hasattr(obj.id, "get_storage_size"):
+            return
+        declared = int(obj.size or 0) * obj.dtype.itemsize
+        if declared > limits.MAX_MEMBER_BYTES and declared > limits.MAX_RATIO * max(obj.id.get_storage_size(), 1):
+            found.append(name)
+
+    f.visititems(visit)
+    return found[0] if found else None
+
+
 def _h5py() -> Any:
     from onnxgru._lazy import require
 
@@ -84,20 +162,23 @@ def _h5py() -> Any:
 
 
 def _lambda_layers(config: Any) -> list[str]:
-    found = []
-    if isinstance(config, dict):
-        if config.get("class_name") == "Lambda":
-            found.append(str(config.get("config", {}).get("name", "?")))
-        for v in config.values():
-            found += _lambda_layers(v)
-    elif isinstance(config, list):
-        for v in config:
-            found += _lambda_layers(v)
+    """Names of the ``Lambda`` layers anywhere in a config (iteratively: a config's depth is the file's choice)."""
+    found, todo = [], [config]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") == "Lambda":
+                inner = item.get("config")
+                found.append(str(inner.get("name", "?") if isinstance(inner, dict) else "?"))
+            todo += item.values()
+        elif isinstance(item, list):
+            todo += item
     return found
 
 
-def load_model(path: Path) -> KerasModel:
-    """Load a Keras model in safe mode; every failure a user can cause is a UserError."""
+def load_model(path: Path, trust_code: bool = False) -> KerasModel:
+    """Load any Keras form in safe mode, after the Lambda scan (and, for a SavedModel folder, the TensorFlow op
+    allowlist over its functions); every failure a user can cause is a UserError."""
     config, major = stored_config(path)
     lambdas = _lambda_layers(config)
     if lambdas:
@@ -106,9 +187,13 @@ def load_model(path: Path) -> KerasModel:
             "loads Keras models in safe mode and refuses it. Replace the Lambda with a built-in layer and save again."
         )
     tf()
+    if Path(path).is_dir():  # Keras revives layers it has no class for from their traced TensorFlow functions
+        from onnxgru.frameworks.tf import graph
+
+        graph.check_saved_model(Path(path), trust_code)
     module = keras3() if major == 3 else tf_keras()
     try:
-        with quiet():
+        with quiet(), _safe_mode(module):
             model = module.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

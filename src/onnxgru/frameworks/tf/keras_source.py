@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru.core import inputs as inp
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run
@@ -75,7 +76,7 @@ def load(km: keras.KerasModel, path: Path, role: str, options: LoadOptions, kind
         role=role, path=str(path), kind=kind, layers=tuple(layers), signature=signature, dtype=dtype,
         time_major=bool(options.time_major), handle=handle, form=f"Keras {km.major} model", untapped=tuple(untapped),
     )
-    model.runner = _runner(handle, signature)
+    model.runner = limits.timed(_runner(handle, signature), options.time_limit, f"Keras running {str(path)!r}")
     return model
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from onnxgru.core.model import LoadedModel
-from onnxgru.errors import UserError
-from onnxgru.frameworks.tf import graph, graph_source, keras, keras_source
+from onnxgru.frameworks.tf import graph_source, keras, keras_source
 
 if TYPE_CHECKING:
     from onnxgru.sources.load import LoadOptions
@@ -15,21 +14,9 @@ if TYPE_CHECKING:
 
 def load(path: Path, role: str, options: LoadOptions, kind: str = "tf") -> LoadedModel:
     """Read a TensorFlow graph source or a Keras file."""
-    if kind == "keras":
-        return keras_source.load(keras.load_model(Path(path)), path, role, options, kind="keras")
-    if Path(path).is_dir() and (Path(path) / "keras_metadata.pb").exists() and not options.input_names:
-        # A Keras 2 SavedModel: its layers are known to Keras, which reads them exactly.
-        graph.refuse_saved_model_file_ops(Path(path))
-        km = keras.KerasModel(_load_keras_saved_model(path), 2, Path(path))
-        return keras_source.load(km, path, role, options, kind="tf")
+    if kind == "keras" or (keras.is_saved_model(path) and not options.input_names):
+        # A Keras file, or a Keras 2 SavedModel: its layers are known to Keras, which reads them exactly (one loading
+        # path for every form: capped reads, the Lambda scan, safe mode).
+        km = keras.load_model(Path(path), options.trust_code)
+        return keras_source.load(km, path, role, options, kind=kind)
     return graph_source.load(path, role, options)
-
-
-def _load_keras_saved_model(path: Path) -> Any:
-    from onnxgru.frameworks.tf.tfimport import quiet, tf_keras
-
-    try:
-        with quiet():
-            return tf_keras().models.load_model(str(path), compile=False)
-    except Exception as exc:
-        raise UserError(f"the Keras SavedModel {str(path)!r} cannot be loaded ({type(exc).__name__}).") from None

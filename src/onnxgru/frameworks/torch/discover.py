@@ -95,9 +95,30 @@ def gru_cells(obj: nn.Module | dict) -> list[str]:
     return [name or "cell" for name, m in obj.named_modules() if _class_name(m) == "GRUCell"]
 
 
+def _as_float(state: dict) -> dict:
+    """GRU parameters as float32/float64 tensors: half-precision weights (float16, bfloat16) are read and run in
+    float32 (torch's half GRU on the CPU, and numpy, cannot hold what a comparison needs); integer or boolean
+    "weights" are no GRU's, and a UserError says so."""
+    torch = require("torch")
+    out = {}
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor):
+            continue
+        if build._GRU_PARAM.match(str(k)) and not (v.is_floating_point() and not v.is_complex()):
+            raise UserError(
+                f"the GRU parameter {k!r} is {str(v.dtype).replace('torch.', '')}, not floating point; a GRU's weights "
+                "are floats: save the state dict of a float model."
+            )
+        out[k] = v.float() if v.dtype in (torch.float16, torch.bfloat16) else v
+    return out
+
+
 def sites_of_state_dict(state: dict, batch_first: bool, dtype: torch.dtype | None = None) -> list[Site]:
     """The ``nn.GRU``s a state dict describes, each rebuilt as a module so it runs with torch's own GRU."""
     torch = require("torch")
+    state = _as_float(state)
+    if dtype in (torch.float16, torch.bfloat16):
+        dtype = torch.float32
     arrays = {k: v.detach().cpu().numpy() for k, v in state.items() if isinstance(v, torch.Tensor)}
     groups = build.group_gru_params(arrays)
     sites = []

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from onnxgru import limits
 from onnxgru._lazy import require
 from onnxgru.errors import UserError
 
@@ -36,6 +37,7 @@ def file_format(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
+            limits.check_zip_members(z, path)  # every torch loader inflates what the archive declares
     except (zipfile.BadZipFile, OSError) as exc:
         raise UserError(f"{str(path)!r} is not a readable PyTorch file ({exc}); save it again.") from None
     tails = {n.split("/", 1)[-1] for n in names}

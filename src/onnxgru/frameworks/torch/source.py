@@ -21,14 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from onnxgru import limits
 from onnxgru._lazy import require
 from onnxgru.core import inputs as inp
+from onnxgru.core.findings import code_ran
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run, batch_major
 from onnxgru.core.signature import Port, Signature
 from onnxgru.core.spec import GRULayer
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
+from onnxgru.frameworks.torch import screen
 from onnxgru.frameworks.torch.safety import file_format, first_line, load_exported_program, load_pickle
 from onnxgru.sources.files import existing
 
@@ -50,15 +53,22 @@ class TorchHandle:
 
 
 def _flatten(obj: Mapping, prefix: str = "") -> dict:
-    """Nested dicts of tensors (``{"model": {"gru.weight_ih_l0": ...}}``) as one dotted-name dict."""
+    """Nested dicts of tensors (``{"model": {"gru.weight_ih_l0": ...}}``) as one dotted-name dict; iterative, as a
+    file may nest its dicts as deep as it likes."""
     torch = require("torch")
     out: dict = {}
-    for k, v in obj.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, torch.Tensor):
-            out[name] = v
-        elif isinstance(v, Mapping):
-            out.update(_flatten(v, name + "."))
+    stack = [(prefix, iter(obj.items()))]  # depth first, in the file's order
+    while stack:
+        head, items = stack[-1]
+        for k, v in items:
+            name = f"{head}{k}"
+            if isinstance(v, torch.Tensor):
+                out[name] = v
+            elif isinstance(v, Mapping):
+                stack.append((name + ".", iter(v.items())))
+                break
+        else:
+            stack.pop()
     return out
 
 
@@ -67,20 +77,38 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
     torch = require("torch", "read PyTorch models")
     p = existing(path, "PyTorch")
     fmt = file_format(p)
+    ran = ""
     if fmt == "torchscript":
+        if not options.trust_code:
+            screen.screen_archive(p)  # before torch.jit.load, which runs the archive's __setstate__
+        ran = (
+            "this TorchScript file's code runs when it loads (__setstate__) and when it runs (forward), "
+            + ("unscreened (--trust-code)" if options.trust_code else "after onnxgru screened it: allowlisted tensor "
+               "ops only")
+        )
         try:
             module = torch.jit.load(str(p), map_location="cpu")
         except Exception as exc:
             raise UserError(f"{str(p)!r} is not a loadable TorchScript file ({first_line(exc)}).") from None
-        return from_script(module, str(p), role)
-    if fmt == "exported_program":
-        return _from_program(load_exported_program(p, options.trust_pickle), str(p), role)
-    obj = load_pickle(p, options.trust_pickle)
-    if isinstance(obj, torch.nn.Module):
-        return from_eager(obj, str(p), role)
-    if isinstance(obj, Mapping):
-        return _from_state_dict(_flatten(obj), str(p), role, bool(options.batch_first))
-    raise UserError(f"{str(p)!r} holds a {type(obj).__name__}, not a state dict or a module; save model.state_dict().")
+        model = from_script(module, str(p), role)
+    elif fmt == "exported_program":
+        model = _from_program(load_exported_program(p, options.trust_pickle), str(p), role)
+    else:
+        obj = load_pickle(p, options.trust_pickle)
+        if isinstance(obj, torch.nn.Module):
+            ran = "the pickled module was unpickled with --trust-pickle, which runs code from the file"
+            model = from_eager(obj, str(p), role)
+        elif isinstance(obj, Mapping):
+            model = _from_state_dict(_flatten(obj), str(p), role, bool(options.batch_first))
+        else:
+            raise UserError(
+                f"{str(p)!r} holds a {type(obj).__name__}, not a state dict or a module; save model.state_dict()."
+            )
+    assert model.runner is not None
+    model.runner = limits.timed(model.runner, options.time_limit, f"the PyTorch model {str(p)!r}")
+    if ran:
+        model.findings.append(code_ran(str(p), ran))
+    return model
 
 
 def _no_gru(path: str, cells: list[str], others: list[str]) -> UserError:
@@ -314,7 +342,12 @@ def _from_state_dict(flat: dict, path: str, role: str, batch_first: bool) -> Loa
         raise _no_gru(path, discover.gru_cells(flat), [])
     from onnxgru.frameworks.torch.build import is_gru_param
 
-    model = _from_sites(sites, path, role, "state dict" + (" (batch_first)" if batch_first else ""))
+    torch = require("torch")
+    half = sorted({str(v.dtype).replace("torch.", "") for v in flat.values() if v.dtype in (torch.float16,
+                                                                                              torch.bfloat16)})
+    form = "state dict" + (" (batch_first)" if batch_first else "")
+    form += f"; its {'/'.join(half)} weights are read and run in float32" if half else ""
+    model = _from_sites(sites, path, role, form)
     rest = sorted(k for k in flat if not is_gru_param(k))
     if rest:
         model.findings.append(_partial_state_dict(model.role, rest, [s.name for s in sites]))

@@ -1,0 +1,378 @@
+"""Hostile model files, round two (issue 13): no code from a file runs, no file is touched, no bomb goes off, exit 3
+never happens.
+
+Each class, what it did before, what it does now:
+- a TF graph reaching DebugIdentity(V2) or DatasetToTFRecord through a control input of an output, or a TF2
+  SavedModel's serving function doing so: wrote attacker-chosen files and passed; now refused by the op allowlist,
+  in every command;
+- TorchScript whose __setstate__ or forward calls torch.from_file + fill_, or an op of a custom namespace: wrote
+  files when loaded or run; now screened before torch.jit.load, in every command;
+- a Keras 2 SavedModel folder with a Lambda: ran it on load; now the Lambda scan and safe mode refuse it;
+- --trust-code runs them all, and the report says model code ran (GRU012);
+- an ExportedProgram with its GRU weights as inputs, an .h5 config 990 levels deep, an unused ONNX GRU, scalar
+  outputs, an int32 state dict: exit 3; now exit 2 with one sentence (or a report);
+- float16 / bfloat16 state dicts: exit 3 or "max rel 3.8e+303"; now run in float32 and agree;
+- a dead GRU listed as layer 0 ("compared nothing"), 1000 chained GRUs ("not the same architecture"): now the dead
+  GRU is unused (GRU011) and the chain passes;
+- a 10^9-step while loop, a 2 GB Fill or ConstantOfShape, a 1 GiB void dtype in --inputs, a .keras zip bomb,
+  external data declaring 4 GiB for a 1.2 MB tensor: a hang or gigabytes; now exit 2 within 60 s and under 2 GiB
+  of peak memory, measured in a child process;
+- --json over --inputs or --input FILE.npy (even with --force): overwrote the input; now refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from . import hostile
+from .test_matrix import COMMANDS, Env, argv
+
+GIB = 1 << 30
+PEAK, SECONDS = 2 * GIB, 60.0  # every bomb stays under these
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
+    return Env(request, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tf_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("tf_keras")
+    return hostile.tf_files(tmp_path_factory.mktemp("hostile_tf"))
+
+
+@pytest.fixture(scope="session")
+def torch_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("torch")
+    return hostile.torch_files(tmp_path_factory.mktemp("hostile_torch"))
+
+
+@pytest.fixture(scope="session")
+def onnx_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return hostile.onnx_files(tmp_path_factory.mktemp("hostile_onnx"))
+
+
+def _watched(env: Env, files: dict[str, Path]) -> tuple[list[Path], list[Path]]:
+    """The folders to keep unchanged and the markers that must not appear."""
+    folder = next(p for k, p in files.items() if not k.endswith("marker")).parent
+    return [*env.watch, folder], [p for k, p in files.items() if k.endswith("marker")]
+
+
+def _one_sentence(code: int, err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, f"exit {code}: {err[-2000:]}"
+    assert len(lines) == 1 and lines[0].startswith("onnxgru: error: ") and lines[0].endswith("."), err[-2000:]
+    return lines[0]
+
+
+def _report(capsys: pytest.CaptureFixture, argv_: list, codes: tuple[int, ...] = (0, 1)) -> tuple[int, str]:
+    from onnxgru.cli import main
+
+    code = main([str(a) for a in argv_])
+    out, err = capsys.readouterr()
+    assert code in codes, f"exit {code}: {err or out[-2000:]}"
+    assert "Traceback" not in err and "internal error" not in err, err
+    return code, err
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# --- code runs, files are written -------------------------------------------------------------------------------
+@pytest.mark.tf
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("which", ["debug_identity", "debug_identity_v2", "tfrecord", "tf2_debug"])
+def test_tf_file_writers_behind_a_control_input_are_refused(command: str, which: str, env: Env, refused,
+                                                            tf_hostile) -> None:
+    """DebugIdentity(V2) with a file:// URL and DatasetToTFRecord, reached only through a control input of an
+    output (or inside a TF2 SavedModel's serving function): not inference ops, refused by name before anything
+    runs, in every command."""
+    watch, markers = _watched(env, tf_hostile)
+    says = ("TensorFlow source",) if command == "export-torch" else ("not an inference op",)
+    sentence = refused(argv(command, tf_hostile[which], env), says, watch, markers)
+    if command != "export-torch":
+        assert ("DatasetToTFRecord" if which == "tfrecord" else "DebugIdentity") in sentence
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("command", ["check", "export-tf", "convert"])
+def test_a_file_writer_no_output_needs_never_runs(command: str, env: Env, tf_hostile, capsys) -> None:
+    """A DebugIdentity on a constant, outside what the outputs need: the allowlist does not look at it, and nothing
+    runs it: onnxgru hands TensorFlow and tf2onnx (whose constant folding runs any op with constant inputs) only
+    the part of the graph the outputs need."""
+    args = argv(command, tf_hostile["unreached_dump"], env) + ["--steps", "3"]
+    _report(capsys, args, codes=(0,))
+    assert not tf_hostile["side_marker"].exists()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("which", ["setstate", "forward", "custom_op"])
+def test_torchscript_code_is_screened_before_loading(command: str, which: str, env: Env, refused,
+                                                     torch_hostile) -> None:
+    watch, markers = _watched(env, torch_hostile)
+    torch_reader = command in ("inspect", "compare", "check", "export-torch")
+    says = {"setstate": "torch.from_file", "forward": "torch.from_file", "custom_op": "custom op namespace"}[which]
+    refused(argv(command, torch_hostile[which], env), (says,) if torch_reader else ("PyTorch source",
+                                                                                   "not a tensorflow"),
+            watch, markers)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("command", COMMANDS)
+def test_keras_savedmodel_folder_with_a_lambda_is_refused(command: str, env: Env, refused, tf_hostile) -> None:
+    watch, markers = _watched(env, tf_hostile)
+    says = ("TensorFlow source", "Keras source") if command == "export-torch" else ("Lambda layer",)
+    refused(argv(command, tf_hostile["keras_lambda_savedmodel"], env), says, watch, markers)
+
+
+@pytest.mark.tf
+@pytest.mark.torch
+def test_the_hostile_files_really_write_when_trusted(tf_hostile, torch_hostile, tmp_path: Path, capsys) -> None:
+    """The refusals above prove something only if the files are hostile: trusted (or loaded the unsafe way) they
+    write their markers. --trust-code runs them, and the report says that model code ran (GRU012)."""
+    import tf_keras
+
+    import torch
+
+    marker = tf_hostile["debug_marker"]
+    report = tmp_path / "trusted.json"
+    _report(capsys, ["check", "--tf", tf_hostile["debug_identity_v2"], "--runtimes", "onnxruntime", "--trust-code",
+                     "--steps", "3", "--json", report])
+    assert marker.exists()
+    _remove(marker)
+    assert any(f["code"] == "GRU012" and f["severity"] == "info" and "--trust-code" in f["message"]
+               for f in json.loads(report.read_text())["findings"])
+
+    _report(capsys, ["check", "--tf", tf_hostile["tfrecord"], "--runtimes", "onnxruntime", "--trust-code",
+                     "--steps", "3"])
+    assert tf_hostile["tfrecord_marker"].exists()
+    _remove(tf_hostile["tfrecord_marker"])
+
+    marker = torch_hostile["from_file_marker"]
+    torch.jit.load(str(torch_hostile["setstate"]))  # __setstate__ runs inside torch.jit.load
+    assert marker.read_bytes() == b"AAAA"
+    marker.unlink()
+    module = torch.jit.load(str(torch_hostile["forward"]))
+    assert not marker.exists()
+    module(torch.zeros(3, 2, hostile.I))
+    assert marker.read_bytes() == b"BBBB"
+    marker.unlink()
+    report = tmp_path / "trusted_torch.json"
+    _report(capsys, ["inspect", torch_hostile["setstate"], "--trust-code", "--json", report], codes=(0,))
+    assert marker.exists()
+    marker.unlink()
+    [ran] = [f for f in json.loads(report.read_text())["findings"] if f["code"] == "GRU012"]
+    assert "unscreened" in ran["message"]
+
+    tf_keras.models.load_model(str(tf_hostile["keras_lambda_savedmodel"]), compile=False)
+    assert tf_hostile["lambda_marker"].exists()
+    tf_hostile["lambda_marker"].unlink()
+
+
+@pytest.mark.torch
+def test_torchscript_that_passes_the_screen_says_its_code_ran(torch_hostile, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.json"
+    _report(capsys, ["inspect", torch_hostile["setstate"].parent / "clean.pt", "--json", report], codes=(0,))
+    [ran] = [f for f in json.loads(report.read_text())["findings"] if f["code"] == "GRU012"]
+    assert ran["severity"] == "info" and "screened" in ran["message"] and "__setstate__" in ran["message"]
+
+
+# --- crashes and wrong answers: 0, 1 or 2 with one sentence -------------------------------------------------------
+@pytest.mark.torch
+def test_exported_program_with_weights_as_inputs(torch_hostile, refused, env: Env) -> None:
+    watch, markers = _watched(env, torch_hostile)
+    refused(["inspect", torch_hostile["weights_as_inputs"]], "program's inputs", watch, markers)
+
+
+@pytest.mark.torch
+def test_integer_state_dict_is_refused(torch_hostile, refused, env: Env) -> None:
+    watch, markers = _watched(env, torch_hostile)
+    refused(["check", "--torch", torch_hostile["int32"], "--runtimes", "onnxruntime"], "not floating point", watch,
+            markers)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_state_dicts_run_in_float32(dtype: str, torch_hostile, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.json"
+    _report(capsys, ["check", "--torch", torch_hostile[dtype], "--runtimes", "onnxruntime", "--json", report],
+            codes=(0,))
+    data = json.loads(report.read_text())
+    assert data["pairs"] and all(p["max_rel"] < 1e-3 for p in data["pairs"])
+
+
+@pytest.mark.tf
+def test_deeply_nested_keras_config(tf_hostile, refused, env: Env) -> None:
+    watch, markers = _watched(env, tf_hostile)
+    refused(["inspect", tf_hostile["deep_h5"]], "nests more than", watch, markers)
+
+
+@pytest.mark.parametrize("command", ["inspect", "check", "compare"])
+def test_gru_whose_output_nothing_uses(command: str, onnx_hostile, refused, env: Env) -> None:
+    watch, _ = _watched(env, onnx_hostile)
+    src = onnx_hostile["unused_gru"]
+    args = {"inspect": ["inspect", src], "check": ["check", "--onnx", src, "--runtimes", "onnxruntime"],
+            "compare": ["compare", src, src]}[command]
+    refused(args, "no GRU that an output of the model depends on", watch)
+
+
+def test_a_dead_gru_is_no_layer(onnx_hostile, tmp_path: Path, capsys) -> None:
+    """A GRU no output depends on was layer 0 of a two-layer stack and the check compared nothing; now it is named
+    as unused and the live GRU is checked."""
+    report = tmp_path / "r.json"
+    _report(capsys, ["check", "--onnx", onnx_hostile["dead_first"], "--runtimes", "onnxruntime", "--json", report],
+            codes=(0,))
+    data = json.loads(report.read_text())
+    assert [layer["name"] for m in data["models"] for layer in m["gru_layers"]] == ["gru_1"]
+    assert any(f["code"] == "GRU011" and "gru_0" in f["message"] for f in data["findings"])
+    assert data["pairs"] and all(p["passed"] for p in data["pairs"])
+
+
+@pytest.mark.tf
+def test_a_dead_tf_cell_is_no_layer(tf_hostile, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.json"
+    _report(capsys, ["inspect", tf_hostile["dead_cell"], "--output-names", "output,state", "--json", report],
+            codes=(0,))
+    data = json.loads(report.read_text())
+    assert [layer["name"] for layer in data["models"][0]["gru_layers"]] == ["live/rnn/gru_cell"]
+    assert any(f["code"] == "GRU011" and "dead/rnn/gru_cell" in f["message"] for f in data["findings"])
+
+
+@pytest.mark.parametrize("which", ["scalar_beside", "scalar_only"])
+def test_scalar_graph_outputs(which: str, onnx_hostile, capsys) -> None:
+    from onnxgru.cli import main
+
+    code = main(["check", "--onnx", str(onnx_hostile[which]), "--runtimes", "onnxruntime"])
+    err = capsys.readouterr().err
+    assert code in (0, 1, 2) and "Traceback" not in err and "internal error" not in err, err
+    if which == "scalar_beside":
+        assert code == 0  # the GRU's outputs are still compared; the scalar beside them is kept as it is
+    if code == 2:
+        _one_sentence(code, err)
+
+
+# --- outputs ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flag", ["--inputs", "--input"])
+def test_outputs_never_over_an_input_file(flag: str, onnx_hostile, refused, env: Env) -> None:
+    watch, _ = _watched(env, onnx_hostile)
+    good = onnx_hostile["good"]
+    given = onnx_hostile["inputs"] if flag == "--inputs" else onnx_hostile["keep_npy"]
+    value = str(given) if flag == "--inputs" else f"keep={given}"
+    refused(["compare", good, good, flag, value, "--json", given, "--force"], "one of the inputs", watch)
+
+
+# --- bombs and hangs, measured in a child process ---------------------------------------------------------------
+def _bomb(argv_: list, folder: Path, says: str | tuple[str, ...], codes: tuple[int, ...] = (2,)) -> str:
+    code, out, err, seconds, peak = hostile.measured(argv_, folder, timeout=SECONDS + 60)
+    print(f"{' '.join(map(str, argv_))}: exit {code} in {seconds:.1f} s, peak {peak / GIB:.2f} GiB")  # pytest -s
+    assert code in codes, f"exit {code} after {seconds:.0f} s: {err[-2000:] or out[-2000:]}"
+    assert "Traceback" not in err and "internal error" not in err, err[-2000:]
+    assert seconds < SECONDS, f"took {seconds:.0f} s"
+    assert peak < PEAK, f"peak memory {peak / GIB:.2f} GiB"
+    if code == 2:
+        sentence = _one_sentence(code, err)
+        words = (says,) if isinstance(says, str) else says
+        assert any(w in sentence for w in words), sentence
+        return sentence
+    return out
+
+
+@pytest.mark.slow
+def test_void_dtype_npz_bomb(onnx_hostile, tmp_path: Path) -> None:
+    good = onnx_hostile["good"]
+    _bomb(["check", "--onnx", good, "--runtimes", "onnxruntime", "--inputs", onnx_hostile["void_npz"]], tmp_path,
+          "bytes")
+
+
+@pytest.mark.slow
+def test_external_data_longer_than_its_tensor(onnx_hostile, tmp_path: Path) -> None:
+    _bomb(["inspect", onnx_hostile["sparse_external"]], tmp_path, "bytes of external data")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["check", "compare"])
+def test_constant_of_shape_bomb(command: str, onnx_hostile, tmp_path: Path) -> None:
+    src = onnx_hostile["constant_of_shape"]
+    args = ["check", "--onnx", src, "--runtimes", "onnxruntime"] if command == "check" else ["compare", src, src]
+    _bomb(args, tmp_path, "ConstantOfShape")
+
+
+@pytest.mark.slow
+def test_a_thousand_chained_grus(onnx_hostile, tmp_path: Path) -> None:
+    out = _bomb(["check", "--onnx", onnx_hostile["chain_1000"], "--runtimes", "onnxruntime", "--steps", "4"],
+                tmp_path, "", codes=(0,))
+    assert "verdict: PASS" in out
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_keras_zip_bomb(tf_hostile, tmp_path: Path) -> None:
+    _bomb(["inspect", tf_hostile["zip_bomb"]], tmp_path, "zip bomb")
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_h5_compression_bomb(tf_hostile, tmp_path: Path) -> None:
+    _bomb(["inspect", tf_hostile["h5_bomb"]], tmp_path, "compression bomb")
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_fill_bomb(tf_hostile, tmp_path: Path) -> None:
+    _bomb(["check", "--tf", tf_hostile["fill"], "--runtimes", "onnxruntime"], tmp_path, "Fill")
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_endless_loop_behind_a_control_input_stops_at_the_time_limit(tf_hostile, tmp_path: Path) -> None:
+    sentence = _bomb(["check", "--tf", tf_hostile["forever"], "--runtimes", "onnxruntime", "--time-limit", "5"],
+                     tmp_path, "time limit")
+    assert "--time-limit" in sentence
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_endless_torchscript_forward_stops_at_the_time_limit(torch_hostile, tmp_path: Path) -> None:
+    """PyTorch cannot be interrupted from Python inside a TorchScript loop: the command's watchdog ends it."""
+    sentence = _bomb(["check", "--torch", torch_hostile["endless"], "--runtimes", "onnxruntime", "--time-limit", "5",
+                      "--json", tmp_path / "r.json"], tmp_path, "time limit")
+    assert "PyTorch model" in sentence and not (tmp_path / "r.json").exists()
+
+
+def test_memory_limit_of_a_runtime_child() -> None:
+    """A runtime's child runs under RLIMIT_AS: a model that needs more (900 MB, under the 1 GiB a graph may make
+    from constants) fails in its child and is reported, instead of taking the machine's memory."""
+    pytest.importorskip("onnxruntime")
+    if os.name != "posix":
+        pytest.skip("RLIMIT_AS is POSIX")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnxgru.runtimes.probe import probe
+    from onnxgru.sources import onnx_build
+
+    from ..conftest import random_layer
+
+    model = onnx_build.stack_model([random_layer(np.random.default_rng(0), hostile.I, hostile.H)])
+    model.graph.initializer.append(numpy_helper.from_array(np.array([900 << 18], np.int64), "big_shape"))
+    model.graph.node.extend([
+        helper.make_node("ConstantOfShape", ["big_shape"], ["big"],
+                         value=numpy_helper.from_array(np.ones(1, np.float32))),
+        helper.make_node("ReduceSum", ["big"], ["big_sum"], keepdims=0),
+    ])
+    model.graph.output.append(helper.make_tensor_value_info("big_sum", TensorProto.FLOAT, []))
+    feeds = {"x": np.ones((3, 7, hostile.I), np.float32), "h0": np.ones((1, 3, hostile.H), np.float32)}
+    limited = probe("onnxruntime", model, feeds, memory_limit=800 << 20)
+    assert limited.status in ("refused", "crashed") and "allocat" in limited.detail.lower(), limited
+    assert probe("onnxruntime", model, feeds).status == "ok"  # the default limit leaves room for it
