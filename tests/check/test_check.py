@@ -176,9 +176,12 @@ def test_layout1_refused_is_gru007(rng: np.random.Generator, tmp_path: Path) -> 
     assert main(["check", "--onnx", str(path), "--runtimes", "onnxruntime,openvino,reference", "--json", str(out)]) == 1
     report = json.loads(out.read_text())
     status = {r["runtime"]: r["status"] for r in report["runtimes"]}
-    # measured: OpenVINO 2026.4 loads and runs layout=1 correctly (the spec's note predates it)
-    assert status == {"onnxruntime": "refused", "openvino": "ok", "reference": "ok"}
+    # measured on OpenVINO 2026.4: it loads a layout=1 GRU but reads X as (T, N, I), so its Y and Y_h have other
+    # shapes and values (runtimes/KNOWN.md); the GRU tap says so instead of comparing Y_h alone as it once did
+    assert status == {"onnxruntime": "refused", "openvino": "mismatch", "reference": "ok"}
     assert {f["where"].split(":")[0] for f in report["findings"] if f["code"] == "GRU007"} == {"onnxruntime"}
+    openvino = [f for f in report["findings"] if f["code"] == "GRU010" and f["where"].startswith("openvino")]
+    assert openvino and "layout=1" in openvino[0]["message"]
 
 
 @pytest.mark.parametrize("precision", ["f32", "bf16"])
@@ -206,54 +209,31 @@ def test_openvino_at_either_precision(precision: str, stack_file, rng: np.random
         assert "GRU010" not in codes(report, "openvino")
 
 
-def test_reduced_precision_is_gru008_not_an_error() -> None:
-    """OpenVINO's bf16 default cannot be provoked on a CPU without AVX512_BF16: feed the rule what such a CPU gives."""
-    from onnxgru.commands import check_cmd
-    from onnxgru.core.inputs import generate
+def test_reduced_precision_is_gru008_not_an_error(stack_file, rng: np.random.Generator) -> None:
+    """OpenVINO's bf16 default cannot be provoked on a CPU without AVX512_BF16: feed the rule what such a CPU gives
+    (ONNX Runtime's real outputs, perturbed as bf16 perturbs a GRU), once reported as bf16 and once not."""
+    from onnxgru.runtimes import get
     from onnxgru.runtimes.probe import ProbeResult
+    from onnxgru.sources.load import load
+    from onnxgru.verify import pipeline
+    from onnxgru.verify.inputs import make_inputs
+    from onnxgru.verify.settings import Settings
 
-    rng = np.random.default_rng(3)
-    layer = random_layer(rng, 4, 3)
+    model = load(stack_file([random_layer(rng, 4, 3)], "m.onnx"), "m")
+    inputs = make_inputs([model], Settings())
+    from onnxgru.core.inputs import feeds
 
-    class Model:
-        role, layers, dtype, accepts_h0 = "m", (layer,), "float32", False
-
-    inputs = generate(0, 2, 6, 4, None, 0)
-    expected = check_cmd._oracle(Model, inputs)
-    noisy = expected["output"] + 1e-2  # what bf16 does to a GRU
-
-    class Binding:
-        lens_input, state_inputs = None, []
-
-        @staticmethod
-        def canonical(values, inputs):
-            return {"output": values[0]}
-
-    out = check_cmd._Collected()
-    result = check_cmd._runtime_result(
-        "openvino",
-        ProbeResult("openvino", "ok", [noisy], "", "x", "bf16"),
-        Model,
-        Binding,
-        inputs,
-        expected,
-        check_cmd.Settings(),
-        out,
-    )
-    assert result.status == "mismatch" and [f.code for f in out.findings] == ["GRU008"]
-    assert out.findings[0].severity == "warning" and "INFERENCE_PRECISION_HINT" in out.findings[0].message
-    out = check_cmd._Collected()
-    check_cmd._runtime_result(
-        "tract",
-        ProbeResult("tract", "ok", [noisy], "", "x", None),
-        Model,
-        Binding,
-        inputs,
-        expected,
-        check_cmd.Settings(),
-        out,
-    )
-    assert [f.code for f in out.findings] == ["GRU010"]
+    tapped, _ = model.handle.tapped()
+    noisy = [v + np.float32(1e-2) for v in get("onnxruntime").load(tapped)(feeds(model.signature, inputs))]
+    for precision, code in (("bf16", "GRU008"), (None, "GRU010")):
+        v = pipeline.Verification(inputs, [model])
+        row = pipeline._runtime_row(v, "openvino", ProbeResult("openvino", "ok", noisy, "", "x", precision), model,
+                                    None, Settings())
+        assert row.status == "mismatch" and {f.code for f in v.findings} == {code}
+        assert all(f.severity == ("warning" if precision else "error") for f in v.findings)
+    assert "INFERENCE_PRECISION_HINT" in pipeline._runtime_row(
+        v := pipeline.Verification(inputs, [model]), "openvino",
+        ProbeResult("openvino", "ok", noisy, "", "x", "bf16"), model, None, Settings()).detail + v.findings[0].message
 
 
 def test_wrong_flag_for_a_source_kind(stack_file, rng: np.random.Generator, capsys) -> None:

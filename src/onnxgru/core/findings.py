@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from onnxgru.core.numerics import PairResult, growth_summary
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY = {
     "GRU001": "error", "GRU002": "error", "GRU003": "error", "GRU004": "error", "GRU005": "warning",
     "GRU006": "warning", "GRU007": "error", "GRU008": "warning", "GRU009": "warning", "GRU010": "error",
-    "GRU011": "warning", "GRU012": "info",
+    "GRU011": "warning",
 }
 
 RESET_BEFORE_FORMULA = "h~ = tanh(Wh·x + Rh·(r⊙h) + b)  (reset before the recurrent matmul, linear_before_reset=0)"
@@ -196,24 +198,17 @@ def disagreement(p: PairResult, where: str = "", said: str = "", cause: str = ""
 
 
 def gru_mismatch(
-    execution: str, layers: str, max_abs: float, required: float, atol: float, known: str | None
+    execution: str, layers: str, max_abs: float, required: float, atol: float, known: str | None, detail: str = ""
 ) -> Finding:
     """GRU010 from a tap: a GRU that does not compute what its own weights say, on its own input."""
     said = f" Known limitation: {known}" if known else (
         " The rest of the model cannot explain this: the reference ran on the very input this GRU received.")
-    return _make(
-        "GRU010",
-        f"in {execution}, GRU {layers} differs from the reference GRU run on its own input by {max_abs:.3g} "
-        f"(beyond atol={atol:g}; atol={required:.3g} would be needed).{said}",
-        f"{execution}: {layers}",
-    )
+    how = (f"differs from the reference GRU run on its own input by {max_abs:.3g} (beyond atol={atol:g}; "
+           f"atol={required:.3g} would be needed)") if np.isfinite(max_abs) else f"is not the ONNX GRU: {detail}"
+    return _make("GRU010", f"in {execution}, GRU {layers} {how}.{said}", f"{execution}: {layers}")
 
 
 def partial(where: str, what: str) -> Finding:
     """GRU011: only part of a model was run, tapped, exported or compared; ``what`` says which part and why."""
     return _make("GRU011", what, where)
 
-
-def code_ran(where: str, what: str) -> Finding:
-    """GRU012 (info): code from the model file ran (TorchScript, a trusted pickle) or ran unchecked (--trust-code)."""
-    return _make("GRU012", f"model code ran: {what}.", where)

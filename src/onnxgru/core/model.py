@@ -49,6 +49,7 @@ class LoadedModel:
     form: str = ""  # what the file holds, in words ("frozen GraphDef", "TorchScript", ...)
     untapped: tuple[str, ...] = ()  # GRUs no execution of this model can tap, and why
     fixed: dict[str, np.ndarray] = field(default_factory=dict)  # values given for its inputs (--input NAME=VALUE)
+    code_ran: str = ""  # when code from the file runs (TorchScript, a trusted pickle, --trust-code), what and how
 
     def run(self, inputs: Inputs, taps: bool = True) -> Run:
         assert self.runner is not None, f"{self.role} cannot be run"
@@ -84,6 +85,7 @@ class LoadedModel:
             "dtype": self.dtype,
             "time_major": self.time_major,
             "form": self.form,
+            "code_ran": self.code_ran or None,
             "signature": self.signature.describe(),
             "gru_layers": [layer.describe() for layer in self.layers],
         }

@@ -28,6 +28,8 @@ def constants(graph: onnx.GraphProto, given: dict[str, np.ndarray] | None = None
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             out[node.output[0]] = _array(node.attribute[0].t)
         elif node.op_type in _FOLDABLE and node.input and all(i in out for i in node.input if i):
+            if node.op_type in _ARITHMETIC and not _small([out[i] for i in node.input if i]):
+                continue  # folding is for shapes and rates, not for computing big tensors here
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             try:
                 out[node.output[0]] = _FOLDABLE[node.op_type]([out[i] if i else None for i in node.input], attrs)
@@ -63,7 +65,31 @@ _FOLDABLE = {
     "Reshape": lambda x, a: np.reshape(x[0], [d if d != 0 else x[0].shape[i] for i, d in enumerate(x[1].tolist())]),
     "Slice": _slice,
     "Gather": lambda x, a: np.take(x[0], x[1], axis=a.get("axis", 0)),
+    # the arithmetic of a fixed feed (TensorFlow's dropout rate = 1 - keep_prob)
+    "Sub": lambda x, a: np.subtract(x[0], x[1]),
+    "Add": lambda x, a: np.add(x[0], x[1]),
+    "Mul": lambda x, a: np.multiply(x[0], x[1]),
+    "Div": lambda x, a: np.divide(x[0], x[1]),
+    "Neg": lambda x, a: np.negative(x[0]),
+    "Cast": lambda x, a: x[0].astype(_numpy_type(a["to"])),
 }
+
+
+_ARITHMETIC = {"Sub", "Add", "Mul", "Div", "Neg", "Cast"}
+_SMALL = 1 << 16
+
+
+def _small(values: list[np.ndarray]) -> bool:
+    try:
+        return int(np.prod(np.broadcast_shapes(*(np.shape(v) for v in values)), dtype=np.int64)) <= _SMALL
+    except ValueError:
+        return False
+
+
+def _numpy_type(elem: int) -> np.dtype:
+    from onnx import helper
+
+    return np.dtype(helper.tensor_dtype_to_np_dtype(elem))
 
 
 def _array(tensor: onnx.TensorProto) -> np.ndarray:

@@ -16,7 +16,7 @@ reset-before. The candidate activation is the operator multiplied by ``1 - z``. 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -103,7 +103,18 @@ def recognise_all(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, 
     acts = ("Sigmoid", act)
     alphas = (alpha,) if alpha is not None else ()
     layers = _tf1_cells(b, name, acts, alphas)
-    return layers or _keras_cells(b, name, acts, alphas)
+    return layers or [layer for layer, _, _ in _keras_cells(b, name, acts, alphas)]
+
+
+def keras_cell(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> tuple | None:
+    """The Keras GRU cell a Loop computes, with the body's input-side MatMul and recurrent MatMuls (what a fusion
+    follows back to the loop's sequence and state); None for anything else."""
+    b = _Body(node, body, outer)
+    act, alpha = b.activation()
+    if _tf1_cells(b, node_name(node), ("Sigmoid", act), ()):
+        return None
+    found = _keras_cells(b, node_name(node), ("Sigmoid", act), (alpha,) if alpha is not None else ())
+    return found[0] if found else None
 
 
 def recognise(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]) -> GRULayer | None:
@@ -150,7 +161,7 @@ def _tf1_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULayer
     return layers
 
 
-def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULayer]:
+def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[tuple[GRULayer, Any, list]]:
     mms = _matmuls(b)
     layers = []
     for kn, k, sliced in mms:
@@ -176,6 +187,7 @@ def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULay
         W, R, B = gatemaps.keras_to_onnx(k, rk, bias)
         attrs = GRUAttrs(hidden_size=h, input_size=k.shape[0], linear_before_reset=lbr, activations=acts,
                          activation_alpha=alphas)
-        layers.append(GRULayer(name, attrs, W[None], R[None], B[None], fused=False, detail="Keras GRU in a loop"))
+        layer = GRULayer(name, attrs, W[None], R[None], B[None], fused=False, detail="Keras GRU in a loop")
+        layers.append((layer, kn, [n for n, _, _ in recurrent]))
         break  # Keras runs one layer per loop
     return layers

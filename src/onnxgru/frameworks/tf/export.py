@@ -144,13 +144,13 @@ def _raw(tfm: LoadedModel, inputs: Inputs) -> list[np.ndarray]:
 
 
 def _rewrite(tfm: LoadedModel, inputs: Inputs, want: np.dtype, opset: int | None) -> onnx.ModelProto:
-    roles = rewrite.output_roles(tfm, _raw(tfm, inputs), inputs)
-    if isinstance(roles, str):
-        raise _NoRewrite(roles)
     sig = tfm.signature
     data = sig.data
     if len(data) != 1 or data[0].vocab or (data[0].rank or 3) != 3:
         raise _NoRewrite("the model's input is not the GRU's input sequence (the model computes more than its GRUs)")
+    roles = rewrite.output_roles(tfm, _raw(tfm, inputs), inputs)
+    if isinstance(roles, str):
+        raise _NoRewrite(roles)
     states = sorted(sig.by_role("state"), key=lambda p: (p.rows or (0, 0))[0])
     lens = sig.by_role("lengths")
     return rewrite.fused_model(
@@ -180,6 +180,7 @@ def _try(
     except Exception as exc:  # tf2onnx raises anything on graphs it cannot convert; that is one candidate fewer
         attempt.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         return attempt
+    _fuse(proto, tfm)
     onnx_build.write_defaults(proto)
     current = _float_type(proto)
     if current is not None and current != want:  # (np.dtype(None) is float64, so never `in (None, want)`)
@@ -210,6 +211,26 @@ def _try(
         return attempt
     attempt.pairs = list(paired.pairs)
     return attempt
+
+
+def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
+    """What tf2onnx leaves unfused inside a larger graph, as GRU nodes (``onnx_fuse``): Keras GRU loops, static_rnn
+    cells (by the names of their steps, which tf2onnx keeps), and the inference-time no-ops tract cannot load
+    (dropout with keep_prob 1, ``ReverseV2``)."""
+    from onnxgru.frameworks.tf.graph_source import TFHandle
+    from onnxgru.sources import onnx_fuse
+
+    onnx_fuse.drop_inference_dropout(proto)
+    onnx_fuse.fuse_keras_loops(proto)
+    onnx_fuse.reverse_v2_as_slice(proto)
+    if isinstance(tfm.handle, TFHandle):
+        names = convert.renames(tfm.handle.graph)
+        spans = [onnx_fuse.Span(
+            tfm.layers[spec.first], steps=spec.x, h0=tuple(names.get(t, t) for t in spec.h0[0]),
+            step_outputs=spec.y[0], final=tuple(f for f in spec.y_h[0] if f not in spec.y[0]))
+            for spec in tfm.handle.specs if spec.kind == "static" and len(spec.y) == 1]
+        if spans:
+            onnx_fuse.splice(proto, spans)
 
 
 def _float_type(proto: onnx.ModelProto) -> np.dtype | None:

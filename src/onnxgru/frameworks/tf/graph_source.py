@@ -74,8 +74,8 @@ def load(path: Path, role: str, options: LoadOptions) -> LoadedModel:
                                         "compute nothing the graph's outputs depend on: they are not layers of the "
                                         "model, so onnxgru neither describes nor compares them."))
     if options.trust_code:
-        model.findings.append(F.code_ran(str(path), "--trust-code: the graph's ops were not checked against "
-                                         "onnxgru's allowlist of inference ops, and it ran as the file says"))
+        model.code_ran = ("--trust-code: the graph's ops were not checked against onnxgru's allowlist of inference "
+                          "ops, and it ran as the file says")
     return model
 
 

@@ -60,8 +60,14 @@ def export_model(
         findings = verify_linear_before_reset(proto, model.layers, exporter)
     else:
         proto, route = _whole(model, settings, options, exporter, opset)
+        from onnxgru.frameworks.torch import fuse
+        from onnxgru.verify.inputs import make_inputs
+
+        left = fuse.fuse_stacks(proto, model, make_inputs([model], settings, options.fixed))
         findings = verify_linear_before_reset(proto, [la for la in model.layers if la.fused], exporter) if (
             sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(model.layers)) else []
+        if left:
+            route += f"; the exact GRU {', '.join(left)} stays as torch.onnx wrote it"
     # dynamo's value_info annotations (shapes with symbolic dims) make tract 0.23.9 refuse the model ("Impossible to
     # unify Sym(T) with Val(12)"); they only annotate, so the export drops them and every runtime infers the shapes.
     del proto.graph.value_info[:]

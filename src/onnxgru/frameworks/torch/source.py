@@ -24,7 +24,6 @@ import numpy as np
 from onnxgru import limits
 from onnxgru._lazy import require
 from onnxgru.core import inputs as inp
-from onnxgru.core.findings import code_ran
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run, batch_major
 from onnxgru.core.signature import Port, Signature
@@ -106,8 +105,7 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
             )
     assert model.runner is not None
     model.runner = limits.timed(model.runner, options.time_limit, f"the PyTorch model {str(p)!r}")
-    if ran:
-        model.findings.append(code_ran(str(p), ran))
+    model.code_ran = ran
     return model
 
 

@@ -1,0 +1,471 @@
+"""Rewriting an exporter's ONNX graph so every GRU in it is one fused ``GRU`` node, wherever it sits.
+
+Exporters leave GRUs as something else when they sit inside a larger model: tf2onnx writes a Keras GRU as a ``Loop``
+(``from_function``) and a ``static_rnn`` as unrolled cells; torch.onnx writes onnxgru's exact ``GRUStack`` as nested
+loops. Each rewrite here replaces that part of the graph by ``GRU`` nodes computing the same values under the same
+names, so everything around it (embeddings, heads, the model's inputs and outputs) stays as the exporter wrote it:
+
+- ``fuse_keras_loops``: a Keras GRU ``Loop``: the body's cell gives W/R/B (``onnx_loops``), the body's reads give
+  the outer sequence and the state the loop carries, the loop's outputs are the sequence and the final state.
+- ``splice``: a GRU whose input, initial state and outputs are named tensors of the graph (a ``static_rnn``'s steps,
+  whose names tf2onnx keeps; a module's scope in a torch.onnx export): new nodes produce those names, the old
+  producers go.
+- ``drop_inference_dropout``: TensorFlow's dropout with a fixed keep probability of 1 still draws random numbers; the
+  mask it compares them to is all true, so it is written as a constant (tract cannot load the random op).
+
+Every rewrite ends with ``prune`` (nodes no output depends on go). The callers verify the result against the
+framework before anything is written; a rewrite that cannot be made leaves the graph as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from onnxgru._lazy import require
+from onnxgru.core.spec import GRULayer
+from onnxgru.sources.onnx_build import gru_node_attrs
+from onnxgru.sources.onnx_constants import constants
+
+if TYPE_CHECKING:
+    import onnx
+
+_PASS = {"Identity", "Cast"}
+
+
+def prune(model: onnx.ModelProto) -> None:
+    """Remove the nodes (and initializers) no graph output depends on."""
+    from onnxgru.sources.onnx_describe import _subgraph_names
+
+    graph = model.graph
+    nodes = list(graph.node)
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+    todo, seen, live = [o.name for o in graph.output], set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        k = producer.get(name)
+        if k is None or k in live:
+            continue
+        live.add(k)
+        todo += [i for i in nodes[k].input if i]
+        todo += _subgraph_names(nodes[k])
+    kept = [n for k, n in enumerate(nodes) if k in live]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {i for n in kept for i in n.input} | set(seen)
+    inits = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
+class _Names:
+    """Fresh tensor and node names that collide with nothing in the graph."""
+
+    def __init__(self, graph: onnx.GraphProto, prefix: str) -> None:
+        self.taken = {o for n in graph.node for o in n.output} | {i.name for i in graph.input} | {
+            t.name for t in graph.initializer}
+        self.prefix = prefix
+        self.count = 0
+
+    def __call__(self, what: str) -> str:
+        while True:
+            self.count += 1
+            name = f"{self.prefix}/{what}_{self.count}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+
+def _const(graph: onnx.GraphProto, names: _Names, value: np.ndarray, what: str) -> str:
+    from onnx import numpy_helper
+
+    name = names(what)
+    graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+    return name
+
+
+def _gru_nodes(graph: onnx.GraphProto, names: _Names, layer: GRULayer, x: str, h0: str | None, dtype: np.dtype,
+               y: str | None, y_h: str | None) -> list[onnx.NodeProto]:
+    """A GRU node on time-major ``x`` (T, N, I) with ``h0`` (N, H) or None, writing ``y`` as (T, N, D*H) and ``y_h``
+    as (N, H) (one direction) or (D, N, H), under those exact names."""
+    from onnx import helper
+
+    d = layer.attrs.num_directions
+    W = _const(graph, names, layer.W.astype(dtype), "W")
+    R = _const(graph, names, layer.R.astype(dtype), "R")
+    B = _const(graph, names, layer.B.astype(dtype), "B")
+    nodes = []
+    initial = ""
+    if h0:
+        initial = names("initial_h")
+        axes = _const(graph, names, np.array([0], np.int64), "axes")
+        nodes.append(helper.make_node("Unsqueeze", [h0, axes], [initial], name=names("unsqueeze")) if d == 1 else
+                     helper.make_node("Identity", [h0], [initial], name=names("identity")))
+    Y, Yh = names("Y"), names("Y_h")
+    nodes.append(helper.make_node("GRU", [x, W, R, B, "", initial], [Y, Yh], name=names("GRU"),
+                                  **gru_node_attrs(layer.attrs)))
+    if y:
+        # (T, D, N, H) -> (T, N, D*H)
+        perm = names("Y_perm")
+        nodes.append(helper.make_node("Transpose", [Y], [perm], perm=[0, 2, 1, 3], name=names("transpose")))
+        shape = _const(graph, names, np.array([0, 0, -1], np.int64), "shape")
+        nodes.append(helper.make_node("Reshape", [perm, shape], [y], name=names("reshape")))
+    if y_h:
+        if d == 1:
+            axes = _const(graph, names, np.array([0], np.int64), "axes")
+            nodes.append(helper.make_node("Squeeze", [Yh, axes], [y_h], name=names("squeeze")))
+        else:
+            nodes.append(helper.make_node("Identity", [Yh], [y_h], name=names("identity")))
+    return nodes
+
+
+# --- Keras GRU loops --------------------------------------------------------------------------------------------
+def fuse_keras_loops(model: onnx.ModelProto) -> int:
+    """Replace every Keras GRU ``Loop`` whose sequence and state can be followed by one GRU node; returns how many."""
+    from onnxgru.sources import onnx_loops
+
+    graph = model.graph
+    consts = constants(graph)
+    fused = 0
+    for node in list(graph.node):
+        if node.op_type != "Loop":
+            continue
+        body = next((a.g for a in node.attribute if a.name == "body"), None)
+        if body is None:
+            continue
+        found = onnx_loops.keras_cell(node, body, consts)
+        if found is None:
+            continue
+        plan = _loop_plan(graph, node, body, *found)
+        if plan is None:
+            continue
+        _replace_loop(model, node, plan)
+        fused += 1
+    if fused:
+        prune(model)
+    return fused
+
+
+@dataclass
+class _LoopPlan:
+    layer: GRULayer
+    x: str  # the outer time-major sequence the body reads step by step
+    h0: str  # the loop's input for the carried state
+    sequence: str  # the loop output stacking every step's state
+    state: str  # the loop output holding the final state
+
+
+def _source(body: onnx.GraphProto, name: str, ops: set[str]) -> tuple[str, onnx.NodeProto | None]:
+    producer = {o: n for n in body.node for o in n.output}
+    for _ in range(16):
+        n = producer.get(name)
+        if n is None or n.op_type not in ops:
+            return name, n
+        name = n.input[0]
+    return name, producer.get(name)
+
+
+def _loop_plan(graph: onnx.GraphProto, node: onnx.NodeProto, body: onnx.GraphProto, layer: GRULayer,
+               kernel: onnx.NodeProto, recurrent: list) -> _LoopPlan | None:
+    if layer.attrs.direction != "forward":
+        return None
+    inputs = [i.name for i in body.input]
+    carried = len(inputs) - 2
+    # the state: what the recurrent product multiplies, a carried variable of the loop
+    h_name, _ = _source(body, recurrent[0].input[0], _PASS | {"Squeeze", "Reshape"})
+    if h_name not in inputs[2:]:
+        return None
+    j = inputs.index(h_name)
+    new_h, _ = _source(body, body.output[j - 1].name, _PASS)
+    # body outputs: the condition, the carried values, then the scan outputs; the loop's outputs drop the condition
+    scans = [k for k in range(1 + carried, len(body.output)) if _source(body, body.output[k].name, _PASS)[0] == new_h]
+    if not scans or len(node.output) < scans[0]:
+        return None
+    sequence, state = node.output[scans[0] - 1], node.output[j - 2]
+    # the input: a Gather, at the loop's step, of a tensor from outside the loop
+    x_name, gather = _source(body, kernel.input[0], _PASS | {"Squeeze", "Reshape", "Flatten"})
+    if gather is None or gather.op_type != "Gather":
+        return None
+    data = gather.input[0]
+    if data in inputs[2:]:
+        data = node.input[inputs.index(data)]
+    elif data in inputs or data in {o for n in body.node for o in n.output}:
+        return None
+    if any(n.op_type in ("Where", "Select") for n in body.node):  # masking: steps skipped, not a GRU node's job
+        return None
+    used = {i for n in graph.node if n is not node for i in n.input} | {o.name for o in graph.output}
+    others = [o for k, o in enumerate(node.output) if o and o not in (sequence, state) and o in used]
+    if others:
+        return None
+    return _LoopPlan(layer, data, node.input[j], sequence, state)
+
+
+def _replace_loop(model: onnx.ModelProto, node: onnx.NodeProto, plan: _LoopPlan) -> None:
+    graph = model.graph
+    names = _Names(graph, node.name or "fused_gru")
+    dtype = np.dtype(_float_type(model))
+    index = list(graph.node).index(node)
+    new = _gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state)
+    graph.node.remove(node)
+    for k, n in enumerate(new):
+        graph.node.insert(index + k, n)
+
+
+def _float_type(model: onnx.ModelProto) -> np.dtype:
+    from onnx import helper
+
+    for t in model.graph.initializer:
+        if t.data_type in (1, 11):
+            return np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+    return np.dtype(np.float32)
+
+
+# --- splicing a GRU by the names of its tensors -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Span:
+    """A GRU layer in a graph, by the names of its tensors. ``steps`` (one name per step, (N, I)) or ``sequence``
+    ((N, T, I) batch-major, or (T, N, I) with ``time_major``) is its input; ``h0`` its initial state ((N, H) per
+    direction), or none; its outputs are per-step states ``step_outputs`` ((N, H)), a sequence ``output``, and
+    ``final`` ((N, H) per direction). Missing names are not written."""
+
+    layer: GRULayer
+    steps: tuple[str, ...] = ()
+    sequence: str = ""
+    time_major: bool = False
+    h0: tuple[str, ...] = ()
+    step_outputs: tuple[str, ...] = ()
+    output: str = ""
+    final: tuple[str, ...] = ()
+
+
+def splice(model: onnx.ModelProto, spans: Sequence[Span]) -> bool:
+    """Replace each span's computation by a GRU node that writes the same names. False (the graph untouched) when a
+    name is missing from the graph."""
+    from onnx import helper
+
+    graph = model.graph
+    present = {o for n in graph.node for o in n.output} | {i.name for i in graph.input}
+    for span in spans:
+        needed = [*span.steps, *([span.sequence] if span.sequence else []), *span.h0]
+        if any(n not in present for n in needed):
+            return False
+    dtype = np.dtype(_float_type(model))
+    for span in spans:
+        names = _Names(graph, f"{span.layer.name}/fused")
+        new: list[onnx.NodeProto] = []
+        axes0 = _const(graph, names, np.array([0], np.int64), "axes")
+        if span.steps:
+            parts = []
+            # an exporter may keep a step as (N, 1, I) (tf2onnx's Split for Unpack): every step as (1, N, I)
+            row = _const(graph, names, np.array([1, -1, span.layer.attrs.input_size], np.int64), "step_shape")
+            for s in span.steps:
+                parts.append(names("step"))
+                new.append(helper.make_node("Reshape", [s, row], [parts[-1]], name=names("reshape")))
+            x = names("X")
+            new.append(helper.make_node("Concat", parts, [x], axis=0, name=names("concat")))
+        elif span.time_major:
+            x = span.sequence
+        else:
+            x = names("X")
+            new.append(helper.make_node("Transpose", [span.sequence], [x], perm=[1, 0, 2], name=names("transpose")))
+        d = span.layer.attrs.num_directions
+        h0 = ""
+        if span.h0:
+            h0 = names("h0")
+            parts = []
+            for s in span.h0:
+                parts.append(names("h0_part"))
+                new.append(helper.make_node("Unsqueeze", [s, axes0], [parts[-1]], name=names("unsqueeze")))
+            new.append(helper.make_node("Concat", parts, [h0], axis=0, name=names("concat")))
+        seq = names("sequence") if (span.step_outputs or span.output) else None
+        final = names("final") if span.final else None
+        gru = _gru_nodes(graph, names, span.layer, x, h0 or None, dtype, seq, final)
+        if h0 and d == 1:  # _gru_nodes unsqueezes an (N, H) state; ours is (1, N, H) already
+            gru[0] = helper.make_node("Identity", [h0], [gru[0].output[0]], name=names("identity"))
+        new += gru
+        if span.output:
+            if span.time_major:
+                new.append(helper.make_node("Identity", [seq], [span.output], name=names("identity")))
+            else:
+                new.append(helper.make_node("Transpose", [seq], [span.output], perm=[1, 0, 2], name=names("out")))
+        for t, name in enumerate(span.step_outputs):
+            index = _const(graph, names, np.array(t, np.int64), "t")
+            new.append(helper.make_node("Gather", [seq, index], [name], axis=0, name=names("step_out")))
+        if span.final and final:
+            if d == 1:
+                new.append(helper.make_node("Identity", [final], [span.final[0]], name=names("final")))
+            else:
+                for k, name in enumerate(span.final):
+                    index = _const(graph, names, np.array(k, np.int64), "dir")
+                    new.append(helper.make_node("Gather", [final, index], [name], axis=0, name=names("final")))
+        written = set(span.step_outputs) | ({span.output} if span.output else set()) | set(span.final)
+        kept = [n for n in graph.node if not (set(n.output) & written)]
+        del graph.node[:]
+        graph.node.extend(_ordered(kept + new, graph))
+    prune(model)
+    return True
+
+
+def _ordered(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The nodes in an order where each comes after what it reads (ONNX wants a topological order)."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    out, pending = [], list(nodes)
+    while pending:
+        progress = False
+        rest = []
+        for n in pending:
+            reads = [i for i in n.input if i] + _outer(n)
+            if all(i in available for i in reads):
+                out.append(n)
+                available.update(n.output)
+                progress = True
+            else:
+                rest.append(n)
+        if not progress:  # a cycle or a name from nowhere: keep the rest as they were
+            return out + rest
+        pending = rest
+    return out
+
+
+def _outer(node: onnx.NodeProto) -> list[str]:
+    """The names a node's subgraphs (at any depth) read from the graph around the node."""
+    inner: set[str] = set()
+    reads: list[str] = []
+    todo = [g for a in node.attribute for g in [a.g, *a.graphs] if g.node or g.input]
+    while todo:
+        g = todo.pop()
+        inner |= {i.name for i in g.input} | {t.name for t in g.initializer}
+        for n in g.node:
+            inner |= set(n.output)
+            reads += [i for i in n.input if i]
+            todo += [sub for a in n.attribute for sub in [a.g, *a.graphs] if sub.node or sub.input]
+    return [r for r in dict.fromkeys(reads) if r not in inner]
+
+
+# --- a whole GRU stack, by its scope ---------------------------------------------------------------------------
+def stack_nodes(graph: onnx.GraphProto, names: _Names, layers: Sequence[GRULayer], x: str, batch_first: bool,
+                dtype: np.dtype, output: str | None, state: str | None) -> list[onnx.NodeProto]:
+    """GRU nodes for a stack of layers on ``x`` ((N, T, I) with ``batch_first``, else (T, N, I)), writing the last
+    layer's sequence as ``output`` in the same layout and every layer's final state stacked ``(rows, N, H)`` as
+    ``state`` (torch's ``nn.GRU`` and onnxgru's ``GRUStack`` interface)."""
+    from onnx import helper
+
+    nodes = []
+    seq = x
+    if batch_first:
+        seq = names("X")
+        nodes.append(helper.make_node("Transpose", [x], [seq], perm=[1, 0, 2], name=names("transpose")))
+    finals = []
+    for layer in layers:
+        y, y_h = names("sequence"), names("final")
+        one = _gru_nodes(graph, names, layer, seq, None, dtype, y, None)
+        gru = next(n for n in one if n.op_type == "GRU")
+        nodes += one
+        finals.append(gru.output[1])
+        seq = y
+        del y_h
+    if output:
+        if batch_first:
+            nodes.append(helper.make_node("Transpose", [seq], [output], perm=[1, 0, 2], name=names("out")))
+        else:
+            nodes.append(helper.make_node("Identity", [seq], [output], name=names("out")))
+    if state:
+        nodes.append(helper.make_node("Concat", finals, [state], axis=0, name=names("state")))
+    return nodes
+
+
+def scope_boundary(graph: onnx.GraphProto, prefix: str) -> tuple[list[onnx.NodeProto], list[str], list[str]]:
+    """The nodes an exporter named under ``prefix`` (torch.onnx names nodes by module scope, ``/gru/...``), the
+    computed values they read from outside (constants left out), and the values they give to the rest."""
+    inside = [n for n in graph.node if n.name.startswith(prefix)]
+    made = {o for n in inside for o in n.output}
+    constant = {o for n in graph.node if n.op_type == "Constant" for o in n.output} | {
+        t.name for t in graph.initializer}
+    reads = []
+    for n in inside:
+        for i in [*n.input, *_outer(n)]:
+            if i and i not in made and i not in constant and i not in reads:
+                reads.append(i)
+    used_outside = {i for n in graph.node if not n.name.startswith(prefix) for i in [*n.input, *_outer(n)]}
+    used_outside |= {o.name for o in graph.output}
+    gives = [o for n in inside for o in n.output if o in used_outside]
+    return inside, reads, gives
+
+
+def replace_scope(model: onnx.ModelProto, inside: list[onnx.NodeProto], new: list[onnx.NodeProto]) -> None:
+    graph = model.graph
+    drop = {id(n) for n in inside}
+    kept = [n for n in graph.node if id(n) not in drop]
+    del graph.node[:]
+    graph.node.extend(_ordered(kept + new, graph))
+    prune(model)
+
+
+# --- reversals tract can run ------------------------------------------------------------------------------------
+def reverse_v2_as_slice(model: onnx.ModelProto) -> int:
+    """tf2onnx writes TensorFlow's ``ReverseV2`` (Keras ``go_backwards``) as a ``ReverseSequence`` over the full
+    length, which tract does not implement; a ``Slice`` with step -1 along the time axis is the same reversal."""
+    from onnx import helper
+
+    graph = model.graph
+    changed = 0
+    for node in list(graph.node):
+        if node.op_type != "ReverseSequence" or "ReverseV2" not in node.name:
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "time_axis"), 0)
+        names = _Names(graph, node.name)
+        args = [_const(graph, names, np.array([v], np.int64), what) for v, what in (
+            (-1, "starts"), (np.iinfo(np.int64).min, "ends"), (axis, "axes"), (-1, "steps"))]
+        index = list(graph.node).index(node)
+        graph.node.remove(node)
+        graph.node.insert(index, helper.make_node("Slice", [node.input[0], *args], [node.output[0]],
+                                                  name=names("reverse")))
+        changed += 1
+    if changed:
+        prune(model)
+    return changed
+
+
+# --- dropout at inference -----------------------------------------------------------------------------------------
+def drop_inference_dropout(model: onnx.ModelProto) -> int:
+    """TensorFlow's ``dropout`` keeps a value where ``random >= rate``; with the rate a constant of 0 (keep_prob fixed
+    at 1) the mask is all true: write it as a constant mask of the random tensor's shape. Returns how many."""
+    require("onnx")
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    consts = constants(graph)
+    producer = {o: n for n in graph.node for o in n.output}
+    changed = 0
+    for node in list(graph.node):
+        if node.op_type != "GreaterOrEqual":
+            continue
+        random = producer.get(node.input[0])
+        rate = consts.get(node.input[1])
+        if random is None or random.op_type not in ("RandomUniformLike", "RandomUniform") or rate is None:
+            continue
+        low = next((a.f for a in random.attribute if a.name == "low"), 0.0)
+        if float(np.max(rate)) > low:
+            continue
+        names = _Names(graph, node.name or "dropout")
+        shape = names("shape")
+        index = list(graph.node).index(node)
+        like = random.input[0] if random.op_type == "RandomUniformLike" else None
+        if like is None:
+            continue
+        new = [helper.make_node("Shape", [like], [shape], name=names("shape")),
+               helper.make_node("ConstantOfShape", [shape], [node.output[0]], name=names("keep_all"),
+                                value=helper.make_tensor("one", TensorProto.BOOL, [1], [True]))]
+        graph.node.remove(node)
+        for k, n in enumerate(new):
+            graph.node.insert(index + k, n)
+        changed += 1
+    if changed:
+        prune(model)
+    return changed
