@@ -481,6 +481,9 @@ def _warn_unused_tolerances(report, settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: user errors are one sentence on stderr and exit 2, never a traceback."""
+    from onnxgru import limits
+
+    limits.enable_hard_stop()  # this process is the command's: a native run past --time-limit may end it
     try:
         return run(argv)
     except UserError as exc:

@@ -60,13 +60,30 @@ def without_grappler(tfg: graph.TFGraph, opset: int | None, graph_def: Any = Non
 
 def from_keras(km: KerasModel, opset: int | None) -> onnx.ModelProto:
     """tf2onnx's path for Keras: the model traced as a ``tf.function``."""
-    from onnxgru.frameworks.tf.keras import concrete_function
+    from onnxgru.frameworks.tf.keras import concrete_function, io_specs
 
     t2o = tf2onnx()
     call, specs = concrete_function(km)
     with quiet():
         model, _ = t2o.convert.from_function(call, input_signature=specs, opset=opset)
+    rename_outputs(model, io_specs(km)[1])
     return model
+
+
+def rename_outputs(model: onnx.ModelProto, names: list[str]) -> None:
+    """The graph's outputs under the model's own names (tf2onnx names a traced function's outputs ``Identity:0``), so
+    serving code written for the model finds them."""
+    graph = model.graph
+    taken = {o for n in graph.node for o in n.output} | {i.name for i in graph.input}
+    for out, name in zip(graph.output, names):
+        if out.name == name or name in taken:
+            continue
+        old = out.name
+        for node in graph.node:
+            node.output[:] = [name if o == old else o for o in node.output]
+            node.input[:] = [name if i == old else i for i in node.input]
+        out.name = name
+        taken.add(name)
 
 
 def _present(name: str, graph_def: Any) -> bool:

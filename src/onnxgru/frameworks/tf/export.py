@@ -181,6 +181,9 @@ def _try(
         attempt.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         return attempt
     _fuse(proto, tfm)
+    # value_info only annotates shapes, and tract 0.23.9 refuses symbolic dims it cannot unify there ("Impossible to
+    # unify Sym(unk__134) with Val(3)"): the export leaves shapes to each runtime's own inference
+    del proto.graph.value_info[:]
     onnx_build.write_defaults(proto)
     current = _float_type(proto)
     if current is not None and current != want:  # (np.dtype(None) is float64, so never `in (None, want)`)

@@ -153,8 +153,11 @@ def sites_of_exported_program(ep: torch.export.ExportedProgram, with_nodes: bool
         if node.op != "call_function" or "aten.gru" not in str(node.target) or len(node.args) < 9:
             continue
         if not all(getattr(p, "name", None) in to_state for p in node.args[2]):
-            raise UserError(f"the aten.gru call {node.name!r} of the ExportedProgram takes weights that are inputs or "
-                            "computed, not parameters of the program; onnxgru reads GRUs whose weights it holds.")
+            raise UserError(
+                f"the aten.gru call {node.name!r} of the ExportedProgram takes its weights from the program's inputs "
+                "or from a computation, not from its parameters; onnxgru reads GRUs whose weights the program holds "
+                "(export the module with its nn.GRU as a submodule)."
+            )
         names.append(node.name)
         _, _, params, has_biases, num_layers, _, _, bidirectional, batch_first = node.args[:9]
         tensors = [state[to_state[p.name]] for p in params]
