@@ -53,7 +53,7 @@ def compare_rows(repeats: int, before_src: str | None) -> list[Row]:
             fns["before"] = Command(args, env(pythonpath=before_src))
         times = interleaved(fns, repeats)
     med = {k: median(v) for k, v in times.items()}
-    rows = [Row("1 compare", "onnxgru compare a.onnx b.onnx", med["compare"], COMPARE_FLOOR, med["floor"], 1.5)]
+    rows = [Row("1 compare", "onnxgru compare a.onnx b.onnx", med["compare"], COMPARE_FLOOR, med["floor"], 1.2)]
     if before_src:
         rows.append(Row("1 compare", "compare, this tree vs before", med["compare"], "before", med["before"]))
     return rows

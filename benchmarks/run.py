@@ -1,13 +1,14 @@
 """``make bench``: what onnxgru costs a user and how fast the GRUs it writes run, as ratios measured side by side.
 
 Sections (each in its own processes, so TensorFlow and torch never share one):
-  compare   ``onnxgru compare`` of two ONNX files vs importing numpy, onnx and onnxruntime   (target <= 1.5x)
+  compare   ``onnxgru compare`` of two ONNX files vs importing numpy, onnx and onnxruntime   (target <= 1.2x)
   check     ``onnxgru check --tf`` on the bundled TF1 GRU vs importing what it needs          (target <= 1.3x)
   latency   the exported TF GRU in ONNX Runtime: onnxgru's fused export vs tf2onnx's default vs TensorFlow
   exact     the exact reset-before PyTorch module vs nn.GRU on CPU                           (target <= 1.5x)
   scaling   ``check --onnx`` time and peak memory as steps and hidden size grow
+  whole     ``check`` of the bundled tagger pair with GRU taps vs ``--no-taps``                (target <= 1.1x)
 
-    python benchmarks/run.py [--sections compare,check,latency,exact,scaling] [--quick] [--markdown]
+    python benchmarks/run.py [--sections compare,check,latency,exact,scaling,whole] [--quick] [--markdown]
                              [--repeats N] [--before-src DIR]
 
 ``--quick`` runs tiny sizes and one round (a smoke test, not a measurement). ``--markdown`` prints the tables and
@@ -27,7 +28,7 @@ from importlib import metadata
 
 from _common import Row, ratio_table, worker
 
-SECTIONS = ("compare", "check", "latency", "exact", "scaling")
+SECTIONS = ("compare", "check", "latency", "exact", "scaling", "whole")
 QUICK_SIZES = "1x20x16,4x30x32"
 PACKAGES = ("onnxgru", "numpy", "onnx", "onnxruntime", "openvino", "tract", "tensorflow", "tf_keras", "tf2onnx",
             "torch")
@@ -82,6 +83,8 @@ def main() -> None:
             found = worker("bench_startup.py", ["--sections", section, *n, *before])
         elif section == "latency":
             found = worker("bench_latency.py", [*repeats(9, 3), *(["--sizes", QUICK_SIZES] if args.quick else [])])
+        elif section == "whole":
+            found = worker("bench_whole.py", repeats(5, 1))
         elif section == "exact":
             found = worker("bench_exact_module.py", [*repeats(9, 3),
                                                      *(["--sizes", QUICK_SIZES] if args.quick else [])])

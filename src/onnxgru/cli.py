@@ -108,7 +108,11 @@ def _common_run(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=_int, default=0, help="seed of the generated inputs (default 0)")
     g.add_argument("--batch", type=_int, default=3, help="batch rows of the generated inputs (default 3)")
     g.add_argument("--steps", type=_int, default=12, help="time steps of the generated inputs (default 12)")
-    g.add_argument("--inputs", metavar="FILE.npz", help="fixed inputs: x (batch, steps, features) and optional h0")
+    g.add_argument("--inputs", metavar="FILE.npz",
+                   help="fixed inputs by the model's input names (or x (batch, steps, features) and h0)")
+    g.add_argument("--no-taps", action="store_true",
+                   help="do not capture each GRU's input and outputs: faster, but no GRU is checked on its own "
+                   "and a disagreement is not localised")
 
 
 def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = True) -> None:
@@ -297,7 +301,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
     rtol, rtol_for = tolerances(args.rtol, "rtol")
     return Settings(
         atol=atol, rtol=rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs,
-        atol_for=atol_for, rtol_for=rtol_for,
+        atol_for=atol_for, rtol_for=rtol_for, taps=not args.no_taps,
     )
 
 
