@@ -1,8 +1,8 @@
 """Findings: stable codes, a severity, and a message that explains the cause and the fix.
 
 Every finding is built here, by one constructor per situation, so a code always carries the severity the spec gives
-it (``SEVERITY``); the one exception is said where it is made (a GRU001 that an exporter made and onnxgru repaired is
-a warning: the written file is right).
+it (``SEVERITY``); the exceptions are said where they are made (a GRU001 that an exporter made and onnxgru repaired is
+a warning: the written file is right; a GRU011 that left nothing compared is an error).
 """
 
 from __future__ import annotations
@@ -211,4 +211,11 @@ def gru_mismatch(
 def partial(where: str, what: str) -> Finding:
     """GRU011: only part of a model was run, tapped, exported or compared; ``what`` says which part and why."""
     return _make("GRU011", what, where)
+
+
+def nothing_compared(where: str, a: str, b: str) -> Finding:
+    """GRU011 as an error (the exception): two executions that share no output, so nothing of them was compared
+    and a pass would be said without evidence."""
+    return Finding("GRU011", "error", f"no output of {a} pairs with an output of {b} (see the other GRU011 findings), "
+                   "so nothing of them was compared: check which outputs each model gives.", where)
 

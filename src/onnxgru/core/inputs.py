@@ -143,7 +143,7 @@ def feeds(signature: Signature, inputs: Inputs) -> dict[str, np.ndarray]:
         elif port.role == "lengths":
             lens = inputs.lengths if inputs.lengths is not None else np.full(inputs.batch, max(inputs.steps, 1))
             out[port.name] = np.asarray(lens).astype(port.dtype)
-        elif port.default is None:
+        elif port.default is None and not port.optional:
             raise UserError(f"no value for the model input {port.name!r}; give it with --input {port.name}=VALUE.")
     return out
 

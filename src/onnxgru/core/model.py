@@ -50,6 +50,7 @@ class LoadedModel:
     untapped: tuple[str, ...] = ()  # GRUs no execution of this model can tap, and why
     fixed: dict[str, np.ndarray] = field(default_factory=dict)  # values given for its inputs (--input NAME=VALUE)
     code_ran: str = ""  # when code from the file runs (TorchScript, a trusted pickle, --trust-code), what and how
+    ours: bool = False  # onnxgru wrote it (a conversion): outputs beyond its source's are its own, not unchecked
 
     def run(self, inputs: Inputs, taps: bool = True) -> Run:
         assert self.runner is not None, f"{self.role} cannot be run"

@@ -149,6 +149,8 @@ def run_layers(
         init = None if initial_h is None or k >= len(initial_h) else initial_h[k]
         Y, Y_h = gru(attrs, seq, layer.W, layer.R, layer.B, sequence_lens=lengths, initial_h=init)
         seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], -1)  # (T, N, D*H)
+        if layer.output_reversed and k < len(layers) - 1:
+            seq = seq[::-1]  # Keras go_backwards hands the next layer its steps in the order it read them
         states.append(Y_h)
     return seq.transpose(1, 0, 2), states
 

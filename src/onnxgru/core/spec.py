@@ -117,6 +117,7 @@ class GRULayer:
     fused: bool = True
     detail: str = ""
     written: tuple[str, ...] | None = None  # attribute names written in the ONNX node, when read from one
+    output_reversed: bool = False  # Keras go_backwards: the layer gives its steps in the order it read them
 
     def __post_init__(self) -> None:
         a = self.attrs
@@ -160,6 +161,7 @@ class GRULayer:
             "activation_beta": list(a.activation_beta),
             "clip": a.clip,
             "fused": self.fused,
+            "output_reversed": self.output_reversed,
             "detail": self.detail,
             "weights": self.weight_stats(),
         }

@@ -207,7 +207,7 @@ def _refuse_missing_feeds(models: Sequence[LoadedModel], named: dict[str, np.nda
     missing = {}
     for m in models:
         for p in m.signature.inputs:
-            if p.role == "feed" and inp.given_for(p.name, named) is None and p.default is None:
+            if p.role == "feed" and inp.given_for(p.name, named) is None and p.default is None and not p.optional:
                 missing.setdefault(p.name, p)
     if missing:
         said = ", ".join(_said(p) + (f" [{p.note}]" if p.note else "") for p in missing.values())

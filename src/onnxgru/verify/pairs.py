@@ -23,32 +23,71 @@ from onnxgru.core.spec import GRULayer
 @dataclass(frozen=True)
 class Paired:
     pairs: tuple[PairResult, ...]
-    unpaired: tuple[str, ...]  # sentences: outputs with no counterpart
+    missing: tuple[str, ...] = ()  # sentences: outputs of the expected side that were not compared
+    extra: tuple[str, ...] = ()  # sentences: outputs only the other side has
+
+    @property
+    def unpaired(self) -> tuple[str, ...]:
+        return self.missing + self.extra
 
 
 def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable[[str], tuple[float, float]],
-                 steps: int) -> Paired:
+                 steps: int, by_value: bool = False) -> Paired:
     """Every output of ``a`` held against its counterpart in ``b`` (``b`` is the expected side); ``tolerance`` gives
-    each output its ``(atol, rtol)`` (``Settings.tolerance``: ``--atol state:1e-4``)."""
-    if list(a.outputs) == list(b.outputs):
+    each output its ``(atol, rtol)`` (``Settings.tolerance``: ``--atol state:1e-4``).
+
+    With ``by_value`` (``a`` is a conversion returning every layer's final state, ``b`` a source that exposes some
+    of them in its own order), each output of ``b`` pairs with the nearest output, or state row, of ``a`` that has
+    its shape."""
+    outputs = a.outputs
+    if by_value:
+        outputs = _pieces(a.outputs)
+        matches = _nearest(outputs, b.outputs)
+    elif list(a.outputs) == list(b.outputs):
         matches = [(k, k) for k in a.outputs]
     else:
         matches = list(zip(a.outputs, b.outputs))
-    pairs, unpaired = [], []
+    pairs, missing, extra = [], [], []
     for ka, kb in matches:
-        va, vb = _same_shape(np.asarray(a.outputs[ka]), np.asarray(b.outputs[kb]))
+        va, vb = _same_shape(np.asarray(outputs[ka]), np.asarray(b.outputs[kb]))
         if va is None:
-            unpaired.append(f"{a_label}'s output {ka!r} {np.shape(a.outputs[ka])} and {b_label}'s {kb!r} "
+            missing.append(f"{a_label}'s output {ka!r} {np.shape(a.outputs[ka])} and {b_label}'s {kb!r} "
                             f"{np.shape(b.outputs[kb])} have different shapes and were not compared")
             continue
         time_axis = 1 if va.ndim >= 3 and steps > 1 and va.shape[1] == steps else None
         name = kb if ka == kb or ka.startswith("output") else f"{kb} / {ka}"
         pairs.append(compare_arrays(a_label, b_label, name, va, vb, *_tolerance(tolerance, ka, kb), time_axis))
-    for k in list(a.outputs)[len(matches):]:
-        unpaired.append(f"{a_label}'s output {k!r} has no counterpart in {b_label} and was not compared")
-    for k in list(b.outputs)[len(matches):]:
-        unpaired.append(f"{b_label}'s output {k!r} has no counterpart in {a_label} and was not compared")
-    return Paired(tuple(pairs), tuple(unpaired))
+    used_a, used_b = {ka for ka, _ in matches}, {kb for _, kb in matches}
+    if not by_value:
+        extra += [f"{a_label}'s output {k!r} has no counterpart in {b_label} and was not compared"
+                  for k in a.outputs if k not in used_a]
+    missing += [f"{b_label}'s output {k!r} has no counterpart in {a_label} and was not compared"
+                for k in b.outputs if k not in used_b]
+    return Paired(tuple(pairs), tuple(missing), tuple(extra))
+
+
+def _pieces(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The outputs, and each row of a stacked state ``(layers, batch, hidden)`` on its own (``output1[0]``)."""
+    out = dict(outputs)
+    for k, v in outputs.items():
+        v = np.asarray(v)
+        if v.ndim == 3 and v.shape[0] > 1:
+            out.update({f"{k}[{i}]": v[i] for i in range(v.shape[0])})
+    return out
+
+
+def _nearest(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """Each output of ``b`` with the unused output of ``a`` of its shape that is nearest to it."""
+    matches, used = [], set()
+    for kb, vb in b.items():
+        vb = np.asarray(vb)
+        fits = [(_gap(va, vb), ka) for ka, va in a.items()
+                if ka not in used and _same_shape(np.asarray(va), vb)[0] is not None]
+        if fits:
+            gap, ka = min(fits, key=lambda f: (np.inf if f[0] is None or np.isnan(f[0]) else f[0]))
+            matches.append((ka, kb))
+            used.add(ka)
+    return matches
 
 
 def _tolerance(tolerance: Callable[[str], tuple[float, float]], *names: str) -> tuple[float, float]:

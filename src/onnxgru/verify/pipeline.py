@@ -250,10 +250,13 @@ def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True
     ref = e.against
     if ref is None:
         return P.Paired((), ())
-    paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.tolerance, v.inputs.steps)
+    paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.tolerance, v.inputs.steps,
+                            by_value=e.model.ours)
     if record:
         v.pairs += paired.pairs
     v.findings += [F.partial(f"{e.label} vs {ref.label}", f"{s}.") for s in paired.unpaired]
+    if not paired.pairs and ref.run.outputs:
+        v.findings.append(F.nothing_compared(f"{e.label} vs {ref.label}", e.label, ref.label))
     failed = [p for p in paired.pairs if not p.passed]
     if failed and not quiet:
         loc = P.localise(e.run.taps, e.model.layers, ref.run.taps, ref.model.layers, settings.atol, settings.rtol)

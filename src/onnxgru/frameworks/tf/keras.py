@@ -274,7 +274,9 @@ def gru_layers_with_objects(km: KerasModel) -> list[tuple[Any, GRULayer]]:
         W = np.stack([p[0] for p in parts])
         R = np.stack([p[1] for p in parts])
         B = np.stack([p[2] for p in parts])
-        layers.append((layer, GRULayer(layer.name, attrs, W, R, B, fused=True, detail=detail)))
+        backwards = direction == "reverse"  # go_backwards: Keras returns the steps in the order it read them
+        layers.append((layer, GRULayer(layer.name, attrs, W, R, B, fused=True, detail=detail,
+                                       output_reversed=backwards)))
     return layers
 
 
@@ -286,9 +288,22 @@ def io_specs(km: KerasModel) -> tuple[list[tuple[str, tuple, np.dtype]], list[st
         shape = tuple(t.shape)
         name = (getattr(t, "name", None) or "input").split(":")[0]  # a ragged or sparse tensor may have no name
         ins.append((name, shape, np.dtype(getattr(t.dtype, "name", t.dtype))))
-    outs = [_layer_name(t) or (getattr(t, "name", None) or f"output_{i}").split(":")[0]
-            for i, t in enumerate(model.outputs)]
+    outs: list[str] = []
+    for i, t in enumerate(model.outputs):
+        name = _layer_name(t) or (getattr(t, "name", None) or f"output_{i}").split(":")[0]
+        index = _tensor_index(t)
+        name = f"{name}:{index}" if index else name  # a GRU's state beside its sequence: "gru:1"
+        outs.append(name if name not in outs else f"{name}_{i}")
     return ins, outs
+
+
+def _tensor_index(tensor: Any) -> int:
+    """Which of its layer's outputs a Keras tensor is (0 for the first)."""
+    history = getattr(tensor, "_keras_history", None)
+    index = getattr(history, "tensor_index", None)
+    if index is None and isinstance(history, tuple) and len(history) == 3:
+        index = history[2]
+    return int(index or 0)
 
 
 def _layer_name(tensor: Any) -> str:

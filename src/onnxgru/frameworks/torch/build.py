@@ -99,13 +99,16 @@ def layers_from_stack(stack: nn.Module, name: str = "gru") -> list[GRULayer]:
             hidden_size=int(layer.hidden_size), input_size=int(W.shape[2]), direction=str(layer.direction),
             linear_before_reset=int(layer.linear_before_reset),
         )
-        layers.append(GRULayer(f"{name}.l{k}", attrs, W, R, B, True, "onnxgru exact GRU (GRUStack)"))
+        reversed_out = bool(getattr(layer, "reverse_output", False))
+        layers.append(GRULayer(f"{name}.l{k}", attrs, W, R, B, True, "onnxgru exact GRU (GRUStack)",
+                               output_reversed=reversed_out))
     return layers
 
 
 # --- canonical -> modules ----------------------------------------------------------------------------------------
-def check_torch_buildable(layers: Sequence[GRULayer], what: str) -> None:
-    """What every PyTorch GRU here needs: default activations, no clip, chained sizes, one hidden size."""
+def check_torch_buildable(layers: Sequence[GRULayer], what: str, one_size: bool = True) -> None:
+    """What every PyTorch GRU here needs: default activations, no clip, chained sizes (and, for ``nn.GRU``, one
+    hidden size)."""
     for layer in layers:
         a = layer.attrs
         if not a.default_activations or a.clip is not None:
@@ -121,7 +124,7 @@ def check_torch_buildable(layers: Sequence[GRULayer], what: str) -> None:
                 f"are not one stack, so {what} cannot chain them."
             )
     sizes = sorted({layer.attrs.hidden_size for layer in layers})
-    if len(sizes) > 1:
+    if one_size and len(sizes) > 1:
         raise UserError(
             f"the GRU layers have different hidden sizes {sizes}; {what} needs one hidden size so the final states "
             "form one (layers*directions, batch, hidden) tensor."
@@ -130,12 +133,13 @@ def check_torch_buildable(layers: Sequence[GRULayer], what: str) -> None:
 
 def exact_stack(layers: Sequence[GRULayer], batch_first: bool, dtype: str = "float32") -> Any:
     """The exact module (``exact.GRUStack``) for any stack of layers (reset-before, reset-after or mixed)."""
-    check_torch_buildable(layers, "the exact PyTorch GRU")
+    check_torch_buildable(layers, "the exact PyTorch GRU", one_size=False)
     torch, tdtype, cls = require("torch"), torch_dtype(dtype), exact.classes()
     params = []
     for layer in layers:
         W, R, B = (torch.tensor(np.asarray(a), dtype=tdtype) for a in (layer.W, layer.R, layer.B))
-        params.append(cls.GRULayerParams(W, R, B, layer.attrs.linear_before_reset, layer.attrs.direction))
+        params.append(cls.GRULayerParams(W, R, B, layer.attrs.linear_before_reset, layer.attrs.direction,
+                                         layer.output_reversed))
     return cls.GRUStack(params, batch_first=batch_first).eval()
 
 
@@ -176,7 +180,12 @@ def converted(
     """The module ``onnxgru convert`` writes (``exact.ConvertedGRU``) around an ``nn.GRU`` where that is exact (or
     asked for), else around a ``GRUStack``."""
     all_after = all(layer.attrs.linear_before_reset for layer in layers)
-    use_nn_gru = target == "nn.GRU" or (all_after and plain_directions(layers))
+    one_size = len({layer.attrs.hidden_size for layer in layers}) == 1
+    reversed_out = any(layer.output_reversed for layer in layers)
+    if not one_size and target != "nn.GRU":
+        stack = exact_stack(layers, batch_first=not time_major, dtype=dtype)
+        return exact.classes().ConvertedGRUCells(stack, time_major=time_major, source=source).eval()
+    use_nn_gru = target == "nn.GRU" or (all_after and plain_directions(layers) and not reversed_out)
     inner: nn.Module = (
         nn_gru(layers, batch_first=not time_major, dtype=dtype, nearest=target == "nn.GRU") if use_nn_gru
         else exact_stack(layers, batch_first=not time_major, dtype=dtype)

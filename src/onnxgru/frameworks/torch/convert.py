@@ -43,7 +43,9 @@ def build(source: LoadedModel, target: str = "exact", path: str = "converted") -
     data = buffer.getvalue()
     loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
     kind = "nn.GRU" if isinstance(module.gru, torch.nn.GRU) else "GRUStack"
-    return Converted(data, kind, from_script(loaded, path, "converted"))
+    model = from_script(loaded, path, "converted")
+    model.ours = True
+    return Converted(data, kind, model)
 
 
 def forced_nn_gru(source: LoadedModel, pairs: list[PairResult]) -> F.Finding | None:

@@ -63,7 +63,10 @@ def is_stack(m: nn.Module) -> bool:
 
 
 def is_converted(m: nn.Module) -> bool:
-    return _class_name(m) == "ConvertedGRU" and getattr(m, "onnxgru_module", "") == exact.CONVERTED_FORMAT
+    """What ``onnxgru convert`` writes: ``ConvertedGRU`` or, for layers of different hidden sizes,
+    ``ConvertedGRUCells``."""
+    return getattr(m, "onnxgru_module", "") in (exact.CONVERTED_FORMAT, exact.CONVERTED_CELLS_FORMAT) and (
+        _class_name(m) in ("ConvertedGRU", "ConvertedGRUCells"))
 
 
 def _is_nn_gru(m: nn.Module) -> bool:

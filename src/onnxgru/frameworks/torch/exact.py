@@ -24,6 +24,7 @@ from onnxgru._lazy import require
 
 FORMAT = "onnxgru.GRUStack/1"
 CONVERTED_FORMAT = "onnxgru.ConvertedGRU/1"
+CONVERTED_CELLS_FORMAT = "onnxgru.ConvertedGRUCells/1"
 
 
 @functools.cache
@@ -97,7 +98,12 @@ def classes() -> SimpleNamespace:
         linear_before_reset: int
         direction: str
 
-        def __init__(self, W: Tensor, R: Tensor, B: Tensor, linear_before_reset: int, direction: str) -> None:
+        reverse_output: bool
+
+        def __init__(
+            self, W: Tensor, R: Tensor, B: Tensor, linear_before_reset: int, direction: str,
+            reverse_output: bool = False,
+        ) -> None:
             super().__init__()
             d, h3, i = W.shape
             assert R.shape == (d, h3, h3 // 3) and B.shape == (d, 2 * h3), (W.shape, R.shape, B.shape)
@@ -110,15 +116,21 @@ def classes() -> SimpleNamespace:
             self.num_directions = d
             self.linear_before_reset = int(linear_before_reset)
             self.direction = direction
+            self.reverse_output = bool(reverse_output)  # Keras go_backwards: the steps come out in the order read
 
         def forward(self, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-            return gru_layer(x, self.W, self.R, self.B, h0, self.linear_before_reset, self.direction == "reverse")
+            y, h = gru_layer(x, self.W, self.R, self.B, h0, self.linear_before_reset, self.direction == "reverse")
+            if self.reverse_output:
+                y = torch.flip(y, [0])
+            return y, h
 
     class GRUStack(nn.Module):
         """A stack of exact GRU layers with ``nn.GRU``'s interface: ``forward(input, hx=None) -> (output, h_n)``.
 
         ``input`` is (T, N, I), or (N, T, I) with ``batch_first``; ``hx`` and ``h_n`` are (layers*dirs, N, H) in
-        ``nn.GRU``'s order; ``output`` is the last layer's (T, N, D*H) (batch first: (N, T, D*H))."""
+        ``nn.GRU``'s order; ``output`` is the last layer's (T, N, D*H) (batch first: (N, T, D*H)). Layers of different
+        hidden sizes (a Keras stack 8 -> 4, a MultiRNNCell) take and give one state per layer instead:
+        ``forward_cells(input, states=None) -> (output, [(D, N, H_k), ...])``."""
 
         batch_first: bool
         hidden_size: int
@@ -127,26 +139,39 @@ def classes() -> SimpleNamespace:
 
         def __init__(self, layers: list[GRULayerParams], batch_first: bool = False) -> None:
             super().__init__()
-            assert layers and len({layer.hidden_size for layer in layers}) == 1, "the layers share one hidden size"
+            assert layers, "a stack has layers"
             self.layers = nn.ModuleList(layers)
             self.batch_first = batch_first
-            self.hidden_size = layers[0].hidden_size
+            self.hidden_size = layers[-1].hidden_size
             self.state_rows = sum(layer.num_directions for layer in layers)
             self.onnxgru_module = FORMAT
 
         def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-            x = input.transpose(0, 1) if self.batch_first else input
-            if hx is None:
-                hx = torch.zeros(self.state_rows, x.shape[1], self.hidden_size, dtype=x.dtype, device=x.device)
             states: list[Tensor] = []
-            row = 0
+            if hx is not None:
+                row = 0
+                for layer in self.layers:
+                    states.append(hx[row : row + layer.num_directions])
+                    row += layer.num_directions
+            out, finals = self.forward_cells(input, states)
+            return out, torch.cat(finals, 0)
+
+        def forward_cells(self, input: Tensor, states: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+            """``forward`` with one state per layer, (D, N, H_k): for layers of different hidden sizes."""
+            x = input.transpose(0, 1) if self.batch_first else input
+            finals: list[Tensor] = []
+            k = 0
             for layer in self.layers:
-                d = layer.num_directions
-                x, h = layer(x, hx[row : row + d])
-                states.append(h)
-                row += d
+                if states is None or len(states) == 0:
+                    h0 = torch.zeros(layer.num_directions, x.shape[1], layer.hidden_size, dtype=x.dtype,
+                                     device=x.device)
+                else:
+                    h0 = states[k]
+                x, h = layer(x, h0)
+                finals.append(h)
+                k += 1
             out = x.transpose(0, 1) if self.batch_first else x
-            return out, torch.cat(states, 0)
+            return out, finals
 
     class ConvertedGRU(nn.Module):
         """What ``onnxgru convert`` writes: ``forward(x, h0=None) -> (outputs, final_state)`` in the source's layout.
@@ -175,7 +200,34 @@ def classes() -> SimpleNamespace:
                 h = h.squeeze(0)
             return out, h
 
+    class ConvertedGRUCells(nn.Module):
+        """What ``onnxgru convert`` writes for layers of different hidden sizes (a MultiRNNCell, a Keras stack 8 -> 4):
+        ``forward(x, h0=None) -> (outputs, [state, ...])``, one final state per layer as TensorFlow's MultiRNNCell
+        gives its state tuple: (N, H_k) for a layer of one direction, else (D, N, H_k). ``h0`` is such a list."""
+
+        time_major: bool
+        source: str
+        onnxgru_module: str
+
+        def __init__(self, gru: nn.Module, time_major: bool, source: str = "") -> None:
+            super().__init__()
+            self.gru = gru
+            self.time_major = time_major
+            self.source = source
+            self.onnxgru_module = CONVERTED_CELLS_FORMAT
+
+        def forward(self, x: Tensor, h0: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+            states: list[Tensor] = []
+            if h0 is not None:
+                for h in h0:
+                    states.append(h.unsqueeze(0) if h.dim() == 2 else h)
+            out, finals = self.gru.forward_cells(x, states)
+            squeezed: list[Tensor] = []
+            for h in finals:
+                squeezed.append(h.squeeze(0) if h.shape[0] == 1 else h)
+            return out, squeezed
+
     return SimpleNamespace(
         gru_direction=gru_direction, gru_layer=gru_layer, GRULayerParams=GRULayerParams, GRUStack=GRUStack,
-        ConvertedGRU=ConvertedGRU,
+        ConvertedGRU=ConvertedGRU, ConvertedGRUCells=ConvertedGRUCells,
     )

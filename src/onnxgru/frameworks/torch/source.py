@@ -168,6 +168,9 @@ def _converted_ports(module: Any, layers: list[GRULayer]) -> list[Port]:
     tm = bool(module.time_major)
     x = Port("x", _dtype(layers), (None, None, layers[0].attrs.input_size), batch_axis=1 if tm else 0,
              time_axis=0 if tm else 1)
+    if not hasattr(module, "squeeze_state"):  # ConvertedGRUCells: a list of states, one per layer
+        return [x, Port("h0", _dtype(layers), None, role="feed", optional=True,
+                        note="a list of per-layer states, (N, H_k) each; not fed by onnxgru")]
     squeeze = bool(module.squeeze_state)
     h0 = Port("h0", _dtype(layers), (None, layers[-1].attrs.hidden_size) if squeeze else
               (rows, None, layers[-1].attrs.hidden_size), role="state", rows=(0, rows),
@@ -192,11 +195,18 @@ def _tap(call: Any, first: int, got: dict[str, Any]) -> Tap:
     if not call.batch_first:
         X = None if X is None else X.transpose(1, 0, 2)
         Y = None if Y is None else Y.transpose(1, 0, 2)
-    hx, h_n = arr(got.get("hx")), arr(got.get("h_n"))
+    if Y is not None and call.layers[-1].output_reversed:
+        Y = Y[:, ::-1]  # the stack gave its last layer's steps as read (Keras go_backwards): in input order again
     bounds = np.cumsum([0] + [la.attrs.num_directions for la in call.layers])
-    split = lambda a: tuple(None if a is None else a[s:e] for s, e in zip(bounds, bounds[1:]))  # noqa: E731
-    return Tap(first, len(call.layers), np.ascontiguousarray(X), split(hx), None if Y is None else
-               np.ascontiguousarray(Y), split(h_n), None, f"{call.kind} {call.path or 'gru'!r}")
+
+    def per_layer(v: Any) -> tuple:
+        if isinstance(v, list | tuple):  # forward_cells: one state per layer already
+            return tuple(arr(x) for x in v) if len(v) == len(call.layers) else (None,) * len(call.layers)
+        a = arr(v)
+        return tuple(None if a is None else a[s:e] for s, e in zip(bounds, bounds[1:]))
+
+    return Tap(first, len(call.layers), np.ascontiguousarray(X), per_layer(got.get("hx")), None if Y is None else
+               np.ascontiguousarray(Y), per_layer(got.get("h_n")), None, f"{call.kind} {call.path or 'gru'!r}")
 
 
 def _dtype(layers: list[GRULayer]) -> str:
