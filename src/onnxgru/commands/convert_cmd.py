@@ -7,13 +7,21 @@ it is written anyway, and a reset-before source then fails with GRU001 and the m
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from onnxgru.commands.common import write_atomic
+from onnxgru.core import findings as F
+from onnxgru.core.inputs import Inputs
+from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.report import Report
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
-from onnxgru.verify.pipeline import verify
+from onnxgru.verify.inputs import make_inputs
+from onnxgru.verify.pipeline import Verification, verify
 from onnxgru.verify.settings import Settings
+
+if TYPE_CHECKING:
+    from onnxgru.frameworks.torch.convert import Converted
 
 TARGETS = ("exact", "nn.GRU")
 
@@ -39,16 +47,66 @@ def convert(
         )
     model = load(source, "source", options, kind)
 
+    from onnxgru.frameworks.tf import plan as tf_plan
     from onnxgru.frameworks.torch import convert as torch_convert
 
-    converted = torch_convert.build(model, target_kind, str(output) if output else "converted")
-    v = verify([model, converted.model], settings, fixed=options.fixed)
+    inputs = make_inputs([model], settings, options.fixed)
+    path = str(output) if output else "converted"
+    try:
+        plan, why = tf_plan.plan_for(model, inputs), ""
+    except tf_plan.NotAChain as exc:
+        plan, why = None, str(exc)
+    if plan is not None:
+        if plan.bare:
+            converted = torch_convert.build(model, target_kind, path)
+        else:
+            converted = torch_convert.build_whole(model, plan, target_kind, path)
+        v = verify([model, converted.model], settings, inputs=inputs)
+    else:
+        converted, v = _each(model, source, path, why, target_kind, settings, inputs)
     if target_kind == "nn.GRU" and (forced := torch_convert.forced_nn_gru(model, v.pairs)) is not None:
         v.findings.append(forced)
     max_abs = max((p.max_abs for p in v.pairs), default=None)
-    report = v.report("convert", {"convert": {"target": target_kind, "module": converted.module,
-                                              "format": "torchscript", "time_major": model.time_major,
-                                              "dtype": converted.model.dtype, "max_abs": max_abs}})
+    extra = {"target": target_kind, "module": converted.module, "format": "torchscript",
+             "time_major": model.time_major, "dtype": converted.model.dtype if converted.model else model.dtype,
+             "max_abs": max_abs}
+    if plan is None:
+        extra |= {"whole": False, "why_not_whole": why, "keys": converted.keys}
+    else:
+        extra |= {"whole": True, "steps": plan.describe()}
+    report = v.report("convert", {"convert": extra})
     if output is not None and (report or target_kind == "nn.GRU"):
         write_atomic(Path(output), converted.data)
     return report
+
+
+def _each(model: LoadedModel, source: str, path: str, why: str, target: str, settings: Settings, inputs: Inputs
+          ) -> tuple[Converted, Verification]:
+    """Each GRU of a model that cannot be rebuilt whole as its own module, held against what the source's GRU
+    received and gave (its taps); GRU011 says what was not converted and why."""
+    from onnxgru.frameworks.torch import convert as torch_convert
+
+    v = verify([model], settings, inputs=inputs)
+    runs = [e.run for e in v.executions if e.model is model]
+    taps = runs[0].taps if runs else ()
+    tapped = sorted({k for tap in taps for k in range(tap.first, tap.last + 1)})
+    if not tapped:
+        raise UserError(
+            f"convert cannot rebuild {source!r} whole ({why}) and cannot tap its GRUs to verify each on its own"
+            + (f" ({'; '.join(model.untapped)})" if model.untapped else "") + ": nothing it could convert would be "
+            "verified, so nothing is written."
+        )
+    converted = torch_convert.build_each(model, tapped, target, path)
+    pairs = torch_convert.hold_each(converted, model, runs[0], settings.tolerance)
+    v.pairs += pairs
+    v.findings += [F.disagreement(p) for p in pairs if not p.passed]
+    names = [model.layers[k].name for k in tapped]
+    left = [layer.name for k, layer in enumerate(model.layers) if k not in tapped]
+    v.findings.append(F.partial("convert", (
+        f"{source} was not converted whole: {why}. Each GRU ({', '.join(names)}) is its own exact module, held "
+        "against what that GRU received and gave inside the model; the layers around them are not converted"
+        + (f", nor the GRUs that could not be tapped ({', '.join(left)})" if left else "")
+        + f". Call one as `torch.jit.load({Path(path).name!r})(name, x, h0=None)` -> (outputs, state).")))
+    if not pairs:
+        v.findings.append(F.nothing_compared("convert", "the converted GRUs", model.role))
+    return converted, v

@@ -98,7 +98,8 @@ def stack_model(
     """A stack of fused GRU nodes as torch and Keras stack layers.
 
     Input ``x`` (N, T, I) (or (T, N, I) when ``time_major``) and ``h0`` (L*D, N, H); outputs the last layer's
-    sequence (N, T, D*H) (or time-major) and the final states (L*D, N, H), the canonical shapes.
+    sequence (N, T, D*H) (or time-major) and the final states (L*D, N, H), the canonical shapes (only when every
+    layer has one hidden size; each layer's own ``Y_h_k`` is there either way).
     """
     require("onnx")
     from onnx import helper, numpy_helper
@@ -153,18 +154,12 @@ def stack_model(
         nodes.append(helper.make_node("Identity", [seq], [out_name], name="output"))
     else:
         nodes.append(helper.make_node("Transpose", [seq], [out_name], perm=[1, 0, 2], name="to_batch_major"))
-    nodes.append(helper.make_node("Concat", states, [state_name], axis=0, name="states"))
     out_shape = ["T", "N", rows // len(layers) * h] if time_major else ["N", "T", layers[-1].attrs.num_directions * h]
-    graph = helper.make_graph(
-        nodes,
-        "gru_stack",
-        inputs,
-        [
-            helper.make_tensor_value_info(out_name, elem, out_shape),
-            helper.make_tensor_value_info(state_name, elem, [rows, "N", h]),
-        ],
-        inits,
-    )
+    outputs = [helper.make_tensor_value_info(out_name, elem, out_shape)]
+    if len({layer.attrs.hidden_size for layer in layers}) == 1:  # layers of other sizes give no stacked state
+        nodes.append(helper.make_node("Concat", states, [state_name], axis=0, name="states"))
+        outputs.append(helper.make_tensor_value_info(state_name, elem, [rows, "N", h]))
+    graph = helper.make_graph(nodes, "gru_stack", inputs, outputs, inits)
     return _model(graph, opset)
 
 

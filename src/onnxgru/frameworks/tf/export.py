@@ -131,24 +131,12 @@ def _candidates(
         yield "onnxgru rewrite into fused GRU nodes", lambda: _rewrite(tfm, inputs, want, opset)
 
 
-def _raw(tfm: LoadedModel, inputs: Inputs) -> list[np.ndarray]:
-    """The model's outputs as it returns them (a time-major graph's outputs time-major)."""
-    from onnxgru.core import inputs as inp
-    from onnxgru.frameworks.tf.graph_source import TFHandle
-
-    handle = tfm.handle
-    if isinstance(handle, TFHandle):
-        feeds = {handle.tensors.get(k, k): v for k, v in inp.feeds(tfm.signature, inputs).items()}
-        return handle.graph.session()(feeds)
-    return list(tfm.run(inputs, False).outputs.values())
-
-
 def _rewrite(tfm: LoadedModel, inputs: Inputs, want: np.dtype, opset: int | None) -> onnx.ModelProto:
     sig = tfm.signature
     data = sig.data
     if len(data) != 1 or data[0].vocab or (data[0].rank or 3) != 3:
         raise _NoRewrite("the model's input is not the GRU's input sequence (the model computes more than its GRUs)")
-    roles = rewrite.output_roles(tfm, _raw(tfm, inputs), inputs)
+    roles = rewrite.output_roles(tfm, rewrite.raw_outputs(tfm, inputs), inputs)
     if isinstance(roles, str):
         raise _NoRewrite(roles)
     states = sorted(sig.by_role("state"), key=lambda p: (p.rows or (0, 0))[0])

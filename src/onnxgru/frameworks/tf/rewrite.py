@@ -31,16 +31,31 @@ def _match(v: np.ndarray, candidates: list[tuple[tuple, np.ndarray]]) -> tuple |
     return None
 
 
+def raw_outputs(tfm: LoadedModel, inputs: Inputs) -> list[np.ndarray]:
+    """The model's outputs as it returns them (a time-major graph's outputs time-major)."""
+    from onnxgru.core import inputs as inp
+    from onnxgru.frameworks.tf.graph_source import TFHandle
+
+    handle = tfm.handle
+    if isinstance(handle, TFHandle):
+        feeds = {handle.tensors.get(k, k): v for k, v in inp.feeds(tfm.signature, inputs).items()}
+        return handle.graph.session()(feeds)
+    return list(tfm.run(inputs, False).outputs.values())
+
+
 def output_roles(model: LoadedModel, raw: list[np.ndarray], inputs: Inputs) -> list[tuple] | str:
     """What each raw TF output is in terms of the GRU stack, or a sentence saying why one is not."""
-    ref = reference.run_stack(model.layers, inputs.x, inputs.h0 if model.accepts_h0 else None)
-    seq, states = ref["output"], ref["state"]
+    initial = None
+    if model.accepts_h0 and inputs.h0 is not None:
+        bounds = np.cumsum([0] + [layer.attrs.num_directions for layer in model.layers])
+        initial = [inputs.h0[a:b] for a, b in zip(bounds, bounds[1:])]
+    seq, states = reference.run_layers(model.layers, inputs.x, initial)
     d = model.layers[-1].attrs.num_directions
-    candidates: list[tuple[tuple, np.ndarray]] = [
-        (("seq", False), seq), (("seq", True), seq.transpose(1, 0, 2)), (("states",), states),
-    ]
-    candidates += [(("row", r), states[r]) for r in range(states.shape[0])]
-    candidates.append((("last", d), np.concatenate(list(states[-d:]), axis=-1)))
+    candidates: list[tuple[tuple, np.ndarray]] = [(("seq", False), seq), (("seq", True), seq.transpose(1, 0, 2))]
+    if len({s.shape for s in states}) == 1:
+        candidates.append((("states",), np.concatenate(states, axis=0)))
+    candidates += [(("row", k, j), s[j]) for k, s in enumerate(states) for j in range(s.shape[0])]
+    candidates.append((("last", d), np.concatenate(list(states[-1]), axis=-1)))
     roles = []
     for index, v in enumerate(raw):
         role = _match(np.asarray(v, np.float64), candidates)
@@ -58,7 +73,7 @@ def fused_model(
     lens_dtype: np.dtype | None, output_names: list[str], dtype: type, opset: int | None,
 ) -> onnx.ModelProto:
     """The stack as fused GRU nodes with the TF model's input and output names, layouts and shapes."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     rows = model.state_rows
     with_h0 = len(state_names) == rows
@@ -70,16 +85,22 @@ def fused_model(
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     nodes = list(g.node)
     if with_h0:
-        # TF feeds one (N, H) state per cell; the stack takes them stacked as (rows, N, H).
-        for node in nodes:
-            node.input[:] = ["__gru_h0" if i == "h0" else i for i in node.input]
+        # TF feeds one (N, H) state per cell; each GRU node takes its own rows as (D, N, H).
         del g.input[1:]
-        g.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "__axis0"))
-        for k, name in enumerate(state_names):
-            g.input.append(helper.make_tensor_value_info(name, elem, ["N", model.hidden_size]))
-            nodes.insert(k, helper.make_node("Unsqueeze", [name, "__axis0"], [f"__h0_{k}"], name=f"h0_unsqueeze_{k}"))
-        nodes.insert(len(state_names), helper.make_node(
-            "Concat", [f"__h0_{k}" for k in range(rows)], ["__gru_h0"], axis=0, name="h0_stack"))
+        nodes = [n for n in nodes if not n.name.startswith("h0_slice_")]
+        _const(g, [0], "__axis0")
+        fed, row = [], 0
+        for k, layer in enumerate(model.layers):
+            d, hidden = layer.attrs.num_directions, layer.attrs.hidden_size
+            for j in range(d):
+                name = state_names[row + j]
+                g.input.append(helper.make_tensor_value_info(name, elem, ["N", hidden]))
+                fed.append(helper.make_node("Unsqueeze", [name, "__axis0"], [f"__h0_{row + j}"],
+                                            name=f"h0_unsqueeze_{row + j}"))
+            fed.append(helper.make_node("Concat", [f"__h0_{row + j}" for j in range(d)], [f"h0_{k}"], axis=0,
+                                        name=f"h0_layer_{k}"))
+            row += d
+        nodes = fed + nodes
     if lens_name:
         g.input.append(helper.make_tensor_value_info(
             lens_name, helper.np_dtype_to_tensor_dtype(np.dtype(lens_dtype)), ["N"]))
@@ -92,11 +113,14 @@ def fused_model(
             if node.op_type == "GRU":
                 node.input[4] = lens
     del g.output[:]
-    d = model.layers[-1].attrs.num_directions
-    h = model.hidden_size
+    last = model.layers[-1].attrs
+    d, h = last.num_directions, last.hidden_size
     for k, (role, name) in enumerate(zip(roles, output_names)):
-        nodes += _output_nodes(role, name, k, model.time_major, rows, g)
-        shape = {"seq": ["N", "T", d * h], "states": [rows, "N", h], "row": ["N", h], "last": ["N", d * h]}[role[0]]
+        nodes += _output_nodes(role, name, k, model.time_major, len(model.layers), g)
+        if role[0] == "row":
+            shape = ["N", model.layers[role[1]].attrs.hidden_size]
+        else:
+            shape = {"seq": ["N", "T", d * h], "states": [rows, "N", h], "last": ["N", d * h]}[role[0]]
         if role[0] == "seq" and role[1]:
             shape = ["T", "N", d * h]
         g.output.append(helper.make_tensor_value_info(name, elem, shape))
@@ -105,12 +129,15 @@ def fused_model(
     return proto
 
 
-def _output_nodes(role: tuple, name: str, k: int, time_major: bool, rows: int, g: onnx.GraphProto) -> list:
-    from onnx import helper, numpy_helper
+def _const(g: onnx.GraphProto, value: list[int], name: str) -> str:
+    from onnx import numpy_helper
 
-    def const(value: list[int], cname: str) -> str:
-        g.initializer.append(numpy_helper.from_array(np.array(value, np.int64), cname))
-        return cname
+    g.initializer.append(numpy_helper.from_array(np.array(value, np.int64), name))
+    return name
+
+
+def _output_nodes(role: tuple, name: str, k: int, time_major: bool, layers: int, g: onnx.GraphProto) -> list:
+    from onnx import helper
 
     if role[0] == "seq":
         if role[1] == time_major:
@@ -119,18 +146,16 @@ def _output_nodes(role: tuple, name: str, k: int, time_major: bool, rows: int, g
     if role[0] == "states":
         return [helper.make_node("Identity", ["__gru_states"], [name], name=f"out_{k}")]
     if role[0] == "row":
-        r = role[1]
+        layer, j = role[1], role[2]
         return [
-            helper.make_node("Slice", ["__gru_states", const([r], f"__s{k}"), const([r + 1], f"__e{k}"),
-                                       const([0], f"__a{k}")], [f"__row{k}"], name=f"row_{k}"),
-            helper.make_node("Squeeze", [f"__row{k}", const([0], f"__q{k}")], [name], name=f"out_{k}"),
+            helper.make_node("Slice", [f"Y_h_{layer}", _const(g, [j], f"__s{k}"), _const(g, [j + 1], f"__e{k}"),
+                                       _const(g, [0], f"__a{k}")], [f"__row{k}"], name=f"row_{k}"),
+            helper.make_node("Squeeze", [f"__row{k}", _const(g, [0], f"__q{k}")], [name], name=f"out_{k}"),
         ]
-    d = role[1]  # the last layer's final states side by side: (d, N, H) -> (N, d*H)
+    # the last layer's final states side by side: (d, N, H) -> (N, d*H)
     return [
-        helper.make_node("Slice", ["__gru_states", const([rows - d], f"__s{k}"), const([rows], f"__e{k}"),
-                                   const([0], f"__a{k}")], [f"__last{k}"], name=f"last_{k}"),
-        helper.make_node("Transpose", [f"__last{k}"], [f"__lastt{k}"], perm=[1, 0, 2], name=f"last_t_{k}"),
-        helper.make_node("Reshape", [f"__lastt{k}", const([0, -1], f"__r{k}")], [name], name=f"out_{k}"),
+        helper.make_node("Transpose", [f"Y_h_{layers - 1}"], [f"__lastt{k}"], perm=[1, 0, 2], name=f"last_t_{k}"),
+        helper.make_node("Reshape", [f"__lastt{k}", _const(g, [0, -1], f"__r{k}")], [name], name=f"out_{k}"),
     ]
 
 

@@ -179,19 +179,23 @@ def converted(
 ) -> Any:
     """The module ``onnxgru convert`` writes (``exact.ConvertedGRU``) around an ``nn.GRU`` where that is exact (or
     asked for), else around a ``GRUStack``."""
-    all_after = all(layer.attrs.linear_before_reset for layer in layers)
     one_size = len({layer.attrs.hidden_size for layer in layers}) == 1
-    reversed_out = any(layer.output_reversed for layer in layers)
     if not one_size and target != "nn.GRU":
         stack = exact_stack(layers, batch_first=not time_major, dtype=dtype)
         return exact.classes().ConvertedGRUCells(stack, time_major=time_major, source=source).eval()
-    use_nn_gru = target == "nn.GRU" or (all_after and plain_directions(layers) and not reversed_out)
-    inner: nn.Module = (
-        nn_gru(layers, batch_first=not time_major, dtype=dtype, nearest=target == "nn.GRU") if use_nn_gru
-        else exact_stack(layers, batch_first=not time_major, dtype=dtype)
-    )
     rows = sum(layer.attrs.num_directions for layer in layers)
-    return exact.classes().ConvertedGRU(inner, time_major=time_major, squeeze_state=rows == 1, source=source).eval()
+    return exact.classes().ConvertedGRU(inner(layers, not time_major, dtype, target), time_major=time_major,
+                                        squeeze_state=rows == 1, source=source).eval()
+
+
+def inner(layers: Sequence[GRULayer], batch_first: bool, dtype: str, target: str) -> nn.Module:
+    """An ``nn.GRU`` where that is exact (reset-after, plain directions, the output in input order) or asked for
+    (``target`` "nn.GRU": the nearest), else the exact ``GRUStack``."""
+    all_after = all(layer.attrs.linear_before_reset for layer in layers)
+    reversed_out = any(layer.output_reversed for layer in layers)
+    if target == "nn.GRU" or (all_after and plain_directions(layers) and not reversed_out):
+        return nn_gru(layers, batch_first=batch_first, dtype=dtype, nearest=target == "nn.GRU")
+    return exact_stack(layers, batch_first=batch_first, dtype=dtype)
 
 
 def plain_directions(layers: Sequence[GRULayer]) -> bool:

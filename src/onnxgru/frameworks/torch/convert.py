@@ -10,13 +10,18 @@ anything is written.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from onnxgru._lazy import require
 from onnxgru.core import findings as F
-from onnxgru.core.model import LoadedModel
-from onnxgru.core.numerics import PairResult
+from onnxgru.core.model import LoadedModel, Run
+from onnxgru.core.numerics import PairResult, compare_arrays
+from onnxgru.core.plan import Plan
 
 TARGETS = ("exact", "nn.GRU")
 
@@ -26,26 +31,98 @@ class Converted:
     """The TorchScript bytes and what they hold."""
 
     data: bytes
-    module: str  # "nn.GRU" | "GRUStack"
-    model: LoadedModel  # the bytes loaded back, as a source
+    module: str  # "nn.GRU" | "GRUStack" | "ConvertedModel" (a whole model) | "ConvertedGRUs" (each GRU on its own)
+    model: LoadedModel | None  # the bytes loaded back, as a source (None: ConvertedGRUs, held against the taps)
+    loaded: Any = None  # the bytes loaded back, as torch.jit.load gives them
+    keys: dict[str, str] = field(default_factory=dict)  # ConvertedGRUs: layer name -> module key
 
 
-def build(source: LoadedModel, target: str = "exact", path: str = "converted") -> Converted:
-    """Script and save the converted module, then load the bytes back (what a user's ``torch.jit.load`` gets)."""
+def _dtype(source: LoadedModel) -> str:
+    return source.dtype if source.dtype in ("float32", "float64") else "float32"
+
+
+def _saved(module: Any, path: str, kind: str, analyse: bool = True, keys: dict[str, str] | None = None) -> Converted:
+    """Script and save ``module``, then load the bytes back (what a user's ``torch.jit.load`` gets)."""
     torch = require("torch", "convert to PyTorch")
-    from onnxgru.frameworks.torch import build as builders
     from onnxgru.frameworks.torch.source import from_script
 
-    dtype = source.dtype if source.dtype in ("float32", "float64") else "float32"
-    module = builders.converted(source.layers, source.time_major, dtype, target, source=Path(source.path).name)
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(module), buffer)
     data = buffer.getvalue()
     loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
-    kind = "nn.GRU" if isinstance(module.gru, torch.nn.GRU) else "GRUStack"
-    model = from_script(loaded, path, "converted")
-    model.ours = True
-    return Converted(data, kind, model)
+    model = None
+    if analyse:
+        model = from_script(loaded, path, "converted")
+        model.ours = True
+    return Converted(data, kind, model, loaded, dict(keys or {}))
+
+
+def build(source: LoadedModel, target: str = "exact", path: str = "converted") -> Converted:
+    """A bare GRU stack as one converted module."""
+    torch = require("torch", "convert to PyTorch")
+    from onnxgru.frameworks.torch import build as builders
+
+    module = builders.converted(source.layers, source.time_major, _dtype(source), target, source=Path(source.path).name)
+    return _saved(module, path, "nn.GRU" if isinstance(module.gru, torch.nn.GRU) else "GRUStack")
+
+
+def build_whole(source: LoadedModel, plan: Plan, target: str = "exact", path: str = "converted") -> Converted:
+    """A model with layers around its GRUs, rebuilt whole (``whole.ConvertedModel``)."""
+    from onnxgru.frameworks.torch import whole
+
+    module = whole.build(plan, source.layers, _dtype(source), target, source=Path(source.path).name)
+    return _saved(module, path, "ConvertedModel")
+
+
+def build_each(source: LoadedModel, layers: list[int], target: str = "exact", path: str = "converted") -> Converted:
+    """Each of the GRU layers ``layers`` on its own (``whole.ConvertedGRUs``)."""
+    from onnxgru.frameworks.torch import whole
+
+    module, keys = whole.build_each(source.layers, layers, source.time_major, _dtype(source), target,
+                                    source=Path(source.path).name)
+    return _saved(module, path, "ConvertedGRUs", analyse=False, keys=keys)
+
+
+def hold_each(converted: Converted, source: LoadedModel, run: Run, tolerance: Callable[[str], tuple[float, float]]
+              ) -> list[PairResult]:
+    """Each converted GRU run on what the source's GRU received in ``run`` (its tap), against what it gave: the
+    layers of one tap (a MultiRNNCell loop) chained, their last sequence and every final state compared."""
+    torch = require("torch", "convert to PyTorch")
+    pairs: list[PairResult] = []
+    for tap in run.taps:
+        layers = tap.layers_of(source.layers)
+        if any(layer.name not in converted.keys for layer in layers):
+            continue
+        x = _to_torch(torch, tap.X, source.time_major)
+        y = x
+        for j, layer in enumerate(layers):
+            h0 = tap.initial_h[j] if j < len(tap.initial_h) else None
+            if h0 is not None:
+                h0 = torch.from_numpy(np.ascontiguousarray(h0[0] if h0.shape[0] == 1 else h0))
+            with torch.no_grad():
+                y, h = converted.loaded(layer.name, x, h0)
+            x = y
+            if j < len(tap.Y_h) and tap.Y_h[j] is not None:
+                pairs.append(_pair(f"{layer.name} state", h.numpy(), tap.Y_h[j], source.role, tolerance))
+        if tap.Y is not None:
+            got = y.numpy().transpose(1, 0, 2) if source.time_major else y.numpy()
+            if layers[-1].output_reversed:  # the module gives Keras's order; the tap is in input order
+                got = got[:, ::-1]
+            pairs.append(_pair(f"{layers[-1].name} output", got, tap.Y, source.role, tolerance))
+    return pairs
+
+
+def _to_torch(torch: Any, x: np.ndarray, time_major: bool) -> Any:
+    x = np.ascontiguousarray(x.transpose(1, 0, 2) if time_major else x)
+    return torch.from_numpy(x)
+
+
+def _pair(name: str, got: np.ndarray, want: np.ndarray, role: str, tolerance: Callable[[str], tuple[float, float]]
+          ) -> PairResult:
+    want = np.asarray(want)
+    got = np.asarray(got).reshape(want.shape) if np.size(got) == want.size else np.asarray(got)
+    steps = want.shape[1] if want.ndim == 3 and "output" in name else 0
+    return compare_arrays("converted", role, name, got, want, *tolerance(name), 1 if steps > 1 else None)
 
 
 def forced_nn_gru(source: LoadedModel, pairs: list[PairResult]) -> F.Finding | None:

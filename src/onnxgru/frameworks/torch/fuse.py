@@ -45,8 +45,13 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
     from onnxgru.core import inputs as inp
     from onnxgru.runtimes import RuntimeRefused, get
 
-    prefix = "/" + call.path.replace(".", "/") + "/"  # type: ignore[attr-defined]
-    inside, reads, gives = onnx_fuse.scope_boundary(proto.graph, prefix)
+    # torch.onnx names a module's nodes by the path of calls (``/encoder/gru/...``); a module reached through a
+    # ModuleDict or ModuleList that forward iterates is named by its key alone (``/gru_a/...``)
+    path = call.path  # type: ignore[attr-defined]
+    for prefix in dict.fromkeys(("/" + path.replace(".", "/") + "/", "/" + path.rsplit(".", 1)[-1] + "/")):
+        inside, reads, gives = onnx_fuse.scope_boundary(proto.graph, prefix)
+        if inside:
+            break
     if not inside or len(reads) != 1 or not gives:
         return False  # an initial state from outside, or nothing to go by: left as it is
     probe = _with_outputs(proto, gives)
@@ -60,19 +65,29 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
     Y = tap.Y if batch_first else (None if tap.Y is None else tap.Y.transpose(1, 0, 2))  # type: ignore[attr-defined]
     states = [h for h in tap.Y_h if h is not None]  # type: ignore[attr-defined]
     state = np.concatenate(states) if len(states) == len(tap.Y_h) else None  # type: ignore[attr-defined]
-    output_name = state_name = None
+    output_name = state_name = other_layout = None
+    other = None if Y is None else Y.transpose(1, 0, 2)  # the exporter may hand the next GRU the other layout
     for name in gives:
         v = np.asarray(extra[name])
         if Y is not None and v.shape == Y.shape and np.allclose(v, Y, atol=1e-4):
             output_name = name
+        elif other is not None and v.shape == other.shape and np.allclose(v, other, atol=1e-4):
+            other_layout = name
         elif state is not None and v.shape == state.shape and np.allclose(v, state, atol=1e-4):
             state_name = name
         else:
             return False  # something else leaves the scope: not a plain stack call
     names = onnx_fuse._Names(proto.graph, prefix.strip("/") + "/fused")
     dtype = np.dtype(model.dtype)
+    if other_layout and not output_name:
+        output_name = names("output")
     new = onnx_fuse.stack_nodes(proto.graph, names, call.layers, reads[0], batch_first, dtype,  # type: ignore[attr-defined]
                                 output_name, state_name)
+    if other_layout:
+        from onnx import helper
+
+        new.append(helper.make_node("Transpose", [output_name], [other_layout], perm=[1, 0, 2],
+                                    name=names("other_layout")))
     onnx_fuse.replace_scope(proto, inside, new)
     return True
 

@@ -60,6 +60,8 @@ _pad_packed_sequence _set_item _shape_as_tensor _unwrap_optional backward ceil_ 
 extend device floordiv format get index insert is_floating_point is_complex items join keys len list lower
 pop remove reverse setdefault sorted startswith endswith strip split_with_sizes_copy str values warn
 layout requires_grad is_contiguous item tolist is_nonzero fabs sym_size stride manual_seed lstrip rstrip
+silu_ selu_ celu_ mish_ hardsigmoid_ hardswish_ threshold_ rrelu_ alpha_dropout alpha_dropout_
+feature_alpha_dropout feature_alpha_dropout_ feature_dropout_
 """.split())
 
 # Interpreter primitives (``ops.prim.X``) serialized code uses; none touches the outside world.

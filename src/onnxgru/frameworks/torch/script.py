@@ -240,7 +240,7 @@ def _ports(graph: Any, module: nn.Module, calls: list[Call], stack_args: dict[in
     for index, (arg, value) in enumerate(zip(args, params), start=1):
         optional = "Optional" in str(arg.type) or arg.has_default_value()
         port = Port(arg.name, "float32", None, optional=optional)
-        use = _first_use(value)
+        use = _reached(value)
         if index in stack_args:
             k, what = stack_args[index]
             ports.append(_gru_port(port, calls[k], 0 if what == "X" else 1, rows_before[k]))
@@ -248,7 +248,7 @@ def _ports(graph: Any, module: nn.Module, calls: list[Call], stack_args: dict[in
         if use is None:
             ports.append(port.with_(role="feed", note="not used by forward"))
             continue
-        node, slot = use
+        node, slot, swapped = use
         kind = node.kind()
         if kind == "aten::embedding" and slot == 1:
             weight = _resolve(node.inputsAt(0), module)
@@ -263,8 +263,11 @@ def _ports(graph: Any, module: nn.Module, calls: list[Call], stack_args: dict[in
             port = port.with_(shape=(None, int(weight.shape[1])) if weight is not None else None, time_axis=None)
         elif kind == "aten::conv1d" and slot == 0:
             weight = _resolve(node.inputsAt(1), module)
-            port = port.with_(shape=(None, int(weight.shape[1]), None) if weight is not None else None,
-                              batch_axis=0, time_axis=2)
+            channels = int(weight.shape[1]) if weight is not None else None
+            if swapped:  # (N, T, C) read channels-first
+                port = port.with_(shape=(None, None, channels), batch_axis=0, time_axis=1)
+            else:
+                port = port.with_(shape=(None, channels, None), batch_axis=0, time_axis=2)
         ports.append(port)
     return ports
 
@@ -286,19 +289,35 @@ _INSPECT = {"aten::dim", "aten::size", "prim::dtype", "prim::device", "aten::__i
 def _first_use(value: Any) -> tuple[Any, int] | None:
     """The first node that computes on ``value`` (through dropout, contiguous, casts; past the ops that only look at
     its shape or type), and the input slot."""
+    found = _reached(value)
+    return None if found is None else found[:2]
+
+
+def _reached(value: Any) -> tuple[Any, int, bool] | None:
+    """``_first_use``, also through a swap of the last two axes of a sequence and padding (a channels-last input
+    read by a convolution); the flag says whether the axes were swapped on the way."""
+    swapped = False
     for _ in range(8):
         uses = [u for u in value.uses()
                 if u.user.kind() not in ("prim::TupleConstruct", "prim::Return") and u.user.kind() not in _INSPECT]
         if not uses:
             return None
         node = uses[0].user
-        if node.kind() in _THROUGH:
+        if node.kind() in _THROUGH or (node.kind() in _PADS and uses[0].offset == 0):
+            value = node.output()
+            continue
+        if node.kind() == "aten::transpose" and {_constant(node.inputsAt(1)), _constant(node.inputsAt(2))} in (
+                {1, 2}, {-1, -2}, {1, -1}, {-2, 2}):
+            swapped = not swapped
             value = node.output()
             continue
         if node.kind() == "prim::CallMethod":
-            return node, uses[0].offset - 1
-        return node, uses[0].offset
+            return node, uses[0].offset - 1, swapped
+        return node, uses[0].offset, swapped
     return None
+
+
+_PADS = {"aten::pad", "aten::constant_pad_nd"}
 
 
 def _call_of(node: Any, calls: list[Call]) -> tuple[int, Call] | None:
