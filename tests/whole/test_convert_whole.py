@@ -23,58 +23,9 @@ import pytest
 
 from onnxgru.cli import main
 
-from ..builders import tf1_graph, tf_module
-from .conftest import VOCAB, _randomize_keras
+from .conftest import VOCAB
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf, pytest.mark.torch]
-
-
-@pytest.fixture(scope="module")
-def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tf = tf_module()
-    import tf_keras as K  # noqa: N812 - the Keras module
-
-    folder = tmp_path_factory.mktemp("stacks")
-    x = K.Input((None, 5), name="x")
-    y = K.layers.GRU(8, return_sequences=True, reset_after=False, name="wide")(x)
-    y, state = K.layers.GRU(4, return_sequences=True, return_state=True, go_backwards=True, name="narrow")(y)
-    model = K.Model(x, [y, state])
-    _randomize_keras(model, 7)
-    model.save(str(folder / "stack.keras"))
-
-    v1 = tf.compat.v1
-
-    def multi() -> None:
-        seq = v1.placeholder(tf.float32, [6, None, 5], "x")  # time-major, six steps
-        cells = v1.nn.rnn_cell.MultiRNNCell([v1.nn.rnn_cell.GRUCell(6), v1.nn.rnn_cell.GRUCell(3)])
-        o, s = v1.nn.dynamic_rnn(cells, seq, dtype=tf.float32, time_major=True)
-        tf.identity(o, "output")
-        tf.identity(s[0], "state_wide")
-        tf.identity(s[1], "state_narrow")
-
-    pb = tf1_graph(tf, folder, "multi", multi, np.random.default_rng(8),
-                   outputs=("output", "state_wide", "state_narrow"))
-
-    x = K.Input((None, 5), name="x")  # a skip connection: the GRU's input added to its output
-    y = K.layers.Add(name="skip")([K.layers.GRU(5, return_sequences=True, reset_after=False, name="gru")(x), x])
-    model = K.Model(x, K.layers.Dense(2, name="head")(y))
-    _randomize_keras(model, 9)
-    model.save(str(folder / "skip.keras"))
-
-    x = K.Input((None, 5), name="x")  # one Dense layer called twice: its layers listed once are no chain
-    shared = K.layers.Dense(5, name="shared")
-    y = K.layers.GRU(5, return_sequences=True, reset_after=False, name="gru")(shared(x))
-    model = K.Model(x, shared(y))
-    _randomize_keras(model, 12)
-    model.save(str(folder / "shared.keras"))
-
-    ids = K.Input((None,), dtype="int32", name="ids")  # padded token ids, masked
-    y = K.layers.Embedding(VOCAB, 4, mask_zero=True, name="embedding")(ids)
-    model = K.Model(ids, K.layers.Dense(2, name="head")(K.layers.GRU(3, name="gru")(y)))
-    _randomize_keras(model, 10)
-    model.save(str(folder / "masked.keras"))
-    return {"keras": folder / "stack.keras", "multi": pb, "skip": folder / "skip.keras",
-            "shared": folder / "shared.keras", "masked": folder / "masked.keras"}
 
 
 def convert(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture, *extra: str) -> tuple[int, dict, Path]:

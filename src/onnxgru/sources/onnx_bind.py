@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from onnxgru.sources.onnx_describe import GRUScan
 
 _PASS_THROUGH = {"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Dropout"}
+# Index arithmetic an exporter puts before an embedding lookup (Keras 3 wraps negative ids: Less, Where, Add): ids
+# keep their shape through it, so an integer input is followed through it to the Gather.
+_INDEX_ARITHMETIC = {"Add", "Sub", "Mul", "Mod", "Where", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+                     "Equal", "Not", "And", "Or", "Max", "Min", "Abs", "Neg", "Clip"}
 _GRU_SLOTS = {0: "X", 1: "W", 2: "R", 3: "B", 4: "sequence_lens", 5: "initial_h"}
 TAP_PREFIX = "__onnxgru_tap"
 
@@ -60,8 +64,9 @@ class _Reach:
     sliced: bool = False
 
 
-def _reach(graph: onnx.GraphProto, start: str, consts: dict[str, np.ndarray]) -> list[_Reach]:
-    """Every computing node ``start`` reaches through shape-only nodes (and embedding lookups), breadth first."""
+def _reach(graph: onnx.GraphProto, start: str, consts: dict[str, np.ndarray], ids: bool = False) -> list[_Reach]:
+    """Every computing node ``start`` reaches through shape-only nodes (and embedding lookups; for ``ids``, an
+    integer input, through index arithmetic too), breadth first."""
     from onnxgru.sources.onnx_describe import live_nodes
 
     consumers: dict[str, list[onnx.NodeProto]] = {}
@@ -91,6 +96,8 @@ def _reach(graph: onnx.GraphProto, start: str, consts: dict[str, np.ndarray]) ->
                 todo += [(o, nperm, vocab, sliced or node.op_type == "Slice") for o in node.output if o]
             elif node.op_type == "Gather" and slot == 1 and node.input[0] in consts and consts[node.input[0]].ndim == 2:
                 todo += [(node.output[0], perm, int(consts[node.input[0]].shape[0]), sliced)]
+            elif ids and vocab is None and node.op_type in _INDEX_ARITHMETIC:
+                todo += [(o, perm, vocab, sliced) for o in node.output if o]
             else:
                 found.append(_Reach(node, slot, perm, vocab, sliced))
     return found
@@ -109,7 +116,7 @@ def signature(model: onnx.ModelProto, scan: GRUScan, consts: dict[str, np.ndarra
         if vi.name in inits:
             continue
         port = _port(vi)
-        reaches = _reach(graph, vi.name, consts)
+        reaches = _reach(graph, vi.name, consts, ids=np.issubdtype(np.dtype(port.dtype), np.integer))
         at_gru = [(r, gru_index[id(r.node)]) for r in reaches if r.node is not None and id(r.node) in gru_index]
         slots = {_GRU_SLOTS.get(r.slot) for r, _ in at_gru}
         dtype = np.dtype(port.dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ def _whole(
                for p in ports if p.role == "data"}
     dynamic.update({p.name: {1 if p.state_form == "DNH" else 0: "N"} for p in ports if p.role == "state"})
     opset = opset or DEFAULT_OPSET[exporter]
+    if exporter == "dynamo" and handle.form == "torchscript":
+        raise UserError(
+            f"the dynamo exporter traces Python modules with torch.export, and {model.path!r} is TorchScript: export "
+            "it with --exporter torchscript (the default), or give the model as an ExportedProgram (.pt2)."
+        )
     quiet = io.StringIO()
     route = f"the whole module through torch.onnx ({exporter})"
     try:
@@ -126,9 +132,15 @@ def _whole(
     except Exception as exc:
         raise UserError(
             f"torch.onnx ({exporter} exporter, opset {opset}) could not export this model "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
+            f"({type(exc).__name__}: {_first_line(exc)}); "
             "try the other --exporter or another --opset."
         ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    """An exception's first line without terminal colour codes (torch.export colours its step banner)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 def _dynamic_shapes(torch: object, ports: list, dynamic: dict) -> tuple:
@@ -183,7 +195,7 @@ def to_onnx(
     except Exception as exc:
         raise UserError(
             f"torch.onnx ({exporter} exporter, opset {opset}) could not export this GRU "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
+            f"({type(exc).__name__}: {_first_line(exc)}); "
             "try the other --exporter or another --opset."
         ) from None
 
