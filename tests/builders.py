@@ -80,3 +80,16 @@ def against_reference(model, steps: int = 7, seed: int = 3, batch: int = 3):  # 
         check = T.check(model.role, tap, model.layers, 1e-5, 1e-5)
         assert check.passed, check.detail
     return run, inputs
+
+
+# The head of a script run in a fresh process where onnxgru cannot be imported: what a user of a converted file has.
+WITHOUT_ONNXGRU = """
+import importlib.abc, sys
+
+class NoOnnxgru(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "onnxgru" or name.startswith("onnxgru."):
+            raise ImportError("onnxgru is blocked in this test")
+
+sys.meta_path.insert(0, NoOnnxgru())
+"""

@@ -17,6 +17,7 @@ from onnxgru.sources.load import LoadOptions, load
 from onnxgru.verify.inputs import make_inputs
 from onnxgru.verify.settings import Settings
 
+from ..builders import WITHOUT_ONNXGRU
 from .conftest import RUN, H, I, one_error_line
 
 torch = pytest.importorskip("torch")
@@ -87,15 +88,7 @@ def test_the_file_loads_where_onnxgru_cannot_be_imported(converted, family: str,
     with torch.no_grad():
         want = torch.jit.load(str(path))(torch.from_numpy(x))[0].numpy()
     np.savez(tmp_path / "io.npz", x=x, want=want)
-    script = textwrap.dedent(f"""
-        import importlib.abc, sys
-
-        class NoOnnxgru(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "onnxgru" or name.startswith("onnxgru."):
-                    raise ImportError("onnxgru is blocked in this test")
-
-        sys.meta_path.insert(0, NoOnnxgru())
+    script = WITHOUT_ONNXGRU + textwrap.dedent(f"""
         try:
             import onnxgru
         except ImportError:

@@ -23,6 +23,7 @@ import pytest
 
 from onnxgru.cli import main
 
+from ..builders import WITHOUT_ONNXGRU
 from .conftest import VOCAB
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf, pytest.mark.torch]
@@ -38,15 +39,7 @@ def convert(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture, *extra:
 def without_onnxgru(path: Path, x: np.ndarray, tmp_path: Path) -> np.ndarray:
     """The converted file run in a fresh process where onnxgru cannot be imported: plain torch.jit.load."""
     np.save(tmp_path / "x.npy", x)
-    script = textwrap.dedent(f"""
-        import importlib.abc, sys
-
-        class NoOnnxgru(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "onnxgru" or name.startswith("onnxgru."):
-                    raise ImportError("onnxgru is blocked in this test")
-
-        sys.meta_path.insert(0, NoOnnxgru())
+    script = WITHOUT_ONNXGRU + textwrap.dedent(f"""
         import numpy as np, torch
         with torch.no_grad():
             y = torch.jit.load({str(path)!r})(torch.from_numpy(np.load({str(tmp_path / "x.npy")!r})))

@@ -127,6 +127,11 @@ def _subgraph_names(node: onnx.NodeProto) -> list[str]:
 
 def live_nodes(graph: onnx.GraphProto) -> set[int]:
     """The index of every node some graph output depends on; iterative, so a chain of any length is no recursion."""
+    return live_and_read(graph)[0]
+
+
+def live_and_read(graph: onnx.GraphProto) -> tuple[set[int], set[str]]:
+    """``live_nodes``, and every tensor name they read (their subgraphs' outer names included)."""
     nodes = list(graph.node)
     producer = {out: k for k, node in enumerate(nodes) for out in node.output if out}
     todo = [o.name for o in graph.output]
@@ -145,7 +150,7 @@ def live_nodes(graph: onnx.GraphProto) -> set[int]:
         todo += [i for i in node.input if i]
         if node.op_type in ("Loop", "Scan", "If"):
             todo += _subgraph_names(node)
-    return live
+    return live, seen_names
 
 
 def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None) -> GRUScan:

@@ -38,23 +38,11 @@ _PASS = {"Identity", "Cast"}
 
 def prune(model: onnx.ModelProto) -> None:
     """Remove the nodes (and initializers) no graph output depends on."""
-    from onnxgru.sources.onnx_describe import _subgraph_names
+    from onnxgru.sources.onnx_describe import live_and_read
 
     graph = model.graph
     nodes = list(graph.node)
-    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
-    todo, seen, live = [o.name for o in graph.output], set(), set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        k = producer.get(name)
-        if k is None or k in live:
-            continue
-        live.add(k)
-        todo += [i for i in nodes[k].input if i]
-        todo += _subgraph_names(nodes[k])
+    live, seen = live_and_read(graph)
     kept = [n for k, n in enumerate(nodes) if k in live]
     del graph.node[:]
     graph.node.extend(kept)
