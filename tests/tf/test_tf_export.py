@@ -28,7 +28,7 @@ TF1 = {
     "initial_state": (1, "forward", 0, None, "without Grappler"),
     "static": (1, "forward", 0, None, "Grappler"),  # static_rnn's unrolled cells, spliced by the names of its steps
     "bidirectional": (1, "bidirectional", 0, None, "without Grappler"),
-    "multi": (2, "forward", 0, None, "onnxgru rewrite"),
+    "multi": (2, "forward", 0, None, "Grappler"),  # tf2onnx's Scan of the MultiRNNCell loop, fused cell by cell
     "relu": (1, "forward", 0, ["Sigmoid", "Relu"], "without Grappler"),
 }
 KERAS = {

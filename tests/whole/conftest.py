@@ -206,6 +206,15 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pb = tf1_graph(tf, folder, "multi", multi, np.random.default_rng(8),
                    outputs=("output", "state_wide", "state_narrow"))
 
+    def classifier() -> None:  # ids -> embedding lookup -> MultiRNNCell 6 -> 3 -> dense on the last step
+        ids = v1.placeholder(tf.int32, [None, None], "ids")
+        x = tf.nn.embedding_lookup(v1.get_variable("table", [VOCAB, 5]), ids)
+        cells = v1.nn.rnn_cell.MultiRNNCell([v1.nn.rnn_cell.GRUCell(6), v1.nn.rnn_cell.GRUCell(3)])
+        o, _ = v1.nn.dynamic_rnn(cells, x, dtype=tf.float32)
+        tf.identity(tf.matmul(o[:, -1], v1.get_variable("w", [3, 2])), "logits")
+
+    tf1_graph(tf, folder, "multi_classifier", classifier, np.random.default_rng(13), outputs=("logits",))
+
     x = K.Input((None, 5), name="x")  # a skip connection: the GRU's input added to its output
     y = K.layers.Add(name="skip")([K.layers.GRU(5, return_sequences=True, reset_after=False, name="gru")(x), x])
     model = K.Model(x, K.layers.Dense(2, name="head")(y))
@@ -224,5 +233,6 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = K.Model(ids, K.layers.Dense(2, name="head")(K.layers.GRU(3, name="gru")(y)))
     _randomize_keras(model, 10)
     model.save(str(folder / "masked.keras"))
-    return {"keras": folder / "stack.keras", "multi": pb, "skip": folder / "skip.keras",
+    return {"keras": folder / "stack.keras", "multi": pb, "multi_classifier": folder / "multi_classifier.pb",
+            "skip": folder / "skip.keras",
             "shared": folder / "shared.keras", "masked": folder / "masked.keras"}

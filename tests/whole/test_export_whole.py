@@ -126,6 +126,27 @@ def test_tf1_multirnncell_of_two_sizes_time_major_exports_whole(stacks, tmp_path
     assert_fused_and_checked(found, out, tmp_path, capsys)
 
 
+def test_a_multirnncell_inside_a_classifier_exports_fused(stacks, tmp_path, capsys) -> None:
+    """tf2onnx writes the MultiRNNCell loop between the embedding and the head as a Scan (tract refuses it); the
+    export replaces it with one GRU node per cell, and check taps both cells natively."""
+    found, out = export("tf", stacks["multi_classifier"], tmp_path, capsys)
+    ids = np.random.default_rng(10).integers(0, VOCAB, (4, 9)).astype(np.int32)
+    (want,) = _tf1_run(stacks["multi_classifier"], ["logits"], {"ids": ids})
+    (got,) = in_onnxruntime(out, {"ids": ids})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    import onnx
+
+    assert not [n for n in onnx.load(str(out)).graph.node if n.op_type in ("Scan", "Loop")]
+    assert_fused_and_checked(found, out, tmp_path, capsys)
+    report = tmp_path / "native.json"
+    code = main(["check", "--tf", str(stacks["multi_classifier"]), "--runtimes", "onnxruntime", "--json", str(report)])
+    capsys.readouterr()
+    checked = json.loads(report.read_text())
+    assert code == 0 and not [f for f in checked["findings"] if f["code"] in ("GRU005", "GRU011")]
+    native = [c for c in checked["gru_checks"] if c["execution"].startswith("tf:")]
+    assert len(native) == 1 and native[0]["count"] == 2 and native[0]["passed"]
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize(("name", "exporter"), [("scripted", "torchscript"), ("program", "dynamo"),
                                                 ("tagger_exact", "torchscript")])

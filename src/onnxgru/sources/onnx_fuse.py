@@ -140,6 +140,102 @@ def fuse_keras_loops(model: onnx.ModelProto) -> int:
     return fused
 
 
+# --- TF1 cells in a Scan (tf2onnx's custom_rnn_scan of a MultiRNNCell loop) -----------------------------------------
+def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
+    """Replace every forward ``Scan`` whose body is a chain of the named GRU cells (a TF1 ``MultiRNNCell`` loop, as
+    tf2onnx writes it when its GRU rewriter gives up) by one GRU node per cell; returns how many Scans.
+
+    The body is read by the cells' own names (``rnn/while/<layer name>/concat`` takes ``[input, state]``): each
+    cell's state is a loop-carried variable (its initial value a Scan input, its final value the Scan output of the
+    same index, its new value the cell's last ``Add``), cell 0 reads the one scan input, each later cell the one
+    before it, and the scan output is the last cell's new state. Anything else in the body (or a reverse scan)
+    leaves the Scan as it is; the export is compared with TensorFlow either way."""
+    graph = model.graph
+    fused = 0
+    for node in list(graph.node):
+        if node.op_type != "Scan":
+            continue
+        read = {i for n in graph.node if n is not node for i in [*n.input, *_outer(n)]} | {o.name for o in graph.output}
+        plan = _scan_plan(node, layers, read)
+        if plan is None:
+            continue
+        dtype = np.dtype(_float_type(model))
+        new, seq = [], plan.x
+        for k, (layer, h0, final) in enumerate(plan.cells):
+            names = _Names(graph, layer.name)  # the node named after its cell, as TensorFlow names it
+            out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
+            new += _gru_nodes(graph, names, layer, seq, h0, dtype, out, final)
+            seq = out
+        index = list(graph.node).index(node)
+        graph.node.remove(node)
+        for k, n in enumerate(new):
+            graph.node.insert(index + k, n)
+        fused += 1
+    if fused:
+        prune(model)
+    return fused
+
+
+@dataclass
+class _ScanPlan:
+    x: str  # the time-major input sequence
+    cells: list[tuple[GRULayer, str, str | None]]  # layer, its initial state (N, H), its final state name or None
+    sequence: str  # the last cell's outputs, time-major (T, N, H)
+
+
+def _scan_plan(node: onnx.NodeProto, layers: Sequence[GRULayer], read: set[str]) -> _ScanPlan | None:  # noqa: PLR0911
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    body = attrs.get("body")
+    scans = int(attrs.get("num_scan_inputs", 0))
+    if body is None or scans != 1 or any(attrs.get(k) and any(attrs[k]) for k in (
+            "scan_input_directions", "scan_output_directions", "scan_input_axes", "scan_output_axes")):
+        return None
+    states = len(node.input) - scans
+    b_in = [i.name for i in body.input]
+    b_out = [o.name for o in body.output]
+    if len(b_out) != len(node.output) or len(b_out) - states != 1:
+        return None
+    made = {o: n for n in body.node for o in n.output}
+    concat = {n.name: n for n in body.node if n.op_type == "Concat"}
+
+    def through(name: str) -> str:  # past Identity nodes to the value itself
+        while (n := made.get(name)) is not None and n.op_type == "Identity":
+            name = n.input[0]
+        return name
+
+    cells, carried, previous = [], set(), b_in[states]  # cell 0 reads the scan input
+    for layer in layers:
+        if layer.attrs.num_directions != 1:
+            return None
+        found = next((n for name, n in concat.items() if name.endswith(f"/{layer.name}/concat")), None)
+        if found is None or len(found.input) != 2:
+            if cells:
+                break
+            continue
+        x_in, h_in = found.input
+        if through(x_in) != through(previous) or h_in not in b_in[:states]:
+            return None
+        k = b_in.index(h_in)
+        new_h = b_out[k]
+        adds = made.get(through(new_h))
+        if adds is None or not adds.name.endswith(f"/{layer.name}/add"):
+            return None
+        used = node.output[k] if node.output[k] and node.output[k] in read else None
+        cells.append((layer, node.input[k], used))
+        carried.add(k)
+        previous = new_h
+    if not cells:
+        return None
+    if through(b_out[states]) != through(previous):
+        return None
+    for k in range(states):  # what else the loop carries (step counters) must be read by nothing outside
+        if k not in carried and node.output[k] in read:
+            return None
+    return _ScanPlan(node.input[states], cells, node.output[states])
+
+
 @dataclass
 class _LoopPlan:
     layer: GRULayer

@@ -205,14 +205,15 @@ def _try(
 
 
 def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
-    """What tf2onnx leaves unfused inside a larger graph, as GRU nodes (``onnx_fuse``): Keras GRU loops, static_rnn
-    cells (by the names of their steps, which tf2onnx keeps), and the inference-time no-ops tract cannot load
-    (dropout with keep_prob 1, ``ReverseV2``)."""
+    """What tf2onnx leaves unfused inside a larger graph, as GRU nodes (``onnx_fuse``): Keras GRU loops, MultiRNNCell
+    loops written as a ``Scan``, static_rnn cells (by the names of their steps, which tf2onnx keeps), and the
+    inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``)."""
     from onnxgru.frameworks.tf.graph_source import TFHandle
     from onnxgru.sources import onnx_fuse
 
     onnx_fuse.drop_inference_dropout(proto)
     onnx_fuse.fuse_keras_loops(proto)
+    onnx_fuse.fuse_cell_scans(proto, tfm.layers)
     onnx_fuse.reverse_v2_as_slice(proto)
     if isinstance(tfm.handle, TFHandle):
         names = convert.renames(tfm.handle.graph)

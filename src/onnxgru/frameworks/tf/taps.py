@@ -38,14 +38,14 @@ class TapSpec:
     x: tuple[str, ...]  # static: x_t per step (N, I); loop: the scattered (T, N, I) sequence
     h0: tuple[tuple[str, ...], ...]  # per layer, per direction: (N, H) initial state
     y: tuple[tuple[str, ...], ...]  # per direction: static: new state per step; loop: the gathered (T, N, H)
-    y_h: tuple[tuple[str, ...], ...]  # per layer, per direction: (N, H) final state
+    y_h: tuple[tuple[str, ...], ...]  # per layer, per direction: (N, H) final state ("" where the graph has none)
     reverse_bw: bool = False  # the backward direction ran over the reversed sequence
     where: str = ""
     lengths: str = ""  # a tensor of per-row lengths the loop used, when it had one
 
     def fetches(self) -> list[str]:
         out = [*self.x, *(t for d in self.h0 for t in d), *(t for d in self.y for t in d),
-               *(t for d in self.y_h for t in d)]
+               *(t for d in self.y_h for t in d if t)]
         if self.lengths:
             out.append(self.lengths)
         return out
@@ -65,7 +65,7 @@ class TapSpec:
                 Ys[1] = _reverse(Ys[1], lens)
         Y = np.concatenate(Ys, axis=-1) if Ys else None
         h0 = tuple(np.stack([values[t] for t in layer]) if layer else None for layer in self.h0)
-        y_h = tuple(np.stack([values[t] for t in layer]) if layer else None for layer in self.y_h)
+        y_h = tuple(np.stack([values[t] for t in layer]) if layer and all(layer) else None for layer in self.y_h)
         return Tap(self.first, self.count, np.ascontiguousarray(X), h0, Y, y_h, lens, self.where)
 
 
@@ -260,9 +260,7 @@ def _loop_boundary(g: _Graph, concat: Any) -> dict[str, str]:
         raise _NoTap("its initial state could not be found")
     out["h0"] = _tensor(enter.input[0])
     exits = [c for c in g.consumers.get(switch.name, []) if c.op == "Exit"]
-    if not exits:
-        raise _NoTap("its final state could not be found")
-    out["final"] = f"{exits[0].name}:0"
+    out["final"] = f"{exits[0].name}:0" if exits else ""  # pruned when the graph never reads the final state
     # the output: a TensorArrayWriteV3 of this cell's new state, gathered after the loop
     new = _new_state(g, concat.input[1])
     for w in _writes_of(g, new):
