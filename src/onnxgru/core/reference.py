@@ -155,6 +155,14 @@ def run_layers(
     return seq.transpose(1, 0, 2), states
 
 
+def split_rows(layers: Sequence[GRULayer], h0: np.ndarray | None) -> list[np.ndarray] | None:
+    """A stacked state (layers*dirs, N, H) in torch's order as each layer's (D, N, H); None stays None."""
+    if h0 is None:
+        return None
+    bounds = np.cumsum([0] + [layer.attrs.num_directions for layer in layers])
+    return [h0[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
 def run_stack(
     layers: Sequence[GRULayer],
     x: np.ndarray,
@@ -165,9 +173,5 @@ def run_stack(
 
     ``h0`` is (layers*dirs, N, H) in torch's order. Returns ``{"output": (N, T, D*H), "state": (L*D, N, H)}``.
     """
-    initial = None
-    if h0 is not None:
-        bounds = np.cumsum([0] + [layer.attrs.num_directions for layer in layers])
-        initial = [h0[a:b] for a, b in zip(bounds, bounds[1:])]
-    out, states = run_layers(layers, x, initial, flip_linear_before_reset=flip_linear_before_reset)
+    out, states = run_layers(layers, x, split_rows(layers, h0), flip_linear_before_reset=flip_linear_before_reset)
     return {"output": out, "state": np.concatenate(states, axis=0)}

@@ -78,6 +78,14 @@ def _const(graph: onnx.GraphProto, names: _Names, value: np.ndarray, what: str) 
     return name
 
 
+def _replace(graph: onnx.GraphProto, node: onnx.NodeProto, new: list[onnx.NodeProto]) -> None:
+    """``node`` replaced by ``new``, in its place (the graph's nodes stay in an order that computes)."""
+    index = list(graph.node).index(node)
+    graph.node.remove(node)
+    for k, n in enumerate(new):
+        graph.node.insert(index + k, n)
+
+
 def _gru_nodes(graph: onnx.GraphProto, names: _Names, layer: GRULayer, x: str, h0: str | None, dtype: np.dtype,
                y: str | None, y_h: str | None) -> list[onnx.NodeProto]:
     """A GRU node on time-major ``x`` (T, N, I) with ``h0`` (N, H) or None, writing ``y`` as (T, N, D*H) and ``y_h``
@@ -166,10 +174,7 @@ def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
             out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
             new += _gru_nodes(graph, names, layer, seq, h0, dtype, out, final)
             seq = out
-        index = list(graph.node).index(node)
-        graph.node.remove(node)
-        for k, n in enumerate(new):
-            graph.node.insert(index + k, n)
+        _replace(graph, node, new)
         fused += 1
     if fused:
         prune(model)
@@ -294,11 +299,7 @@ def _replace_loop(model: onnx.ModelProto, node: onnx.NodeProto, plan: _LoopPlan)
     graph = model.graph
     names = _Names(graph, node.name or "fused_gru")
     dtype = np.dtype(_float_type(model))
-    index = list(graph.node).index(node)
-    new = _gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state)
-    graph.node.remove(node)
-    for k, n in enumerate(new):
-        graph.node.insert(index + k, n)
+    _replace(graph, node, _gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state))
 
 
 def _float_type(model: onnx.ModelProto) -> np.dtype:
@@ -506,10 +507,8 @@ def reverse_v2_as_slice(model: onnx.ModelProto) -> int:
         names = _Names(graph, node.name)
         args = [_const(graph, names, np.array([v], np.int64), what) for v, what in (
             (-1, "starts"), (np.iinfo(np.int64).min, "ends"), (axis, "axes"), (-1, "steps"))]
-        index = list(graph.node).index(node)
-        graph.node.remove(node)
-        graph.node.insert(index, helper.make_node("Slice", [node.input[0], *args], [node.output[0]],
-                                                  name=names("reverse")))
+        _replace(graph, node, [helper.make_node("Slice", [node.input[0], *args], [node.output[0]],
+                                                name=names("reverse"))])
         changed += 1
     if changed:
         prune(model)
@@ -539,16 +538,13 @@ def drop_inference_dropout(model: onnx.ModelProto) -> int:
             continue
         names = _Names(graph, node.name or "dropout")
         shape = names("shape")
-        index = list(graph.node).index(node)
         like = random.input[0] if random.op_type == "RandomUniformLike" else None
         if like is None:
             continue
         new = [helper.make_node("Shape", [like], [shape], name=names("shape")),
                helper.make_node("ConstantOfShape", [shape], [node.output[0]], name=names("keep_all"),
                                 value=helper.make_tensor("one", TensorProto.BOOL, [1], [True]))]
-        graph.node.remove(node)
-        for k, n in enumerate(new):
-            graph.node.insert(index + k, n)
+        _replace(graph, node, new)
         changed += 1
     if changed:
         prune(model)

@@ -49,7 +49,7 @@ def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable
         matches = list(zip(a.outputs, b.outputs))
     pairs, missing, extra = [], [], []
     for ka, kb in matches:
-        va, vb = _same_shape(np.asarray(outputs[ka]), np.asarray(b.outputs[kb]))
+        va, vb = same_shape(np.asarray(outputs[ka]), np.asarray(b.outputs[kb]))
         if va is None:
             missing.append(f"{a_label}'s output {ka!r} {np.shape(a.outputs[ka])} and {b_label}'s {kb!r} "
                             f"{np.shape(b.outputs[kb])} have different shapes and were not compared")
@@ -82,7 +82,7 @@ def _nearest(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[tuple[s
     for kb, vb in b.items():
         vb = np.asarray(vb)
         fits = [(_gap(va, vb), ka) for ka, va in a.items()
-                if ka not in used and _same_shape(np.asarray(va), vb)[0] is not None]
+                if ka not in used and same_shape(np.asarray(va), vb)[0] is not None]
         if fits:
             gap, ka = min(fits, key=lambda f: (np.inf if f[0] is None or np.isnan(f[0]) else f[0]))
             matches.append((ka, kb))
@@ -97,7 +97,7 @@ def _tolerance(tolerance: Callable[[str], tuple[float, float]], *names: str) -> 
     return next((t for t in tols if t != default), tols[0])
 
 
-def _same_shape(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+def same_shape(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """The two arrays in one shape: as they are, or with leading axes of size 1 dropped (a one-layer state)."""
     if a.shape == b.shape:
         return a, b
@@ -130,7 +130,7 @@ class Localised:
 def _gap(x: np.ndarray | None, y: np.ndarray | None) -> float | None:
     if x is None or y is None:
         return None
-    x, y = _same_shape(np.asarray(x), np.asarray(y))
+    x, y = same_shape(np.asarray(x), np.asarray(y))
     if x is None:
         return None
     with np.errstate(invalid="ignore"):

@@ -45,10 +45,7 @@ def raw_outputs(tfm: LoadedModel, inputs: Inputs) -> list[np.ndarray]:
 
 def output_roles(model: LoadedModel, raw: list[np.ndarray], inputs: Inputs) -> list[tuple] | str:
     """What each raw TF output is in terms of the GRU stack, or a sentence saying why one is not."""
-    initial = None
-    if model.accepts_h0 and inputs.h0 is not None:
-        bounds = np.cumsum([0] + [layer.attrs.num_directions for layer in model.layers])
-        initial = [inputs.h0[a:b] for a, b in zip(bounds, bounds[1:])]
+    initial = reference.split_rows(model.layers, inputs.h0 if model.accepts_h0 else None)
     seq, states = reference.run_layers(model.layers, inputs.x, initial)
     d = model.layers[-1].attrs.num_directions
     candidates: list[tuple[tuple, np.ndarray]] = [(("seq", False), seq), (("seq", True), seq.transpose(1, 0, 2))]

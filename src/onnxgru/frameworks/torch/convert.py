@@ -119,8 +119,11 @@ def _to_torch(torch: Any, x: np.ndarray, time_major: bool) -> Any:
 
 def _pair(name: str, got: np.ndarray, want: np.ndarray, role: str, tolerance: Callable[[str], tuple[float, float]]
           ) -> PairResult:
-    want = np.asarray(want)
-    got = np.asarray(got).reshape(want.shape) if np.size(got) == want.size else np.asarray(got)
+    from onnxgru.verify.pairs import same_shape
+
+    fitted, want = same_shape(np.asarray(got), np.asarray(want))
+    # a module giving another shape than the GRU it converts differs from it everywhere (a failed pair, not a crash)
+    got = fitted if fitted is not None else np.full(want.shape, np.inf, want.dtype)
     steps = want.shape[1] if want.ndim == 3 and "output" in name else 0
     return compare_arrays("converted", role, name, got, want, *tolerance(name), 1 if steps > 1 else None)
 
