@@ -7,7 +7,6 @@ any framework is imported: a missing ``--torch`` file is one sentence in millise
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 import time
@@ -19,9 +18,10 @@ from typing import TextIO
 from onnxgru import __version__
 from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.errors import UserError
-from onnxgru.request import check_runtimes, check_sources, fixed_inputs, ignored_codes, tolerances
+from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
 
 STDOUT = ("-", "/dev/stdout")
+COMMANDS = ("inspect", "compare", "check", "export", "convert", "explain")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -64,7 +64,7 @@ def _suggest_choice(message: str) -> str:
     choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
     given = m.group(1)
     alias = ALIASES.get(given.lower())
-    close = [alias] if alias in choices else difflib.get_close_matches(given, choices, n=1, cutoff=0.5)
+    close = [alias] if alias in choices else close_matches(given, choices, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -188,7 +188,12 @@ def _epilog(name: str, kinds: Sequence[str] = ()) -> str:
     return "\n\n".join([EXAMPLES[name], file_kinds(*kinds), EXIT_CODES])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's (a run needs one: building all six costs 4 ms)."""
+
+    def want(command: str) -> bool:
+        return only is None or only == command
+
     parser = _Parser(
         prog="onnxgru",
         description="Cross-framework validator for GRU models, through ONNX: TensorFlow, PyTorch, ONNX Runtime, "
@@ -198,69 +203,77 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"onnxgru {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("inspect", help="describe every GRU in a source", epilog=_epilog("inspect"),
-                       description="Describe every GRU in a source: semantics, attributes, weights, fused or not.")
-    p.add_argument("source", metavar="SOURCE", help="a model file or folder (kinds below)")
-    _source_flags(p)
-    _report_flags(p, plot=False)
+    if want("inspect"):
+        p = sub.add_parser("inspect", help="describe every GRU in a source", epilog=_epilog("inspect"),
+                           description="Describe every GRU in a source: semantics, attributes, weights, fused or not.")
+        p.add_argument("source", metavar="SOURCE", help="a model file or folder (kinds below)")
+        _source_flags(p)
+        _report_flags(p, plot=False)
 
-    p = sub.add_parser("compare", help="compare two sources: attributes, weights, outputs", epilog=_epilog("compare"),
-                       description="Compare two sources: GRU layers paired in order, attributes and weights diffed "
-                       "in ONNX's canonical form, both run on the same inputs.")
-    p.add_argument("a", metavar="A", help="the first source (the reference)")
-    p.add_argument("b", metavar="B", help="the second source")
-    _common_run(p)
-    _source_flags(p)
-    _report_flags(p)
+    if want("compare"):
+        p = sub.add_parser("compare", help="compare two sources: attributes, weights, outputs",
+                           epilog=_epilog("compare"),
+                           description="Compare two sources: GRU layers paired in order, attributes and weights diffed "
+                           "in ONNX's canonical form, both run on the same inputs.")
+        p.add_argument("a", metavar="A", help="the first source (the reference)")
+        p.add_argument("b", metavar="B", help="the second source")
+        _common_run(p)
+        _source_flags(p)
+        _report_flags(p)
 
-    p = sub.add_parser("check", help="deployment pre-flight across frameworks and runtimes", epilog=_epilog("check"),
-                       description="Every source runs natively and is exported to ONNX; every ONNX model runs in "
-                       "every runtime; all are compared. With no source: the bundled example.")
-    g = p.add_argument_group("sources (repeatable; none: the bundled example)")
-    g.add_argument("--tf", action="append", default=[], metavar="SRC", help="a TensorFlow or Keras source")
-    g.add_argument("--torch", action="append", default=[], metavar="SRC", help="a PyTorch source")
-    g.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file")
-    _runtimes_flag(g)
-    _common_run(p)
-    _source_flags(p)
-    _report_flags(p)
+    if want("check"):
+        p = sub.add_parser("check", help="deployment pre-flight across frameworks and runtimes",
+                           epilog=_epilog("check"),
+                           description="Every source runs natively and is exported to ONNX; every ONNX model runs in "
+                           "every runtime; all are compared. With no source: the bundled example.")
+        g = p.add_argument_group("sources (repeatable; none: the bundled example)")
+        g.add_argument("--tf", action="append", default=[], metavar="SRC", help="a TensorFlow or Keras source")
+        g.add_argument("--torch", action="append", default=[], metavar="SRC", help="a PyTorch source")
+        g.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file")
+        _runtimes_flag(g)
+        _common_run(p)
+        _source_flags(p)
+        _report_flags(p)
 
-    p = sub.add_parser("export", help="export a TensorFlow or PyTorch GRU to ONNX with fused GRU nodes",
-                       description="Export to ONNX with one fused GRU node per layer, verified against the "
-                       "framework before the file is written.", epilog=EXIT_CODES)
-    frameworks = p.add_subparsers(dest="framework", metavar="FRAMEWORK", parser_class=_Parser, required=True)
-    for name, what in (("tf", "a TensorFlow or Keras source"), ("torch", "a PyTorch source")):
-        q = frameworks.add_parser(name, help=f"export {what}", epilog=_epilog(f"export {name}", (name,)),
-                                  description=f"Export {what} to ONNX (through "
-                                  f"{'tf2onnx' if name == 'tf' else 'torch.onnx'}), verified before writing.")
-        q.add_argument("source", metavar="SOURCE", help=what)
-        q.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
-        q.add_argument("--dtype", choices=["float32", "float64"], default=None, help="export in this float type")
-        if name == "torch":
-            q.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
-                           help="torch.onnx path (default torchscript)")
-        q.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
-        _runtimes_flag(q, "the runtimes the export must run in (default: all installed)")
-        _common_run(q)
-        _source_flags(q, tf=name == "tf", torch=name == "torch")
-        _report_flags(q, plot=False)
+    if want("export"):
+        p = sub.add_parser("export", help="export a TensorFlow or PyTorch GRU to ONNX with fused GRU nodes",
+                           description="Export to ONNX with one fused GRU node per layer, verified against the "
+                           "framework before the file is written.", epilog=EXIT_CODES)
+        frameworks = p.add_subparsers(dest="framework", metavar="FRAMEWORK", parser_class=_Parser, required=True)
+        for name, what in (("tf", "a TensorFlow or Keras source"), ("torch", "a PyTorch source")):
+            q = frameworks.add_parser(name, help=f"export {what}", epilog=_epilog(f"export {name}", (name,)),
+                                      description=f"Export {what} to ONNX (through "
+                                      f"{'tf2onnx' if name == 'tf' else 'torch.onnx'}), verified before writing.")
+            q.add_argument("source", metavar="SOURCE", help=what)
+            q.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+            q.add_argument("--dtype", choices=["float32", "float64"], default=None, help="export in this float type")
+            if name == "torch":
+                q.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
+                               help="torch.onnx path (default torchscript)")
+            q.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
+            _runtimes_flag(q, "the runtimes the export must run in (default: all installed)")
+            _common_run(q)
+            _source_flags(q, tf=name == "tf", torch=name == "torch")
+            _report_flags(q, plot=False)
 
-    p = sub.add_parser("convert", help="convert a TensorFlow GRU into an exact PyTorch module",
-                       epilog=_epilog("convert", ("tf",)),
-                       description="Convert a TensorFlow or Keras GRU into a PyTorch module that loads with plain "
-                       "torch (torch.jit.load), verified against the source.")
-    p.add_argument("source", metavar="SOURCE", help="a TensorFlow or Keras source")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.pt", help="the TorchScript file to write")
-    p.add_argument(
-        "--target", choices=["exact", "nn.GRU"], default="exact", help="exact module (default) or plain nn.GRU"
-    )
-    _common_run(p)
-    _source_flags(p, torch=False)
-    _report_flags(p, plot=False)
+    if want("convert"):
+        p = sub.add_parser("convert", help="convert a TensorFlow GRU into an exact PyTorch module",
+                           epilog=_epilog("convert", ("tf",)),
+                           description="Convert a TensorFlow or Keras GRU into a PyTorch module that loads with plain "
+                           "torch (torch.jit.load), verified against the source.")
+        p.add_argument("source", metavar="SOURCE", help="a TensorFlow or Keras source")
+        p.add_argument("-o", "--output", required=True, metavar="OUT.pt", help="the TorchScript file to write")
+        p.add_argument(
+            "--target", choices=["exact", "nn.GRU"], default="exact", help="exact module (default) or plain nn.GRU"
+        )
+        _common_run(p)
+        _source_flags(p, torch=False)
+        _report_flags(p, plot=False)
 
-    p = sub.add_parser("explain", help="what a finding code means and how to fix it", epilog=EXAMPLES["explain"],
-                       description="Explain a finding code (GRU001-GRU011): its cause and its fix.")
-    p.add_argument("code", nargs="?", metavar="CODE", help="a finding code, e.g. GRU001 (none: list every code)")
+    if want("explain"):
+        p = sub.add_parser("explain", help="what a finding code means and how to fix it", epilog=EXAMPLES["explain"],
+                           description="Explain a finding code (GRU001-GRU011): its cause and its fix.")
+        p.add_argument("code", nargs="?", metavar="CODE", help="a finding code, e.g. GRU001 (none: list every code)")
     return parser
 
 
@@ -310,7 +323,7 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, ext
     sub = _subparser(parser, args)
     flags = [s for a in sub._actions for s in a.option_strings]
     first = next((e for e in extras if e.startswith("-")), extras[0])
-    close = difflib.get_close_matches(first.split("=")[0], flags, n=1, cutoff=0.6)
+    close = close_matches(first.split("=")[0], flags, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
     return UserError(f"unrecognized arguments: {' '.join(extras)}{hint} (see `{sub.prog} -h`).")
 
@@ -337,7 +350,7 @@ def _explain(code: str | None) -> int:
         return 0
     key = code.strip().upper()
     if key not in catalog.CATALOG:
-        close = difflib.get_close_matches(key, list(catalog.CATALOG), n=1, cutoff=0.6)
+        close = close_matches(key, list(catalog.CATALOG), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}? " if close else ""
         raise UserError(f"{code!r} is not a finding code; {hint}run `onnxgru explain` for the list.")
     sys.stdout.write(catalog.explain(key))
@@ -370,8 +383,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Parse, run, render; returns the exit code. UserErrors propagate to ``main``."""
     from onnxgru.commands.common import write_atomic
 
-    parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(given[0] if given and given[0] in COMMANDS else None)
+    args, extras = parser.parse_known_args(given)
     if extras:
         raise _unrecognized(parser, args, extras)
     if not args.command:
@@ -509,3 +523,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

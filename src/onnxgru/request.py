@@ -4,7 +4,6 @@ that names the near miss where there is one. The command line and the Python API
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,7 +73,7 @@ def ignored_codes(items: Sequence[str]) -> frozenset[str]:
             if not code:
                 continue
             if code not in CODES:
-                close = difflib.get_close_matches(code, CODES, n=1, cutoff=0.6)
+                close = close_matches(code, CODES, n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]}?" if close else f"; codes are {CODES[0]}-{CODES[-1]}."
                 raise UserError(f"--ignore {code!r} is not a finding code{hint}".rstrip(".") + ".")
             codes.add(code)
@@ -117,6 +116,13 @@ def check_runtimes(text: str | None) -> None:
 
     for name in (t.strip() for t in (text or "").split(",") if t.strip()):
         if name not in NAMES:
-            close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.5)
+            close = close_matches(name, NAMES, n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise UserError(f"unknown runtime {name!r} in --runtimes; {hint}choose from {', '.join(NAMES)}.")
+
+
+def close_matches(word: str, choices: Sequence[str], n: int, cutoff: float) -> list[str]:
+    """difflib's near misses (imported only when a request is wrong: it costs every command 2 ms)."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=n, cutoff=cutoff)

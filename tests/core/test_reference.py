@@ -93,3 +93,32 @@ def test_zero_weights_make_every_gru_the_same(rng: np.random.Generator) -> None:
     outs = [reference.gru(GRUAttrs(h, 5, linear_before_reset=lbr), x, *zeros, initial_h=h0)[1] for lbr in (0, 1)]
     np.testing.assert_allclose(outs[0], 0.5 * h0)
     np.testing.assert_allclose(outs[1], 0.5 * h0)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("carry", [False, True])
+def test_a_keras_mask_skips_steps_as_if_they_were_not_there(direction: str, carry: bool,
+                                                            rng: np.random.Generator) -> None:
+    """Keras masking: a row's skipped steps leave the state alone. Each row equals the GRU run on its kept steps
+    alone; a skipped step outputs zeros, or (``carry``, Keras's default) the last output of its walk."""
+    layer = random_layer(rng, 4, 3, direction, 0)
+    x = rng.uniform(-1, 1, (6, 3, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1], [1, 0, 1, 1, 0, 1]], bool)  # (N, T)
+    y, y_h = reference.gru(layer.attrs, x, layer.W, layer.R, layer.B, mask=mask, carry=carry)
+    for n in range(3):
+        kept = np.flatnonzero(mask[n])
+        alone, alone_h = reference.gru(layer.attrs, x[kept, n : n + 1], layer.W, layer.R, layer.B)
+        np.testing.assert_allclose(y[kept, :, n], alone[:, :, 0], atol=1e-12)
+        np.testing.assert_allclose(y_h[:, n], alone_h[:, 0], atol=1e-12)
+        for d in range(layer.attrs.num_directions):
+            walk = range(5, -1, -1) if direction == "reverse" or d == 1 else range(6)
+            shown = np.zeros(3)
+            for t in walk:
+                if mask[n, t]:
+                    shown = y[t, d, n]
+                else:
+                    np.testing.assert_array_equal(y[t, d, n], shown if carry else 0.0)
+    full, full_h = reference.gru(layer.attrs, x, layer.W, layer.R, layer.B)
+    ones, ones_h = reference.gru(layer.attrs, x, layer.W, layer.R, layer.B, mask=np.ones((3, 6), bool), carry=carry)
+    np.testing.assert_array_equal(ones, full)  # nothing masked: the operator itself
+    assert np.abs(y - full).max() > 0.05

@@ -65,6 +65,24 @@ def keras_whole(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _randomize_keras(model, 4)
     model.save(str(folder / "backwards.keras"))
     out["backwards.keras"] = folder / "backwards.keras"
+
+    # masking: id 0 is padding; the GRUs skip its steps (Keras repeats the last output there)
+    ids = k3.Input((None,), dtype="int32", name="ids")
+    y = k3.layers.Embedding(VOCAB, EMB, mask_zero=True, name="embedding")(ids)
+    y = k3.layers.GRU(8, return_sequences=True, reset_after=False, name="gru_a")(y)
+    y = k3.layers.Bidirectional(k3.layers.GRU(4, return_sequences=True, name="gru_b"), name="bi")(y)
+    model = k3.Model(ids, k3.layers.Dense(CLASSES, name="head")(y))
+    _randomize_keras(model, 5)
+    model.save(str(folder / "masked.keras"))
+    out["masked.keras"] = folder / "masked.keras"
+
+    ids = K.Input((None,), dtype="int32", name="ids")
+    y = K.layers.Embedding(VOCAB, EMB, mask_zero=True, name="embedding")(ids)
+    y = K.layers.GRU(H, go_backwards=True, name="gru")(y)
+    model = K.Model(ids, K.layers.Dense(CLASSES, name="head")(y))
+    _randomize_keras(model, 6)
+    model.save(str(folder / "masked_backwards.h5"))
+    out["masked_backwards.h5"] = folder / "masked_backwards.h5"
     return out
 
 

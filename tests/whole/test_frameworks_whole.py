@@ -82,6 +82,38 @@ def test_keras_go_backwards_is_read_in_its_own_order(keras_whole, tmp_path, caps
     assert all(c["passed"] and c["max_abs"] < 1e-5 for c in report["gru_checks"])
 
 
+def _padded_ids(tmp_path: Path) -> tuple[Path, int]:
+    """Ids (4 rows, 10 steps) with id 0, the padding, at the end, at the start and in the middle of a row."""
+    ids = np.random.default_rng(7).integers(1, VOCAB, (4, 10)).astype(np.int32)
+    ids[0, 6:] = 0
+    ids[1, :3] = 0
+    ids[2, 4] = 0
+    np.save(tmp_path / "ids.npy", ids)
+    return tmp_path / "ids.npy", int((ids == 0).sum())
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name", ["masked.keras", "masked_backwards.h5"])
+def test_keras_masking_is_followed_by_the_reference(keras_whole, name, tmp_path, capsys) -> None:
+    """Embedding(mask_zero) -> GRUs (a Bidirectional one; one read backwards) fed padded ids: Keras skips the padded
+    steps, and so does the reference each tapped GRU is held against (not holding the mask, the same check said the
+    Keras GRU differs from the reference by 0.78). The given ids set the batch and steps; nothing is generated."""
+    ids, padded = _padded_ids(tmp_path)
+    code, report, err = run(["check", "--tf", keras_whole[name], "--runtimes", "onnxruntime",
+                             "--input", f"ids={ids}"], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    assert (report["inputs"]["batch"], report["inputs"]["steps"], report["inputs"]["seed"]) == (4, 10, None)
+    native = checks_of(report, f"tf:{name}")
+    assert len(native) == (2 if name == "masked.keras" else 1)
+    for c in native:
+        assert c["passed"] and c["max_abs"] < 1e-5, c
+        # a GRU repeats its last output over a skipped step; a Bidirectional's two GRUs output zeros there
+        there = "the last output repeated" if c["layers"] in ("gru_a", "gru") else "zeros output"
+        assert f"its mask: {padded} of 40 steps skipped, {there} there" in c["detail"], c
+    ort = [p for p in report["pairs"] if p["a"].startswith("onnxruntime(")]
+    assert ort and all(p["passed"] for p in ort)
+
+
 @pytest.mark.tf
 def test_tf1_pixels_static_rnn_with_a_keep_prob_feed(pixels, tmp_path, capsys) -> None:
     """tf2onnx's public GRU test model's shape: flat pixels -> reshape -> static_rnn -> dropout(keep_prob) -> dense.

@@ -112,3 +112,37 @@ def test_weights_given_as_feeds_make_the_gru_checkable(models, tmp_path, capsys)
     code, report, _ = run(["check", "--onnx", path, "--runtimes", "onnxruntime", "--inputs",
                            models["weights_as_inputs.npz"], *given], tmp_path, capsys)
     assert code == 0 and report["inputs"]["how"].startswith("from ")
+
+
+def test_a_value_the_model_already_has_is_not_tapped_twice(models, tmp_path) -> None:
+    """At 10,000 steps a GRU's tapped Y is as big as the model's output: a GRU value that is a graph input or output
+    is read from there (no second output added), and one the model returns through a Transpose and a Reshape is
+    taken from that output (the same values bit for bit), so each execution holds it once."""
+    import onnx
+
+    from onnxgru.core.spec import GRUAttrs, GRULayer
+    from onnxgru.sources import onnx_build, onnx_model
+    from onnxgru.sources.load import LoadOptions
+    from onnxgru.verify.inputs import make_inputs
+    from onnxgru.verify.settings import Settings
+
+    m = onnx_model.load(models["lens.onnx"], "m", LoadOptions())
+    proto, plan = m.handle.tapped()
+    added = {o.name for o in proto.graph.output} - set(m.handle.output_names)
+    assert not added & {"X", "Y", "Y_h", "sequence_lens"} and plan.fed == {"X", "sequence_lens"}
+    inputs = make_inputs([m], Settings())
+    run = m.run(inputs)
+    (tap,) = run.taps
+    assert np.shares_memory(tap.Y, run.outputs["Y"]) and np.shares_memory(tap.Y_h[0], run.outputs["Y_h"])
+    assert np.shares_memory(tap.X, inputs.data[0])
+
+    rng = np.random.default_rng(3)
+    W, R, B = (rng.uniform(-0.5, 0.5, s).astype(np.float32) for s in ((1, 12, 3), (1, 12, 4), (1, 24)))
+    path = tmp_path / "stack.onnx"  # X through a Transpose; Y out through Transpose, Reshape, Transpose
+    onnx.save(onnx_build.stack_model([GRULayer("gru", GRUAttrs(4, 3), W, R, B)]), str(path))
+    m = onnx_model.load(path, "m", LoadOptions())
+    inputs = make_inputs([m], Settings())
+    run = m.run(inputs)
+    (tap,) = run.taps
+    assert tap.Y is run.outputs["output"] and tap.X is inputs.data[0]
+    assert np.abs(tap.Y).max() > 0.05  # non-degenerate: the equality means something

@@ -73,7 +73,7 @@ def compare_arrays(
     maxima: list[tuple[float, float, float]] = []
     steps: list[np.ndarray] = []
     within = True
-    for part in _parts(a.shape, axis):
+    for part in parts(a.shape, axis):
         pa = np.asarray(a[part], dtype=np.float64)
         pb = np.asarray(b[part], dtype=np.float64)
         with np.errstate(invalid="ignore"):
@@ -97,7 +97,7 @@ def compare_arrays(
 _PART_VALUES = 1 << 16  # values per slice compared at once (512 KiB in float64)
 
 
-def _parts(shape: tuple[int, ...], axis: int) -> list[tuple]:
+def parts(shape: tuple[int, ...], axis: int) -> list[tuple]:
     """Index tuples that cut an array of ``shape`` along ``axis`` into slices of about ``_PART_VALUES`` values."""
     if not shape:
         return [()]

@@ -50,12 +50,23 @@ def gru(
     B: np.ndarray | None = None,
     sequence_lens: Sequence[int] | np.ndarray | None = None,
     initial_h: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    carry: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run one ONNX GRU node. Shapes follow ``attrs.layout``; returns ``(Y, Y_h)`` in float64.
+    """Run one ONNX GRU node. Shapes follow ``attrs.layout``; returns ``(Y, Y_h)``, computed in float64.
 
     layout 0: X (T, N, I), Y (T, D, N, H), Y_h (D, N, H); layout 1: X (N, T, I), Y (N, T, D, H), Y_h (N, D, H).
+    ``out``, when given, is the (T, D, N, H) array Y is written into (a view, or another float type to keep it in);
+    else Y is a new float64 array.
+
+    Beyond the operator, for the frameworks a GRU is compared with: ``mask`` (N, T), False where a step is skipped
+    (Keras masking: the state goes through unchanged), and ``carry``: a skipped step outputs the last output of its
+    walk (zeros before the first), as Keras does, instead of zeros, as ``sequence_lens`` does past each row's end.
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)  # a float X is widened a block of steps at a time, in the projections
     if attrs.layout == 1:
         X = X.transpose(1, 0, 2)
         if initial_h is not None:
@@ -65,10 +76,15 @@ def gru(
     W = np.asarray(W, dtype=np.float64)
     R = np.asarray(R, dtype=np.float64)
     B = np.zeros((D, 6 * H)) if B is None else np.asarray(B, dtype=np.float64)
-    lens = np.full(N, T, dtype=np.int64) if sequence_lens is None else np.asarray(sequence_lens, dtype=np.int64)
+    # the steps each row runs: its first sequence_lens[n] (ONNX), and of them those its mask keeps (Keras)
+    valid = np.ones((T, N), dtype=bool) if sequence_lens is None else (
+        np.arange(T)[:, None] < np.asarray(sequence_lens, dtype=np.int64)[None, :])
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool).T
     h0 = np.zeros((D, N, H)) if initial_h is None else np.asarray(initial_h, dtype=np.float64)
 
-    Y = np.zeros((T, D, N, H))
+    Y = np.zeros((T, D, N, H)) if out is None else out
+    Y[...] = 0.0
     Y_h = np.zeros((D, N, H))
     for d in range(D):
         reverse = attrs.direction == "reverse" or d == 1
@@ -77,7 +93,7 @@ def gru(
             attrs.activations[2 * d + 1], attrs.activation_alpha[2 * d + 1], attrs.activation_beta[2 * d + 1]
         )
         with np.errstate(over="ignore", invalid="ignore"):  # NaN/Inf a model makes are kept for the report to show
-            Y_h[d] = _one_direction(attrs, X, W[d], R[d], B[d], lens, h0[d], reverse, f, g, Y[:, d])
+            Y_h[d] = _one_direction(attrs, X, W[d], R[d], B[d], valid, h0[d], reverse, f, g, Y[:, d], carry)
     if attrs.layout == 1:
         return Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2)
     return Y, Y_h
@@ -86,9 +102,11 @@ def gru(
 _BLOCK_VALUES = 1 << 16  # input projections computed ahead, in values (512 KiB of float64)
 
 
-def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # internal hot loop
-    """One direction's recurrence, written into ``Y`` (T, N, H); returns the last state. Memory stays at the output:
-    the input projections are made for a block of steps at a time, not for every step at once."""
+def _one_direction(attrs, X, W, R, B, valid, h0, reverse, f, g, Y, carry):  # internal hot loop
+    """One direction's recurrence, written into ``Y`` (T, N, H); returns the last state. In reverse the walk starts at
+    the last step; a row skips the steps ``valid`` (T, N) rules out, so with ``sequence_lens`` it starts at its own
+    last valid step, as ONNX specifies. Memory stays at the output: the input projections are made for a block of
+    steps at a time, not for every step at once."""
     T, N, _ = X.shape
     H = attrs.hidden_size
     clip = attrs.clip
@@ -102,17 +120,13 @@ def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # internal h
     r_zr = R[: 2 * H].T  # (H, 2H): z and r in one matmul
     r_h = R[2 * H :].T
     h = h0.copy()
-    rows = np.arange(N)
+    shown = np.zeros_like(h)  # with ``carry``: what a skipped step outputs
     block = max(1, _BLOCK_VALUES // max(N * 3 * H, 1))
     for step in range(T):
-        # Each batch row walks its own valid prefix; in reverse it starts at its own last valid step.
-        t = lens - 1 - step if reverse else np.full(N, step)
-        active = step < lens
-        tt = np.clip(t, 0, T - 1)
+        t = T - 1 - step if reverse else step
         if step % block == 0:  # the input projections of the next steps, in one matmul
-            ahead = np.arange(step, min(step + block, T))[:, None]
-            times = np.clip(lens - 1 - ahead if reverse else np.broadcast_to(ahead, (len(ahead), N)), 0, T - 1)
-            projected = X[times, rows] @ w_t + x_bias  # (steps, N, 3H)
+            ahead = np.arange(step, min(step + block, T))
+            projected = X[T - 1 - ahead if reverse else ahead].astype(np.float64) @ w_t + x_bias  # (steps, N, 3H)
         xw = projected[step % block]
         hzr = h @ r_zr
         z = f(clipped(xw[:, :H] + hzr[:, :H]))
@@ -122,8 +136,17 @@ def _one_direction(attrs, X, W, R, B, lens, h0, reverse, f, g, Y):  # internal h
         else:
             c = g(clipped(xw[:, 2 * H :] + (r * h) @ r_h + Rbh))
         new_h = (1.0 - z) * c + z * h
+        active = valid[t]
+        if active.all():
+            h = shown = new_h
+            Y[t] = h
+            continue
         h = np.where(active[:, None], new_h, h)
-        Y[tt[active], rows[active]] = h[active]
+        if carry:
+            shown = np.where(active[:, None], h, shown)
+            Y[t] = shown
+        else:
+            Y[t, active] = h[active]
     return h
 
 
@@ -133,13 +156,20 @@ def run_layers(
     initial_h: Sequence[np.ndarray | None] | None = None,
     lengths: np.ndarray | None = None,
     flip_linear_before_reset: bool = False,
+    out_dtype: np.dtype | type = np.float64,
+    mask: np.ndarray | None = None,
+    carry: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Run a chain of GRU layers on batch-major ``x`` (N, T, I), each on the previous one's output, as torch, Keras
     and TF's MultiRNNCell chain them. ``initial_h`` holds each layer's (D, N, H) start state (None: zeros);
     ``lengths`` each row's valid steps (ONNX ``sequence_lens``: outputs past the end are 0, the state stops there).
-    Returns the last layer's output (N, T, D*H) and every layer's final state (D, N, H), in float64.
-    ``flip_linear_before_reset`` runs the other GRU family with the same weights (for GRU006)."""
-    seq = np.asarray(x, dtype=np.float64).transpose(1, 0, 2)
+    Returns the last layer's output (N, T, D*H) in ``out_dtype`` and every layer's final state (D, N, H) in float64;
+    everything is computed in float64 (a float32 model's figures move by at most half a float32 step when its
+    reference output is kept in float32, at half the memory). ``flip_linear_before_reset`` runs the other GRU family
+    with the same weights (for GRU006). ``mask`` and ``carry`` are Keras masking, applied to every layer (see
+    ``gru``)."""
+    seq = np.asarray(x)
+    seq = (seq if np.issubdtype(seq.dtype, np.floating) else seq.astype(np.float64)).transpose(1, 0, 2)
     states = []
     for k, layer in enumerate(layers):
         attrs = layer.attrs
@@ -147,8 +177,12 @@ def run_layers(
             attrs = replace(attrs, linear_before_reset=1 - attrs.linear_before_reset)
         attrs = replace(attrs, layout=0)
         init = None if initial_h is None or k >= len(initial_h) else initial_h[k]
-        Y, Y_h = gru(attrs, seq, layer.W, layer.R, layer.B, sequence_lens=lengths, initial_h=init)
-        seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], -1)  # (T, N, D*H)
+        T, N, D, H = seq.shape[0], seq.shape[1], attrs.num_directions, attrs.hidden_size
+        # written straight in (T, N, D, H), so the (T, N, D*H) sequence is a view, not a copy
+        buf = np.empty((T, N, D, H), np.float64 if k < len(layers) - 1 else out_dtype)
+        _, Y_h = gru(attrs, seq, layer.W, layer.R, layer.B, sequence_lens=lengths, initial_h=init,
+                     out=buf.transpose(0, 2, 1, 3), mask=mask, carry=carry)
+        seq = buf.reshape(T, N, D * H)
         if layer.output_reversed and k < len(layers) - 1:
             seq = seq[::-1]  # Keras go_backwards hands the next layer its steps in the order it read them
         states.append(Y_h)

@@ -11,6 +11,7 @@ canonical ``Tap``s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -196,11 +197,17 @@ class TapPlan:
 
     outputs: int  # the model's own outputs come first
     taps: tuple[_NodeTap, ...]
+    fed: frozenset[str] = frozenset()  # tapped values that are graph inputs: read from the feeds, not sent back
 
-    def split(self, values: list[np.ndarray], names: list[str]) -> tuple[dict[str, np.ndarray], tuple[Tap, ...]]:
-        """The model's outputs by name, and a canonical ``Tap`` per fused GRU node."""
+    def split(self, values: list[np.ndarray], names: list[str], feeds: Callable[[], dict[str, np.ndarray]]
+              ) -> tuple[dict[str, np.ndarray], tuple[Tap, ...]]:
+        """The model's outputs by name, and a canonical ``Tap`` per fused GRU node. ``feeds`` gives what the model
+        was fed, asked only when a GRU reads a graph input."""
         own = {n: np.asarray(v) for n, v in zip(names[: self.outputs], values[: self.outputs])}
-        extra = dict(zip(names[self.outputs :], values[self.outputs :]))
+        extra = dict(zip(names, values))
+        if self.fed:
+            given = feeds()
+            extra.update({n: given[n] for n in self.fed if n in given})
         taps = []
         for t in self.taps:
             got = {k: np.asarray(extra[v]) for k, v in t.names.items() if v in extra}
@@ -222,8 +229,9 @@ class TapPlan:
 
 
 def tap(model: onnx.ModelProto, scan: GRUScan) -> tuple[onnx.ModelProto, TapPlan]:
-    """A copy of ``model`` that also outputs every fused GRU node's X, initial_h, sequence_lens, Y and Y_h (through
-    Identity nodes, so a value that is already a graph input or output is tapped all the same)."""
+    """A copy of ``model`` that also outputs every fused GRU node's X, initial_h, sequence_lens, Y and Y_h. A value
+    that already is a graph output is read from that output, one that is a graph input from the feeds: a runtime
+    does not send the same array back twice (at 10,000 steps a GRU's Y is the size of the model's output)."""
     import onnx as onnx_mod
     from onnx import helper
 
@@ -233,6 +241,8 @@ def tap(model: onnx.ModelProto, scan: GRUScan) -> tuple[onnx.ModelProto, TapPlan
     nodes = {node_name(n): n for n in graph.node if n.op_type == "GRU"}
     taps = []
     own = len(graph.output)
+    outputs = {o.name for o in graph.output}
+    fed = {i.name for i in graph.input} - {t.name for t in graph.initializer}
     for k, (layer, node) in enumerate(zip(scan.layers, scan.nodes)):
         if node.op_type != "GRU":
             continue
@@ -253,10 +263,14 @@ def tap(model: onnx.ModelProto, scan: GRUScan) -> tuple[onnx.ModelProto, TapPlan
         names = {}
         elem = helper.np_dtype_to_tensor_dtype(np.dtype(layer.W.dtype))
         for what, value in values.items():
+            if value in outputs or value in fed:
+                names[what] = value
+                continue
             name = f"{TAP_PREFIX}{k}_{what}"
             graph.node.append(helper.make_node("Identity", [value], [name], name=name))
             kind = onnx_mod.TensorProto.INT32 if what == "sequence_lens" else elem
             graph.output.append(helper.make_tensor_value_info(name, kind, None))
             names[what] = name
         taps.append(_NodeTap(k, layer.attrs.layout, names, f"GRU node {layer.name!r}"))
-    return out, TapPlan(own, tuple(taps))
+    used = {name for t in taps for name in t.names.values()}
+    return out, TapPlan(own, tuple(taps), frozenset(used & fed))

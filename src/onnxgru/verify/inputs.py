@@ -40,6 +40,10 @@ def make_inputs(
         named.update(extra)
     _refuse_missing_feeds(models, named)
     ports = _data_ports(models)
+    for k, column in enumerate(ports):  # a data input given with --input NAME=FILE.npy is not drawn
+        by_name = next(((v, p) for _, p in column if (v := inp.given_for(p.name, named)) is not None), None)
+        if k not in given and by_name is not None:
+            given[k] = port_to_canonical(np.asarray(by_name[0]), by_name[1])
     rng = np.random.default_rng(settings.seed)
     batch = _batch(ports, given, settings)
     data, said, steps = [], [], 0

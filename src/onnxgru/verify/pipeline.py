@@ -162,6 +162,7 @@ def _runtime_rows(v: Verification, results: Iterable[tuple[str, ProbeResult]], m
     each runtime's outputs and taps are several times the model's output)."""
     for name, res in results:
         v.runtimes.append(_runtime_row(v, name, res, m, source, settings))
+        del res  # before the next runtime's outputs are read
 
 
 def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, source: Execution | None,

@@ -321,8 +321,9 @@ def keras_module(km: KerasModel) -> Any:
     return keras3() if km.major == 3 else tf_keras()
 
 
-def run(km: KerasModel, feeds: list[np.ndarray], model: Any = None) -> list[np.ndarray]:
-    """Run the model (or ``model``, a model over the same inputs) eagerly, in inference mode, on positional inputs."""
+def run(km: KerasModel, feeds: list[np.ndarray], model: Any = None, masks: list | None = None) -> list[np.ndarray]:
+    """Run the model (or ``model``, a model over the same inputs) eagerly, in inference mode, on positional inputs.
+    ``masks``, when given, is filled with each output's Keras mask (None where it has none)."""
     try:
         with quiet():
             result = (model or km.model)(feeds[0] if len(feeds) == 1 else feeds, training=False)
@@ -333,6 +334,9 @@ def run(km: KerasModel, feeds: list[np.ndarray], model: Any = None) -> list[np.n
             "that the model runs in Keras on inputs of the shapes its signature gives (onnxgru inspect lists them)."
         ) from None
     items = result if isinstance(result, list | tuple) else [result]
+    if masks is not None:
+        masks[:] = [None if (m := getattr(v, "_keras_mask", None)) is None else np.asarray(m, dtype=bool)
+                    for v in items]
     return [np.asarray(v) for v in items]
 
 

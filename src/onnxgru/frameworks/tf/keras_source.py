@@ -118,8 +118,9 @@ def _taps(km: keras.KerasModel, pairs: list[tuple[Any, GRULayer]]) -> tuple[list
     return taps, untapped
 
 
-def _split(lt: _LayerTap, values: list[np.ndarray], steps: int) -> Tap:
-    """A layer's fetched values as a canonical tap."""
+def _split(lt: _LayerTap, values: list[np.ndarray], mask: np.ndarray | None) -> Tap:
+    """A layer's fetched values as a canonical tap; ``mask`` is the Keras mask its input carried (an Embedding's
+    ``mask_zero``, a ``Masking`` layer): the steps it rules out, the layer skipped."""
     x, rest = np.asarray(values[0]), values[1:]
     states, outs = rest[: len(lt.states)], rest[len(lt.states) :]
     d, h = lt.gru.attrs.num_directions, lt.gru.attrs.hidden_size
@@ -135,8 +136,13 @@ def _split(lt: _LayerTap, values: list[np.ndarray], steps: int) -> Tap:
     elif not seq and main is not None and main.shape[-1] == d * h:
         Y_h = main.reshape(main.shape[0], d, h).transpose(1, 0, 2)
     h0 = np.stack([np.asarray(s) for s in states]) if len(states) == d else None
+    if mask is not None and (mask.shape != x.shape[:2] or mask.all()):
+        mask = None  # nothing skipped
+    inner = getattr(layer, "forward_layer", layer)  # Bidirectional: its two layers mask alike
+    carry = not getattr(inner, "zero_output_for_mask", False)
     return Tap(lt.first, 1, x, (h0,), None if Y is None else np.ascontiguousarray(Y),
-               (None if Y_h is None else np.ascontiguousarray(Y_h),), None, f"Keras layer {lt.gru.name!r}")
+               (None if Y_h is None else np.ascontiguousarray(Y_h),), None, f"Keras layer {lt.gru.name!r}",
+               mask, carry)
 
 
 # --- the interface ------------------------------------------------------------------------------------------------
@@ -195,12 +201,13 @@ def _runner(handle: KerasHandle, signature: Signature):  # noqa: ANN202
         if not tapped or not handle.taps:
             values = keras.run(handle.km, args)
             return Run(dict(zip(names, values)))
-        values = keras.run(handle.km, args, model=handle.tap_model())
+        masks: list = []
+        values = keras.run(handle.km, args, model=handle.tap_model(), masks=masks)
         own = dict(zip(names, values[:count]))
         found, at = [], count
         for lt in handle.taps:
             size = 1 + len(lt.states) + len(lt.outputs)
-            found.append(_split(lt, values[at : at + size], inputs.steps))
+            found.append(_split(lt, values[at : at + size], masks[at]))
             at += size
         return Run(own, tuple(found))
 
