@@ -75,3 +75,49 @@ def test_unknown_and_missing_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
     with ProbePool(["ghost", "reference"]) as pool:
         got = dict(pool.results(pool.submit(_model(3), {"X": np.ones((2, 1, 3), np.float32)})))
     assert got["ghost"].status == "unavailable" and got["reference"].status == "ok"
+
+
+def test_an_output_that_repeats_another_or_a_feed_crosses_once() -> None:
+    """A GRU the model returns through Transpose/Reshape/Transpose, tapped: its tapped Y repeats the model's output
+    and its tapped X the model's input, up to the order of their axes. The child writes each once; the parent rebuilds
+    the repeats as views (of the output it read, of its own feed) with the runtime's very values."""
+    from onnxgru.core import inputs as inp
+    from onnxgru.core.spec import GRULayer
+    from onnxgru.runtimes.probe import probe
+    from onnxgru.sources import onnx_build, onnx_model
+    from onnxgru.sources.load import LoadOptions
+    from onnxgru.verify.inputs import make_inputs
+    from onnxgru.verify.settings import Settings
+
+    rng = np.random.default_rng(5)
+    W, R, B = (rng.uniform(-0.4, 0.4, s).astype(np.float32) for s in ((1, 192, 64), (1, 192, 64), (1, 384)))
+    proto = onnx_build.stack_model([GRULayer("gru", GRUAttrs(64, 64), W, R, B)])
+    m = onnx_model.from_proto(proto, "m.onnx", "m", LoadOptions())
+    tapped, plan = m.handle.tapped()
+    inputs = make_inputs([m], Settings(batch=8, steps=600))  # X and Y: 8 x 600 x 64 float32, 1.2 MiB each
+    feeds = inp.feeds(m.signature, inputs)
+    res = probe("onnxruntime", tapped, feeds)
+    local = runtimes.get("onnxruntime").load(tapped)(feeds)
+    assert res.status == "ok" and len(res.outputs) == len(local)
+    for got, want in zip(res.outputs, local):
+        np.testing.assert_array_equal(got, want)
+    names = [o.name for o in tapped.graph.output]
+    (node,) = plan.taps
+    assert np.shares_memory(res.outputs[names.index(node.names["Y"])], res.outputs[names.index("output")])
+    assert np.shares_memory(res.outputs[names.index(node.names["X"])], feeds["x"])
+    assert float(np.abs(res.outputs[0]).max()) > 0.05
+
+
+def test_repeats_are_found_by_value_not_by_shape() -> None:
+    from onnxgru.core.numerics import repeated, repeats
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((40, 30, 256)).astype(np.float32)  # 1.2 MiB
+    twin = np.ascontiguousarray(a.transpose(1, 0, 2))[:, None]  # (30, 1, 40, 256): a's values, other axes
+    other = twin.copy()
+    other[29, 0, 39, 255] += 1.0  # the same shape, one value apart
+    small = a[:2].copy()
+    found = repeats([a, twin, other, small, small.copy()], {"x": a[::-1].copy()})
+    assert set(found) == {1}, found  # not the near twin, not below the size worth it, not a reversed feed
+    what, axes = found[1]
+    assert what == "#0" and np.array_equal(repeated(a, axes, twin.shape), twin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +107,56 @@ def parts(shape: tuple[int, ...], axis: int) -> list[tuple]:
     step = max(1, _PART_VALUES // max(per_index, 1))
     lead = (slice(None),) * axis
     return [(*lead, slice(i, i + step)) for i in range(0, length, step)] or [(*lead, slice(0, 0))]
+
+
+def same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit the same values (NaN where NaN) in the same shape, compared a slice at a time: no temporary the
+    size of either, and a difference ends the comparison at its slice."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a is b or a.shape != b.shape or a.dtype != b.dtype or a.ndim == 0:
+        return a is b
+    nan = a.dtype.kind in "fc"
+    return all(np.array_equal(a[part], b[part], equal_nan=nan) for part in parts(a.shape, 0))
+
+
+def repeats(values: Sequence[np.ndarray], others: dict[str, np.ndarray], smallest: int = 1 << 20
+            ) -> dict[int, tuple[str, tuple[int, ...]]]:
+    """Which of ``values`` (of at least ``smallest`` bytes) repeat an earlier one (``"#j"``) or one of ``others``
+    (by name), up to the order of their axes and unit axes: a GRU's tapped Y that the model also returns through a
+    Transpose and a Reshape, its tapped X that is the model's input transposed. Index -> (what, axes), for
+    ``repeated`` to rebuild it as a view: such a value then crosses from a runtime's process once, not twice."""
+    found: dict[int, tuple[str, tuple[int, ...]]] = {}
+    for i, v in enumerate(values):
+        v = np.asarray(v)
+        if v.nbytes < smallest:
+            continue
+        candidates = [(f"#{j}", values[j]) for j in range(i) if j not in found] + list(others.items())
+        for what, c in candidates:
+            axes = _axes_to(np.asarray(c), v)
+            if axes is not None:
+                found[i] = (what, axes)
+                break
+    return found
+
+
+def repeated(base: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The value ``repeats`` found: ``base`` without its unit axes, its axes in that order, in ``shape`` (a view)."""
+    return np.asarray(base).squeeze().transpose(axes).reshape(shape)
+
+
+def _axes_to(c: np.ndarray, v: np.ndarray) -> tuple[int, ...] | None:
+    import itertools
+
+    if c.dtype != v.dtype or c.size != v.size:
+        return None
+    squeezed, target = c.squeeze(), tuple(n for n in v.shape if n != 1)
+    for axes in itertools.permutations(range(squeezed.ndim)):
+        if tuple(squeezed.shape[k] for k in axes) != target:
+            continue
+        view = squeezed.transpose(axes).reshape(v.shape)
+        if np.shares_memory(view, c) and same_values(view, v):
+            return axes
+    return None
 
 
 def _nonfinite(name: str, a: np.ndarray) -> str:

@@ -16,7 +16,8 @@ of its own, so it runs beside the others on a second core.
 A job is a folder with ``model.onnx`` and ``feeds.npz`` (no pickle either way). For each runtime the child first
 makes ``<runtime>.log`` (its stdout and stderr during the job, which also says the job started), then writes
 ``<runtime>.npz`` (outputs in graph order) and last ``<runtime>.json`` (status), so a status file exists only for a
-job that finished.
+job that finished. An output that repeats an earlier one or a feed up to the order of its axes (a GRU's tapped Y that
+the model also returns) is not written again: the status names what it repeats, and the parent rebuilds it as a view.
 
 Each child runs under a memory limit (``RLIMIT_AS``, from ``ONNXGRU_MEMORY_LIMIT`` in its environment, set before it
 imports a runtime): a model that asks for more fails in its child, a ``crashed`` result that says so, instead of
@@ -45,6 +46,7 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 
 from onnxgru import limits, runtimes
+from onnxgru.core import numerics
 
 if TYPE_CHECKING:
     import onnx
@@ -101,6 +103,7 @@ class _Job:
     since: float = 0.0  # when it was sent and at the head of its child's queue
     sent: bool = False
     outcome: tuple[int, float, bool] | None = None  # (returncode, seconds, late) once finished
+    feeds: dict[str, np.ndarray] = field(default_factory=dict)  # what an output that repeats a feed is rebuilt from
 
 
 @dataclass
@@ -188,7 +191,7 @@ class ProbePool:
         np.savez(folder / "feeds.npz", **{k: np.asarray(v) for k, v in feeds.items()})
         if not start:
             self._separate_numpy_only()
-        ticket = [_Job(folder, name, self._entries[name]) for name in self.names]
+        ticket = [_Job(folder, name, self._entries[name], feeds=feeds) for name in self.names]
         for job in ticket:
             if job.name in self._child_of:
                 self._child_of[job.name].queue.append(job)
@@ -226,7 +229,8 @@ class ProbePool:
                 if job.outcome is None:
                     time.sleep(_POLL_S)
             returncode, seconds, late = job.outcome
-            yield job.name, _collect(job.folder, job.name, returncode, seconds, late, self.timeout, self.memory_limit)
+            yield job.name, _collect(job.folder, job.name, returncode, seconds, late, self.timeout, self.memory_limit,
+                                     job.feeds)
         if ticket:
             _remove(ticket[0].folder)
 
@@ -292,15 +296,29 @@ def _unavailable(name: str, package: str) -> ProbeResult:
 
 def _collect(
     folder: Path, name: str, returncode: int, seconds: float, late: bool, timeout: float,
-    memory_limit: int | None = None,
+    memory_limit: int | None = None, feeds: dict[str, np.ndarray] | None = None,
 ) -> ProbeResult:
     status_file = folder / f"{name}.json"
     if returncode == 0 and status_file.is_file():
         info = json.loads(status_file.read_text())
         outputs = None
         if info["status"] == "ok":
+            outputs = []
+            same = {int(k): v for k, v in info.get("same", {}).items()}
             with np.load(folder / f"{name}.npz", allow_pickle=False) as data:
-                outputs = [data[f"out{i}"] for i in range(len(data.files))]
+                for i in range(len(data.files) + len(same)):
+                    if i not in same:
+                        outputs.append(data[f"out{i}"])
+                        continue
+                    what, axes, shape = same[i]
+                    if what.startswith("#"):
+                        base = outputs[int(what[1:])]
+                    else:
+                        base = (feeds or {}).get(what)
+                        if base is None:
+                            with np.load(folder / "feeds.npz", allow_pickle=False) as given:
+                                base = given[what]
+                    outputs.append(numerics.repeated(base, tuple(axes), tuple(shape)))
         return ProbeResult(name, info["status"], outputs, info["detail"], info["version"], info["precision"], seconds)
     log_file = folder / f"{name}.log"
     log = log_file.read_text(errors="replace") if log_file.is_file() else ""
@@ -403,9 +421,11 @@ def _run(folder: Path, name: str, entry: str) -> None:
 
     from onnxgru.errors import UserError
 
-    def report(status: str, detail: str, version: str | None = None, precision: str | None = None) -> None:
+    def report(status: str, detail: str, version: str | None = None, precision: str | None = None,
+               same: dict | None = None) -> None:
         tmp = folder / f"{name}.json.part"
-        tmp.write_text(json.dumps({"status": status, "detail": detail, "version": version, "precision": precision}))
+        tmp.write_text(json.dumps({"status": status, "detail": detail, "version": version, "precision": precision,
+                                   "same": same or {}}))
         tmp.replace(folder / f"{name}.json")
 
     rt = runtimes.resolve(entry)
@@ -421,9 +441,12 @@ def _run(folder: Path, name: str, entry: str) -> None:
         return report("refused", str(exc), version)
     except UserError as exc:
         return report("unavailable", str(exc))
-    np.savez(folder / f"{name}.npz", **{f"out{i}": v for i, v in enumerate(outputs)})
+    # an output that repeats another or a feed (a GRU's tapped Y the model also returns) crosses once
+    same = numerics.repeats(outputs, feeds)
+    np.savez(folder / f"{name}.npz", **{f"out{i}": v for i, v in enumerate(outputs) if i not in same})
+    said = {i: [what, list(axes), list(np.shape(outputs[i]))] for i, (what, axes) in same.items()}
     del outputs
-    report("ok", "", version, session.precision)
+    report("ok", "", version, session.precision, said)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import numpy as np
 from onnxgru.core import inputs as inp
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run, batch_major
-from onnxgru.core.numerics import parts
+from onnxgru.core.numerics import same_values
 from onnxgru.core.signature import Signature
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
@@ -60,18 +60,10 @@ def _shared(tap: Tap, outputs: list[np.ndarray], data: tuple[np.ndarray, ...]) -
     """The tap with its Y taken from the model's output and its X from the model's input where they hold the very same
     values (a GRU whose output the model returns through a Transpose and a Reshape, or that reads the model's input):
     the runtime's own copy is then let go. At 10,000 steps the tapped Y is as big as the output."""
-    X = next((a for a in data if _same(a, tap.X)), tap.X)
-    Y = None if tap.Y is None else next((o for o in outputs if _same(o, tap.Y)), tap.Y)
+    X = next((a for a in data if same_values(a, tap.X)), tap.X)
+    Y = None if tap.Y is None else next((o for o in outputs if same_values(o, tap.Y)), tap.Y)
     return tap if X is tap.X and Y is tap.Y else replace(tap, X=X, Y=Y)
 
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit for bit the same values (NaN where NaN), compared a slice at a time: no temporary the size of either."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a is b or a.shape != b.shape or a.dtype != b.dtype or a.ndim == 0:
-        return a is b
-    nan = a.dtype.kind in "fc"
-    return all(np.array_equal(a[part], b[part], equal_nan=nan) for part in parts(a.shape, 0))
 
 
 def from_proto(
