@@ -194,7 +194,7 @@ def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], 
         flip, flip_states = reference_of(t, layers, flip=True)
         for x, y in [(same, flip), *zip(same_states, flip_states)]:
             # a slice of steps at a time (compare_arrays): no temporaries the size of the whole output
-            p = compare_arrays("flipped", "as it is", "", x, y, atol, rtol, 1 if x.ndim == 3 else None)
+            p = compare_arrays("as it is", "flipped", "", x, y, atol, rtol, 1 if x.ndim == 3 else None)
             gaps.append(p.max_abs if np.isfinite(p.max_abs) else 0.0)  # NaN/Inf: the layer's own reason says it
             close = close and p.passed
         del flip, flip_states
