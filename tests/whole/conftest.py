@@ -107,6 +107,12 @@ def tagger_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _randomize_keras(keras, 5)
     keras.save(str(folder / "tagger.keras"))
     table, kernel, recurrent, bias, dense_w, dense_b = (w.numpy() for w in keras.weights)
+    ids = k2.Input((None,), dtype="int32", name="ids")  # the same tagger, id 0 its padding (mask_zero)
+    x = k2.layers.Embedding(VOCAB, EMB, mask_zero=True, name="embedding")(ids)
+    x = k2.layers.GRU(H, return_sequences=True, reset_after=False, name="gru")(x)
+    masked = k2.Model(ids, k2.layers.Dense(CLASSES, name="tags")(x))
+    masked.set_weights(keras.get_weights())
+    masked.save(str(folder / "tagger_masked.keras"))
 
     class Tagger(torch.nn.Module):
         def __init__(self, gru: torch.nn.Module) -> None:
@@ -138,8 +144,8 @@ def tagger_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     layer = GRULayer("gru", GRUAttrs(hidden_size=H, input_size=EMB, linear_before_reset=0), W[None], R[None], B[None])
     exact = build.exact_stack([layer], batch_first=True)
     torch.jit.save(torch.jit.script(Tagger(exact).eval()), folder / "tagger_exact.pt")
-    return {k: folder / f"{k}{'.keras' if k == 'tagger' else '.pt'}" for k in ("tagger", "tagger_naive",
-                                                                               "tagger_exact")}
+    files = {"tagger": ".keras", "tagger_masked": ".keras", "tagger_naive": ".pt", "tagger_exact": ".pt"}
+    return {k: folder / f"{k}{suffix}" for k, suffix in files.items()}
 
 
 @pytest.fixture(scope="session")

@@ -115,6 +115,26 @@ def test_keras_masking_is_followed_by_the_reference(keras_whole, name, tmp_path,
 
 
 @pytest.mark.tf
+@pytest.mark.torch
+def test_a_port_that_does_not_mask_is_told_so(tagger_ports, tmp_path, capsys) -> None:
+    """The Keras tagger with mask_zero and its exact PyTorch port, which does not mask: on ids without padding they
+    agree; fed padded ids they differ from the GRU on, and the finding says the Keras side skipped the padded steps
+    and what to do in PyTorch."""
+    masked, exact = tagger_ports["tagger_masked"], tagger_ports["tagger_exact"]
+    code, report, err = run(["compare", masked, exact], tmp_path, capsys)
+    assert code == 0, err or report["findings"]
+    ids, padded = _padded_ids(tmp_path)
+    code, report, err = run(["compare", masked, exact, "--input", f"ids={ids}"], tmp_path, capsys)
+    assert code == 1, err
+    assert all(c["passed"] for c in report["gru_checks"])  # each side computes its own GRU right
+    (gru010, *_) = [f for f in report["findings"] if f["code"] == "GRU010"]
+    message = gru010["message"]
+    assert "layer 0 differs" in message
+    assert f"B:tagger_exact.pt skips 0 and A:tagger_masked.keras {padded} of its 40 steps" in message
+    assert "pack_padded_sequence" in message
+
+
+@pytest.mark.tf
 def test_tf1_pixels_static_rnn_with_a_keep_prob_feed(pixels, tmp_path, capsys) -> None:
     """tf2onnx's public GRU test model's shape: flat pixels -> reshape -> static_rnn -> dropout(keep_prob) -> dense.
     keep_prob has no natural value: one sentence says so; given, the graph runs whole and its 28 unrolled steps are

@@ -139,8 +139,9 @@ def _gap(x: np.ndarray | None, y: np.ndarray | None) -> float | None:
 
 
 def localise(a: Sequence[T.Tap], layers_a: Sequence[GRULayer], b: Sequence[T.Tap], layers_b: Sequence[GRULayer],
-             atol: float, rtol: float) -> Localised:
-    """Walk the GRU layers in order and find the first whose input or output differs between two executions."""
+             atol: float, rtol: float, labels: tuple[str, str] = ("the first", "the second")) -> Localised:
+    """Walk the GRU layers in order and find the first whose input or output differs between two executions (named
+    ``labels`` where the sentence tells them apart)."""
     count = min(len(layers_a), len(layers_b))
     if not a or not b or not count:
         return Localised("", None, "")
@@ -158,11 +159,23 @@ def localise(a: Sequence[T.Tap], layers_a: Sequence[GRULayer], b: Sequence[T.Tap
         if dy is not None and dy > bound:
             said = (f"everything before GRU layer {k} ({name}) agrees" + (
                 "" if dx is None else " (its input exactly)" if dx == 0 else f" (its input to {dx:.3g})")
-                + f"; layer {k} differs by {dy:.3g}")
+                + f"; layer {k} differs by {dy:.3g}" + _masks_differ(a, b, k, labels))
             return Localised("layer", k, said, dx or agree, dy)
         agree = max(agree, *(v for v in (dx, dy) if v is not None)) if (dx is not None or dy is not None) else agree
     return Localised("after", None, f"every GRU layer agrees (to {agree:.3g}); the difference comes after the last "
                      f"GRU layer ({layers_a[count - 1].name})", agree)
+
+
+def _masks_differ(a: Sequence[T.Tap], b: Sequence[T.Tap], layer: int, labels: tuple[str, str]) -> str:
+    """A Keras mask one side follows and the other does not (the port of a ``mask_zero`` model fed padding)."""
+    ta, tb = T.covering(a, layer), T.covering(b, layer)
+    skipped = [0 if t is None else t.skipped for t in (ta, tb)]
+    if skipped[0] == skipped[1]:
+        return ""
+    steps = next(t.mask.size for t in (ta, tb) if t is not None and t.mask is not None)
+    return (f", and {labels[0]} skips {skipped[0]} and {labels[1]} {skipped[1]} of its {steps} steps by a Keras mask "
+            "(id 0 is padding): skip the padded steps in the other model too (in PyTorch, "
+            "torch.nn.utils.rnn.pack_padded_sequence), or compare on ids without padding")
 
 
 def explain(loc: Localised, diff: Sequence[Finding]) -> tuple[str, str]:

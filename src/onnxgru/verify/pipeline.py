@@ -268,7 +268,8 @@ def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True
         v.findings.append(F.nothing_compared(f"{e.label} vs {ref.label}", e.label, ref.label))
     failed = [p for p in paired.pairs if not p.passed]
     if failed and not quiet:
-        loc = P.localise(e.run.taps, e.model.layers, ref.run.taps, ref.model.layers, settings.atol, settings.rtol)
+        loc = P.localise(e.run.taps, e.model.layers, ref.run.taps, ref.model.layers, settings.atol, settings.rtol,
+                         (e.label, ref.label))
         diff = diff_layers(ref.model.role, ref.model.layers, e.model.role, e.model.layers)
         said, why = P.explain(loc, diff)
         v.findings += [F.disagreement(p, said=said, cause=why or cause) for p in failed]
