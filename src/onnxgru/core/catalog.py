@@ -115,8 +115,11 @@ CATALOG: dict[str, Entry] = {
             "two executions disagree beyond the tolerance",
             "The outputs differ by more than atol + rtol*|expected| somewhere; the message says where along the "
             "sequence the error starts, how it grows and the atol that would have passed. When the two models "
-            "already differ (GRU001-GRU004) this is a consequence of that difference.",
-            "Fix the cause listed above it; if the error is expected (reduced precision), loosen the tolerance for "
+            "already differ (GRU001-GRU004) this is a consequence of that difference. A Keras model that masks "
+            "padding (Embedding(mask_zero=True), Masking) skips those steps; a port that does not, differs on "
+            "every padded row: the message says which side skipped how many steps.",
+            "Fix the cause listed above it; pack a port's padded rows (torch.nn.utils.rnn.pack_padded_sequence) "
+            "where the source masks them; if the error is expected (reduced precision), loosen the tolerance for "
             "that output only: --atol state:1e-4.",
             root=False,
         ),
