@@ -77,3 +77,44 @@ def test_openvino_at_reduced_precision_is_explained_as_gru008() -> None:
     found = limits("openvino", attrs(), "float32", False, precision="bf16")
     assert [lim.kind for lim in found] == ["mismatch"] and "GRU008" in found[0].reason
     assert limits("openvino-f32", attrs(), "float32", False, precision="f32") == []
+
+
+def _loop_with_a_scan_output():
+    """A Loop of 4 iterations whose body emits x * i, of shape (3, 5), as a scan output: ONNX Runtime stacks the
+    four into (4, 3, 5)."""
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+
+    body = h.make_graph(
+        [h.make_node("Identity", ["cond_in"], ["cond_out"]), h.make_node("Cast", ["i"], ["fi"], to=TP.FLOAT),
+         h.make_node("Mul", ["x", "fi"], ["y"]), h.make_node("Identity", ["c_in"], ["c_out"])], "body",
+        [h.make_tensor_value_info("i", TP.INT64, []), h.make_tensor_value_info("cond_in", TP.BOOL, []),
+         h.make_tensor_value_info("c_in", TP.FLOAT, [1])],
+        [h.make_tensor_value_info("cond_out", TP.BOOL, []), h.make_tensor_value_info("c_out", TP.FLOAT, [1]),
+         h.make_tensor_value_info("y", TP.FLOAT, [3, 5])])
+    graph = h.make_graph(
+        [h.make_node("Loop", ["n", "cond", "c0"], ["c_final", "ys"], body=body)], "loop",
+        [h.make_tensor_value_info("n", TP.INT64, []), h.make_tensor_value_info("cond", TP.BOOL, []),
+         h.make_tensor_value_info("c0", TP.FLOAT, [1]), h.make_tensor_value_info("x", TP.FLOAT, [3, 5])],
+        [h.make_tensor_value_info("c_final", TP.FLOAT, None), h.make_tensor_value_info("ys", TP.FLOAT, None)])
+    feeds = {"n": np.array(4, np.int64), "cond": np.array(True), "c0": np.zeros(1, np.float32),
+             "x": np.random.default_rng(0).uniform(-1, 1, (3, 5)).astype(np.float32)}
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), feeds
+
+
+def test_a_loop_with_scan_outputs_as_each_runtime_runs_it() -> None:
+    """Re-measures the two Loop rules: ONNX Runtime stacks the scan outputs, the ONNX reference evaluator
+    concatenates them, tract refuses the Loop. A version that changes any of it fails here first."""
+    from onnxgru.runtimes import RuntimeRefused, get
+    from onnxgru.runtimes.limits import loops_with_scan_outputs
+
+    model, feeds = _loop_with_a_scan_output()
+    assert loops_with_scan_outputs(model)
+    want = np.stack([feeds["x"] * i for i in range(4)])
+    np.testing.assert_array_equal(get("onnxruntime").load(model)(feeds)[1], want)
+    np.testing.assert_array_equal(get("reference").load(model)(feeds)[1], want.reshape(12, 5))
+    assert "concatenates a Loop's scan outputs" in known_limits("reference", attrs(), "float32", False, looped=True)
+    pytest.importorskip("tract")
+    with pytest.raises(RuntimeRefused, match=r"Unimplemented\(Loop\)"):
+        get("tract").load(model)(feeds)
+    assert "Loop with scan outputs" in known_limits("tract", attrs(), "float32", False, looped=True)

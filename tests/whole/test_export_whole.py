@@ -77,6 +77,30 @@ def test_keras_models_export_whole(keras_whole, name, tmp_path, capsys) -> None:
     assert_fused_and_checked(found, out, tmp_path, capsys)
 
 
+@pytest.mark.parametrize("name", ["masked.keras", "masked_backwards.h5"])
+def test_a_masked_keras_model_keeps_its_loops_and_its_masking(keras_whole, name, tmp_path, capsys) -> None:
+    """A GRU node cannot skip masked steps: verified on ids without padding a fused export would pass and then
+    compute something else on padded ids. The export keeps Keras's loops, and on padded ids ONNX Runtime gives what
+    Keras gives."""
+    import keras as k3
+    import onnx
+    import tf_keras as k2
+
+    found, out = export("tf", keras_whole[name], tmp_path, capsys, "--runtimes", "onnxruntime")
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert "GRU" not in ops and ops.count("Loop") == (3 if name == "masked.keras" else 1)
+    assert any("masks steps" in f["message"] for f in found["findings"] if f["code"] == "GRU005")
+    ids = np.random.default_rng(6).integers(1, VOCAB, (4, 9)).astype(np.int32)
+    ids[0, 5:], ids[1, :2], ids[2, 3] = 0, 0, 0
+    keras = (k3 if name.endswith(".keras") else k2).models.load_model(str(keras_whole[name]))
+    want = np.asarray(keras(ids, training=False))
+    (got,) = in_onnxruntime(out, {"ids": ids})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # row 0 is padded after 5 steps: skipping the padding is running on its first 5 ids alone
+    prefix = np.asarray(keras(ids[:1, :5], training=False))[0]
+    np.testing.assert_allclose(got[0, :5] if got.ndim == 3 else got[0], prefix, atol=1e-5)
+
+
 def test_a_keras_stack_of_two_sizes_exports_whole(stacks, tmp_path, capsys) -> None:
     """8 -> 4, the second go_backwards and returning its state: both outputs, Keras's order kept."""
     import tf_keras as k2

@@ -115,6 +115,22 @@ def test_keras_masking_is_followed_by_the_reference(keras_whole, name, tmp_path,
 
 
 @pytest.mark.tf
+def test_a_masked_gru_stays_a_loop_and_the_runtimes_that_cannot_run_it_say_why(keras_whole, tmp_path, capsys) -> None:
+    """A GRU node cannot skip masked steps, so the export keeps Keras's loop and says why (GRU005); the ONNX
+    reference evaluator cannot run that loop right (it concatenates scan outputs instead of stacking them): its
+    head comes out in another shape, a mismatch (GRU010) with the measured reason, not a pass on nothing compared."""
+    code, report, err = run(["check", "--tf", keras_whole["masked_backwards.h5"], "--runtimes", "reference"],
+                            tmp_path, capsys)
+    assert code == 1, err
+    gru005 = [f["message"] for f in report["findings"] if f["code"] == "GRU005"]
+    assert any("Embedding 'embedding' masks steps" in m for m in gru005), gru005
+    (wrong,) = [f["message"] for f in report["findings"] if f["code"] == "GRU010"]
+    assert "gives its output 'head' in shape (3,) where" in wrong and "concatenates a Loop's scan outputs" in wrong
+    assert [r["status"] for r in report["runtimes"]] == ["mismatch"]
+    assert [c["passed"] for c in report["gru_checks"]] == [True]  # Keras's own GRU, on generated ids
+
+
+@pytest.mark.tf
 @pytest.mark.torch
 def test_a_port_that_does_not_mask_is_told_so(tagger_ports, tmp_path, capsys) -> None:
     """The Keras tagger with mask_zero and its exact PyTorch port, which does not mask: on ids without padding they

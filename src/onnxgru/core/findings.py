@@ -197,6 +197,13 @@ def disagreement(p: PairResult, where: str = "", said: str = "", cause: str = ""
     return _make("GRU010", msg + (f" {said}" if said else ""), where or f"{p.a} vs {p.b}: {p.output}", cause)
 
 
+def misshapen(where: str, said: str, known: str | None = None) -> Finding:
+    """GRU010 for an output that two executions of one model give in different shapes: they disagree before any
+    value can be compared."""
+    why = f" Known limitation: {known}" if known else " One of them computes something else than the model says."
+    return _make("GRU010", f"{said}.{why}", where)
+
+
 def gru_mismatch(
     execution: str, layers: str, max_abs: float, required: float, atol: float, known: str | None, detail: str = ""
 ) -> Finding:

@@ -26,12 +26,13 @@ class Limit:
 
 def limits(
     runtime: str, attrs: GRUAttrs, dtype: np.dtype | str, has_lens: bool, *,
-    has_h0: bool = False, zero_length: bool = False, precision: str | None = None,
+    has_h0: bool = False, zero_length: bool = False, precision: str | None = None, looped: bool = False,
 ) -> list[Limit]:
     """Every known limit of ``runtime`` that applies to a GRU with ``attrs``, run in ``dtype``.
 
     ``has_lens``: ``sequence_lens`` is fed as a model input; ``has_h0``: so is ``initial_h``; ``zero_length``: one
-    of the lengths is 0; ``precision``: what the runtime reported it computed in (``ProbeResult.precision``).
+    of the lengths is 0; ``precision``: what the runtime reported it computed in (``ProbeResult.precision``);
+    ``looped``: the model has a Loop with scan outputs (a GRU exported as a loop over its steps).
     """
     dtype = np.dtype(dtype)
     f64 = dtype == np.float64
@@ -84,23 +85,36 @@ def limits(
             "fails on a single input feature over more than one step (\"xw not contiguous\")")
         add("mismatch", odd_activations, "tract ignores the activations attribute and always uses Sigmoid/Tanh")
         add("mismatch", attrs.clip is not None, "tract ignores clip")
+        add("refused", looped, "tract does not run a Loop with scan outputs (\"Unimplemented(Loop) — Wrong number "
+            "of outputs\"), so a GRU exported as a loop over its steps does not run there")
     elif runtime == "reference":
         why = "the ONNX reference evaluator's GRU (onnx.reference.ops.op_gru) ignores"
         add("mismatch", odd_activations, f"{why} activations and their alpha/beta, and always uses Sigmoid/Tanh")
         add("mismatch", attrs.clip is not None, f"{why} clip")
         add("mismatch", has_lens, f"{why} sequence_lens: every row runs all steps")
+        add("refused", looped, "the ONNX reference evaluator concatenates a Loop's scan outputs along their first "
+            "axis where ONNX Runtime and OpenVINO stack them (12 steps of (3, 5) give (36, 5), not (12, 3, 5)), so "
+            "a GRU exported as a loop over its steps fails there")
     return out
+
+
+def loops_with_scan_outputs(model: object) -> bool:
+    """Whether an ONNX model has a Loop node with scan outputs (outputs beyond its loop-carried values)."""
+    graph = getattr(model, "graph", None)
+    return graph is not None and any(
+        n.op_type == "Loop" and len(n.output) > len(n.input) - 2 for n in graph.node)
 
 
 def known_limits(
     runtime: str, attrs: GRUAttrs, dtype: np.dtype | str, has_lens: bool, *,
-    has_h0: bool = False, zero_length: bool = False, precision: str | None = None,
+    has_h0: bool = False, zero_length: bool = False, precision: str | None = None, looped: bool = False,
 ) -> str | None:
     """One sentence explaining why ``runtime`` refuses or differs on this GRU, or None when it should agree.
 
     Refusals come first: a runtime that refuses never gets to compute something else.
     """
-    found = limits(runtime, attrs, dtype, has_lens, has_h0=has_h0, zero_length=zero_length, precision=precision)
+    found = limits(runtime, attrs, dtype, has_lens, has_h0=has_h0, zero_length=zero_length, precision=precision,
+                   looped=looped)
     if not found:
         return None
     found.sort(key=lambda lim: lim.kind != "refused")

@@ -153,6 +153,11 @@ def live_and_read(graph: onnx.GraphProto) -> tuple[set[int], set[str]]:
     return live, seen_names
 
 
+_MASKED = ("its steps are masked (the loop keeps the state where its mask skips a step), which a GRU node "
+           "cannot express, so the loop stays: ONNX Runtime and OpenVINO run it, tract and the ONNX reference "
+           "evaluator do not.")
+
+
 def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None) -> GRUScan:
     """Every fused GRU node that an output depends on, in order, and every Loop/Scan that computes a GRU-like
     recurrence (GRU005). ``given`` holds values fed for graph inputs (weights as inputs)."""
@@ -182,7 +187,8 @@ def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None
                 scan.layers.append(layer)
                 scan.nodes.append(node)
             how = f"a {node.op_type} over the time steps ({found[0].detail if found else 'weights not recognised'})"
-            scan.findings.append(F.no_fused_node(where, how))
+            masked = found and onnx_loops.masks_steps(body)
+            scan.findings.append(F.no_fused_node(where, how, _MASKED if masked else ""))
     if not scan.layers and not scan.findings and not scan.others and _looks_recurrent(graph):
         scan.findings.append(F.no_fused_node("graph", "unrolled cells (MatMul/Sigmoid/Tanh per step)"))
     if scan.unused:

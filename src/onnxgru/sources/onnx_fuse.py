@@ -27,6 +27,7 @@ import numpy as np
 
 from onnxgru._lazy import require
 from onnxgru.core.spec import GRULayer
+from onnxgru.sources import onnx_loops
 from onnxgru.sources.onnx_build import gru_node_attrs
 from onnxgru.sources.onnx_constants import constants
 
@@ -286,7 +287,7 @@ def _loop_plan(graph: onnx.GraphProto, node: onnx.NodeProto, body: onnx.GraphPro
         data = node.input[inputs.index(data)]
     elif data in inputs or data in {o for n in body.node for o in n.output}:
         return None
-    if any(n.op_type in ("Where", "Select") for n in body.node):  # masking: steps skipped, not a GRU node's job
+    if onnx_loops.masks_steps(body):  # masking: steps skipped, not a GRU node's job
         return None
     used = {i for n in graph.node if n is not node for i in n.input} | {o.name for o in graph.output}
     others = [o for k, o in enumerate(node.output) if o and o not in (sequence, state) and o in used]

@@ -191,3 +191,11 @@ def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[tuple[
         layers.append((layer, kn, [n for n, _, _ in recurrent]))
         break  # Keras runs one layer per loop
     return layers
+
+
+def masks_steps(body: onnx.GraphProto) -> bool:
+    """Whether a recurrent loop skips masked steps (Keras masking): it reads a second tensor at each step beside its
+    input (the mask), or chooses between the new and the old state (Where, Select, Not). A GRU node cannot skip
+    steps, so such a loop is never replaced by one: on padded inputs it would compute something else."""
+    ops = [n.op_type for n in body.node]
+    return any(op in ("Where", "Select", "Not") for op in ops) or ops.count("Gather") > 1

@@ -25,6 +25,7 @@ class Paired:
     pairs: tuple[PairResult, ...]
     missing: tuple[str, ...] = ()  # sentences: outputs of the expected side that were not compared
     extra: tuple[str, ...] = ()  # sentences: outputs only the other side has
+    misshapen: tuple[str, ...] = ()  # sentences: the same output of the same interface, in another shape
 
     @property
     def unpaired(self) -> tuple[str, ...]:
@@ -32,24 +33,30 @@ class Paired:
 
 
 def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable[[str], tuple[float, float]],
-                 steps: int, by_value: bool = False) -> Paired:
+                 steps: int, by_value: bool = False, one_model: bool = False) -> Paired:
     """Every output of ``a`` held against its counterpart in ``b`` (``b`` is the expected side); ``tolerance`` gives
     each output its ``(atol, rtol)`` (``Settings.tolerance``: ``--atol state:1e-4``).
 
     With ``by_value`` (``a`` is a conversion returning every layer's final state, ``b`` a source that exposes some
     of them in its own order), each output of ``b`` pairs with the nearest output, or state row, of ``a`` that has
-    its shape."""
+    its shape. With ``one_model`` (a runtime's execution of a model held against the model's own, or its source's)
+    an output that comes back in another shape is a disagreement (``misshapen``), not an output left unpaired."""
     outputs = a.outputs
+    same_interface = not by_value and list(a.outputs) == list(b.outputs)
     if by_value:
         outputs = _pieces(a.outputs)
         matches = _nearest(outputs, b.outputs)
-    elif list(a.outputs) == list(b.outputs):
+    elif same_interface:
         matches = [(k, k) for k in a.outputs]
     else:
         matches = list(zip(a.outputs, b.outputs))
-    pairs, missing, extra = [], [], []
+    pairs, missing, extra, misshapen = [], [], [], []
     for ka, kb in matches:
         va, vb = same_shape(np.asarray(outputs[ka]), np.asarray(b.outputs[kb]))
+        if va is None and same_interface and one_model:  # one model, two executions: a shape apart disagrees
+            misshapen.append(f"{a_label} gives its output {ka!r} in shape {np.shape(a.outputs[ka])} where {b_label} "
+                             f"gives {np.shape(b.outputs[kb])}")
+            continue
         if va is None:
             missing.append(f"{a_label}'s output {ka!r} {np.shape(a.outputs[ka])} and {b_label}'s {kb!r} "
                             f"{np.shape(b.outputs[kb])} have different shapes and were not compared")
@@ -63,7 +70,7 @@ def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable
                   for k in a.outputs if k not in used_a]
     missing += [f"{b_label}'s output {k!r} has no counterpart in {a_label} and was not compared"
                 for k in b.outputs if k not in used_b]
-    return Paired(tuple(pairs), tuple(missing), tuple(extra))
+    return Paired(tuple(pairs), tuple(missing), tuple(extra), tuple(misshapen))
 
 
 def _pieces(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

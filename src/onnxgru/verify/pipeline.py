@@ -195,12 +195,16 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
         found += [F.gru_mismatch(e.label, c.layers, c.max_abs, c.required_atol, settings.atol, known, c.detail)
                   for c in failed]
     v.findings += found  # the root cause first: the whole outputs' disagreement follows from it
-    paired = _hold(v, e, settings, record=name == "onnxruntime", quiet=reduced, cause=found[0].ref if found else "")
+    paired = _hold(v, e, settings, record=name == "onnxruntime", quiet=reduced, cause=found[0].ref if found else "",
+                   known=known, one_model=True)
     whole = max((p.max_abs for p in paired.pairs), default=None)
     figures = [x for x in (whole, *(c.max_abs for c in checks)) if x is not None]
     max_abs = max(figures) if figures else None
     precision = f" at {res.precision}" if res.precision else ""
     bad_pairs = [p for p in paired.pairs if not p.passed]
+    if paired.misshapen and not failed:
+        return RuntimeResult(name, res.version, m.role, "mismatch", max_abs,
+                             paired.misshapen[0] + precision + (f"; {known}" if known else ""))
     if not failed and not bad_pairs:
         said = "every GRU agrees with the reference GRU on its own input" if checks else "ran"
         if e.against is not None and paired.pairs:
@@ -229,10 +233,13 @@ def _without_state(v: Verification, source: Execution, m: LoadedModel, settings:
 
 def _known(name: str, m: LoadedModel, precision: str | None, known_limits: Callable) -> str | None:
     said = []
+    from onnxgru.runtimes.limits import loops_with_scan_outputs
+
     lens = bool(m.signature.by_role("lengths"))
     h0 = bool(m.signature.by_role("state"))
+    looped = loops_with_scan_outputs(m.onnx_model)
     for layer in m.layers:
-        text = known_limits(name, layer.attrs, m.dtype, lens, has_h0=h0, precision=precision)
+        text = known_limits(name, layer.attrs, m.dtype, lens, has_h0=h0, precision=precision, looped=looped)
         if text and text not in said:
             said.append(text)
     return " ".join(said) or None
@@ -253,18 +260,20 @@ def cuda_findings(m: LoadedModel) -> list[Finding]:
 
 # --- pairs and GRU checks ---------------------------------------------------------------------------------------
 def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True, quiet: bool = False,
-          cause: str = "") -> P.Paired:
+          cause: str = "", known: str | None = None, one_model: bool = False) -> P.Paired:
     """Every output of ``e`` against its reference execution; with ``record`` the pairs go in the report. A failed
-    pair is GRU010, localised with the taps (unless ``quiet``: a reduced-precision runtime says GRU008 instead)."""
+    pair is GRU010, localised with the taps (unless ``quiet``: a reduced-precision runtime says GRU008 instead);
+    with ``one_model`` (a runtime's run of a model) an output that comes back in another shape is GRU010 too."""
     ref = e.against
     if ref is None:
         return P.Paired((), ())
     paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.tolerance, v.inputs.steps,
-                            by_value=e.model.ours)
+                            by_value=e.model.ours, one_model=one_model)
     if record:
         v.pairs += paired.pairs
     v.findings += [F.partial(f"{e.label} vs {ref.label}", f"{s}.") for s in paired.unpaired]
-    if not paired.pairs and ref.run.outputs:
+    v.findings += [F.misshapen(f"{e.label} vs {ref.label}", s, known) for s in paired.misshapen]
+    if not paired.pairs and not paired.misshapen and ref.run.outputs:
         v.findings.append(F.nothing_compared(f"{e.label} vs {ref.label}", e.label, ref.label))
     failed = [p for p in paired.pairs if not p.passed]
     if failed and not quiet:

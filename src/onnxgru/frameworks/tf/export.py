@@ -249,6 +249,14 @@ def _failure(attempts: list[Attempt]) -> list[Finding]:
 
 
 def _why_not_fused(tfm: LoadedModel, attempts: list[Attempt]) -> str:
+    from onnxgru.frameworks.tf import keras
+
+    km = getattr(tfm.handle, "km", None)  # a Keras model (a TF graph has no masking layer)
+    masking = keras.masking_layer(km) if km is not None else ""
+    if masking:
+        return (f"no fused GRU node is possible: {masking} masks steps, which the GRUs skip and a GRU node cannot; "
+                "the export keeps the loop, which ONNX Runtime and OpenVINO run and tract and the ONNX reference "
+                "evaluator do not.")
     reasons = [f"{layer.name}: {why}" for layer in tfm.layers if (why := cells.fusable(layer))]
     if reasons:
         return "no fused GRU node is possible: " + "; ".join(reasons) + "; the export keeps the loop."

@@ -239,6 +239,13 @@ def _flat_layers(model: Any) -> list[Any]:
     return out
 
 
+def masking_layer(km: KerasModel) -> str:
+    """The layer that masks steps for the GRUs after it (an ``Embedding(mask_zero=True)``, a ``Masking``), or ''."""
+    found = next((layer for layer in _flat_layers(km.model) if getattr(layer, "mask_zero", False)
+                  or type(layer).__name__ == "Masking"), None)
+    return "" if found is None else f"{type(found).__name__} {found.name!r}"
+
+
 def gru_layers(km: KerasModel) -> list[GRULayer]:
     """Every GRU (or ``RNN(GRUCell)``) in the model, a ``Bidirectional`` pair as one bidirectional layer."""
     return [layer for _, layer in gru_layers_with_objects(km)]
