@@ -42,6 +42,8 @@ class VerificationError(AssertionError):
 
 @dataclass(frozen=True)
 class RuntimeResult:
+    """One runtime's run of one ONNX model: ok, mismatch, refused or unavailable, with its largest difference."""
+
     runtime: str
     version: str | None
     model: str
@@ -76,6 +78,9 @@ def covers(f: Finding, p: PairResult) -> bool:
 
 @dataclass(frozen=True)
 class Report:
+    """What a command found, whatever renders it (text, JSON, JUnit, Markdown, plot): the verdict follows from
+    its findings and policy."""
+
     command: str
     inputs: dict | None = None
     models: tuple[dict, ...] = ()

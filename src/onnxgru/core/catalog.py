@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Entry:
+    """One finding code: its severity, what it means, why it happens and how to fix it."""
+
     code: str
     severity: str
     title: str

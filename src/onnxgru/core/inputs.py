@@ -51,6 +51,8 @@ def check_npy(path: str | Path, what: str) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Inputs:
+    """The inputs every execution of a check gets, in canonical (batch-major) form, and how they were made."""
+
     data: tuple[np.ndarray, ...]
     h0: np.ndarray | None
     seed: int | None

@@ -35,6 +35,8 @@ Runner = Callable[[Inputs, bool], Run]
 
 @dataclass(eq=False)
 class LoadedModel:
+    """A source read once: its GRU layers in canonical form, its signature, and how to run it."""
+
     role: str
     path: str
     kind: str  # "onnx" | "tf" | "keras" | "torch"

@@ -84,6 +84,8 @@ class Port:
 
 @dataclass(frozen=True, eq=False)
 class Signature:
+    """A model's interface: its inputs (each with its role) and its outputs."""
+
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Port, ...] = field(default_factory=tuple)
 

@@ -45,6 +45,8 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Runtime:
+    """An ONNX runtime: its package, its version, and how it loads a model into a session."""
+
     name: str
     package: str
     _version: Callable[[], str | None]

@@ -185,6 +185,8 @@ def _data_axes(port: Port, reaches: list[_Reach], at_gru: list, scan: GRUScan) -
 # --- taps -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _NodeTap:
+    """Which outputs of the tapped model (or graph inputs) hold one GRU node's values."""
+
     layer: int
     layout: int
     names: dict[str, str]  # "X", "initial_h", "sequence_lens", "Y", "Y_h" -> the tapped graph output's name

@@ -22,6 +22,8 @@ from onnxgru.core.spec import GRULayer
 
 @dataclass(frozen=True)
 class Paired:
+    """Two executions' outputs held against each other, and what could not be."""
+
     pairs: tuple[PairResult, ...]
     missing: tuple[str, ...] = ()  # sentences: outputs of the expected side that were not compared
     extra: tuple[str, ...] = ()  # sentences: outputs only the other side has

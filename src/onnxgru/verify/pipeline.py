@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class Execution:
+    """One run of one model (natively, or in a runtime) and what it is held against."""
+
     label: str
     model: LoadedModel
     run: Run
@@ -47,6 +49,8 @@ class Execution:
 
 @dataclass
 class Verification:
+    """Everything one verification made: inputs, models, executions, pairs, GRU checks, runtime rows, findings."""
+
     inputs: Inputs
     models: list[LoadedModel] = field(default_factory=list)
     executions: list[Execution] = field(default_factory=list)

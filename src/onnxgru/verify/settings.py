@@ -15,6 +15,8 @@ DEFAULT_STEPS = 12
 
 @dataclass(frozen=True)
 class Settings:
+    """How a verification runs: tolerances (per output too), the generated inputs' seed and sizes, taps."""
+
     atol: float = 1e-5
     rtol: float = 1e-5
     seed: int = 0
