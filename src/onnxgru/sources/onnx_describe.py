@@ -13,6 +13,7 @@ import numpy as np
 
 from onnxgru.core import findings as F
 from onnxgru.core.spec import DIRECTIONS, GRUAttrs, GRULayer
+from onnxgru.core.walk import closure
 from onnxgru.errors import UserError
 from onnxgru.sources import onnx_loops
 from onnxgru.sources.onnx_constants import constants, node_name
@@ -113,16 +114,19 @@ class GRUScan:
         return [n for n in self.nodes if n.op_type == "GRU"]
 
 
-def _subgraph_names(node: onnx.NodeProto) -> list[str]:
-    """Every name the subgraphs of ``node`` (a Loop, Scan or If body) read, at any depth: a body may read values
-    of the graph around it without naming them as inputs."""
-    out, todo = [], [a.g for a in node.attribute if a.g.node] + [g for a in node.attribute for g in a.graphs]
+def outer_names(node: onnx.NodeProto) -> list[str]:
+    """The names a node's subgraphs (at any depth) read from the graph around the node."""
+    inner: set[str] = set()
+    reads: list[str] = []
+    todo = [g for a in node.attribute for g in [a.g, *a.graphs] if g.node or g.input]
     while todo:
         g = todo.pop()
+        inner |= {i.name for i in g.input} | {t.name for t in g.initializer}
         for n in g.node:
-            out += list(n.input)
-            todo += [a.g for a in n.attribute if a.g.node] + [sub for a in n.attribute for sub in a.graphs]
-    return out
+            inner |= set(n.output)
+            reads += [i for i in n.input if i]
+            todo += [sub for a in n.attribute for sub in [a.g, *a.graphs] if sub.node or sub.input]
+    return [r for r in dict.fromkeys(reads) if r not in inner]
 
 
 def live_nodes(graph: onnx.GraphProto) -> set[int]:
@@ -134,23 +138,13 @@ def live_and_read(graph: onnx.GraphProto) -> tuple[set[int], set[str]]:
     """``live_nodes``, and every tensor name they read (their subgraphs' outer names included)."""
     nodes = list(graph.node)
     producer = {out: k for k, node in enumerate(nodes) for out in node.output if out}
-    todo = [o.name for o in graph.output]
-    seen_names: set[str] = set()
-    live: set[int] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen_names:
-            continue
-        seen_names.add(name)
+
+    def reads(name: str) -> list[str]:
         k = producer.get(name)
-        if k is None or k in live:
-            continue
-        live.add(k)
-        node = nodes[k]
-        todo += [i for i in node.input if i]
-        if node.op_type in ("Loop", "Scan", "If"):
-            todo += _subgraph_names(node)
-    return live, seen_names
+        return [] if k is None else [i for i in nodes[k].input if i] + outer_names(nodes[k])
+
+    seen = set(closure((o.name for o in graph.output), reads))
+    return {producer[name] for name in seen if name in producer}, seen
 
 
 _MASKED = ("its steps are masked (the loop keeps the state where its mask skips a step), which a GRU node "

@@ -30,6 +30,7 @@ from onnxgru.core.spec import GRULayer
 from onnxgru.sources import onnx_loops
 from onnxgru.sources.onnx_build import gru_node_attrs
 from onnxgru.sources.onnx_constants import constants
+from onnxgru.sources.onnx_describe import live_and_read, outer_names
 
 if TYPE_CHECKING:
     import onnx
@@ -39,8 +40,6 @@ _PASS = {"Identity", "Cast"}
 
 def prune(model: onnx.ModelProto) -> None:
     """Remove the nodes (and initializers) no graph output depends on."""
-    from onnxgru.sources.onnx_describe import live_and_read
-
     graph = model.graph
     nodes = list(graph.node)
     live, seen = live_and_read(graph)
@@ -164,7 +163,8 @@ def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
     for node in list(graph.node):
         if node.op_type != "Scan":
             continue
-        read = {i for n in graph.node if n is not node for i in [*n.input, *_outer(n)]} | {o.name for o in graph.output}
+        read = {i for n in graph.node if n is not node for i in [*n.input, *outer_names(n)]}
+        read |= {o.name for o in graph.output}
         plan = _scan_plan(node, layers, read)
         if plan is None:
             continue
@@ -406,7 +406,7 @@ def _ordered(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.N
         progress = False
         rest = []
         for n in pending:
-            reads = [i for i in n.input if i] + _outer(n)
+            reads = [i for i in n.input if i] + outer_names(n)
             if all(i in available for i in reads):
                 out.append(n)
                 available.update(n.output)
@@ -417,21 +417,6 @@ def _ordered(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.N
             return out + rest
         pending = rest
     return out
-
-
-def _outer(node: onnx.NodeProto) -> list[str]:
-    """The names a node's subgraphs (at any depth) read from the graph around the node."""
-    inner: set[str] = set()
-    reads: list[str] = []
-    todo = [g for a in node.attribute for g in [a.g, *a.graphs] if g.node or g.input]
-    while todo:
-        g = todo.pop()
-        inner |= {i.name for i in g.input} | {t.name for t in g.initializer}
-        for n in g.node:
-            inner |= set(n.output)
-            reads += [i for i in n.input if i]
-            todo += [sub for a in n.attribute for sub in [a.g, *a.graphs] if sub.node or sub.input]
-    return [r for r in dict.fromkeys(reads) if r not in inner]
 
 
 # --- a whole GRU stack, by its scope ---------------------------------------------------------------------------
@@ -475,10 +460,10 @@ def scope_boundary(graph: onnx.GraphProto, prefix: str) -> tuple[list[onnx.NodeP
         t.name for t in graph.initializer}
     reads = []
     for n in inside:
-        for i in [*n.input, *_outer(n)]:
+        for i in [*n.input, *outer_names(n)]:
             if i and i not in made and i not in constant and i not in reads:
                 reads.append(i)
-    used_outside = {i for n in graph.node if not n.name.startswith(prefix) for i in [*n.input, *_outer(n)]}
+    used_outside = {i for n in graph.node if not n.name.startswith(prefix) for i in [*n.input, *outer_names(n)]}
     used_outside |= {o.name for o in graph.output}
     gives = [o for n in inside for o in n.output if o in used_outside]
     return inside, reads, gives

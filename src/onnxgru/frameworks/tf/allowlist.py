@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from onnxgru import limits
+from onnxgru.core.walk import closure
 from onnxgru.errors import UserError
 
 # Ops an inference graph of a recurrent model is made of: arithmetic, shapes, control flow (v1 frames and v2
@@ -112,20 +113,10 @@ def reachable(graph_def: Any, targets: Iterable[str] | None = None) -> tuple[lis
     transitively; iterative, so a long chain is no recursion."""
     nodes = {n.name: n for n in graph_def.node}
     functions = {f.signature.name: f for f in graph_def.library.function}
-    todo = list(nodes) if targets is None else [_op_name(t) for t in targets]
-    seen: set[str] = set()
-    reached = []
-    calls: list[str] = []
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in nodes:
-            continue
-        seen.add(name)
-        node = nodes[name]
-        reached.append(node)
-        todo += [_op_name(i) for i in node.input]
-        calls += _called(node, functions)
-    return reached, called_functions(calls, functions)
+    start = list(nodes) if targets is None else [_op_name(t) for t in targets]
+    names = closure(start, lambda name: [_op_name(i) for i in nodes[name].input] if name in nodes else [])
+    reached = [nodes[name] for name in names if name in nodes]
+    return reached, called_functions([c for node in reached for c in _called(node, functions)], functions)
 
 
 def prune(graph_def: Any, targets: Iterable[str]) -> tuple[Any, list[str]]:
@@ -145,17 +136,11 @@ def prune(graph_def: Any, targets: Iterable[str]) -> tuple[Any, list[str]]:
 
 def called_functions(names: Iterable[str], functions: dict[str, Any]) -> list[Any]:
     """The functions of ``names`` and every function their bodies call, transitively."""
-    todo, seen, out = list(names), set(), []
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in functions:
-            continue
-        seen.add(name)
-        fn = functions[name]
-        out.append(fn)
-        for node in fn.node_def:
-            todo += _called(node, functions)
-    return out
+
+    def calls(name: str) -> list[str]:
+        return [c for node in functions[name].node_def for c in _called(node, functions)] if name in functions else []
+
+    return [functions[name] for name in closure(names, calls) if name in functions]
 
 
 def refused_ops(nodes: Iterable[Any], functions: Iterable[Any], allowed: frozenset[str],

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from onnxgru import limits
+from onnxgru.core.walk import closure
 from onnxgru.errors import UserError
 from onnxgru.frameworks.tf import allowlist
 from onnxgru.frameworks.tf.tfimport import quiet, tf
@@ -372,16 +373,7 @@ def _op(graph: Any, name: str, where: str, flag: str) -> Any:
 
 
 def _ancestors(graph: Any, names: list[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        op = graph.get_operation_by_name(name)
-        todo += [i.op.name for i in op.inputs]
-    return seen
+    return set(closure(names, lambda name: [i.op.name for i in graph.get_operation_by_name(name).inputs]))
 
 
 def _sinks(graph: Any, inputs: list[Any]) -> list[str]:
