@@ -119,20 +119,19 @@ def render_html(report: Report) -> str:
             out.append("</li>")
         out.append("</ul>")
     if report.pairs:
-        rows = "".join(
-            f"<tr><td>{e(p.a)}</td><td>{e(p.b)}</td><td>{e(p.output)}</td><td>{p.max_abs:.3g}</td>"
-            f"<td>{p.required_atol:.3g}</td><td>{'ok' if p.passed else '<b>differs</b>'}</td></tr>"
-            for p in report.pairs
-        )
-        out.append("<details><summary>Comparisons</summary><table><tr><th>a</th><th>b</th><th>output</th>"
-                   f"<th>max abs</th><th>needs atol</th><th>result</th></tr>{rows}</table></details>")
+        out.append(_html_table("Comparisons", ["a", "b", "output", "max abs", "needs atol", "result"], [
+            [e(p.a), e(p.b), e(p.output), f"{p.max_abs:.3g}", f"{p.required_atol:.3g}",
+             "ok" if p.passed else "<b>differs</b>"] for p in report.pairs]))
     if report.runtimes:
-        rows = "".join(
-            f"<tr><td>{e(r.runtime)}</td><td>{e(r.model)}</td><td>{e(r.status)}</td>"
-            f"<td>{'-' if r.max_abs is None else f'{r.max_abs:.3g}'}</td><td>{e(r.detail)}</td></tr>"
-            for r in report.runtimes
-        )
-        out.append("<details><summary>Runtime runs</summary><table><tr><th>runtime</th><th>model</th>"
-                   f"<th>status</th><th>max abs</th><th>detail</th></tr>{rows}</table></details>")
+        out.append(_html_table("Runtime runs", ["runtime", "model", "status", "max abs", "detail"], [
+            [e(r.runtime), e(r.model), e(r.status), "-" if r.max_abs is None else f"{r.max_abs:.3g}", e(r.detail)]
+            for r in report.runtimes]))
     out.append("</div>")
     return "".join(out)
+
+
+def _html_table(summary: str, headers: list[str], rows: list[list[str]]) -> str:
+    """A folded HTML table (cells already escaped)."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<details><summary>{summary}</summary><table><tr>{head}</tr>{body}</table></details>"
