@@ -115,6 +115,8 @@ def same_values(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a is b or a.shape != b.shape or a.dtype != b.dtype or a.ndim == 0:
         return a is b
+    if a.strides == b.strides and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]:
+        return True  # the same memory seen the same way (a runtime's repeat rebuilt as a view): nothing to read
     nan = a.dtype.kind in "fc"
     return all(np.array_equal(a[part], b[part], equal_nan=nan) for part in parts(a.shape, 0))
 
