@@ -128,18 +128,22 @@ def write_tagger(path: Path, seed: int) -> dict[str, np.ndarray]:
 
 def write_tagger_ports(weights: dict[str, np.ndarray], naive_path: Path, exact_path: Path) -> None:
     """The hand-written PyTorch ports of the tagger: nn.GRU with Keras's [z|r|h] reordered into torch's [r|z|n]
-    (the careful port, still reset-after), and onnxgru's exact GRU (reset-before, the canonical weights)."""
+    (the careful port, still reset-after), and onnxgru's exact GRU (reset-before, the canonical weights). The sizes
+    are the weights' own (the tests write ports of their own taggers with it)."""
     import torch
     from onnxgru.core import gatemaps
     from onnxgru.core.spec import GRUAttrs, GRULayer
     from onnxgru.frameworks.torch import build
 
+    vocab, embed = weights["embedding"].shape
+    units, tags = weights["dense"].shape
+
     class Tagger(torch.nn.Module):
         def __init__(self, gru: torch.nn.Module) -> None:
             super().__init__()
-            self.embedding = torch.nn.Embedding(TAG_VOCAB, TAG_EMBED)
+            self.embedding = torch.nn.Embedding(vocab, embed)
             self.gru = gru
-            self.tags = torch.nn.Linear(TAG_UNITS, TAGS)
+            self.tags = torch.nn.Linear(units, tags)
             with torch.no_grad():
                 self.embedding.weight.copy_(torch.from_numpy(weights["embedding"]))
                 self.tags.weight.copy_(torch.from_numpy(weights["dense"].T.copy()))
@@ -153,7 +157,7 @@ def write_tagger_ports(weights: dict[str, np.ndarray], naive_path: Path, exact_p
         z, r, h = np.split(a, 3, axis=0)
         return torch.from_numpy(np.concatenate([r, z, h]).copy())
 
-    naive = torch.nn.GRU(TAG_EMBED, TAG_UNITS, batch_first=True)
+    naive = torch.nn.GRU(embed, units, batch_first=True)
     with torch.no_grad():
         naive.weight_ih_l0.copy_(rzn(weights["kernel"].T))
         naive.weight_hh_l0.copy_(rzn(weights["recurrent"].T))
@@ -161,7 +165,7 @@ def write_tagger_ports(weights: dict[str, np.ndarray], naive_path: Path, exact_p
         naive.bias_hh_l0.zero_()
     torch.jit.save(torch.jit.script(Tagger(naive).eval()), str(naive_path))
     W, R, B = gatemaps.keras_to_onnx(weights["kernel"], weights["recurrent"], weights["bias"])
-    attrs = GRUAttrs(hidden_size=TAG_UNITS, input_size=TAG_EMBED, linear_before_reset=0)
+    attrs = GRUAttrs(hidden_size=units, input_size=embed, linear_before_reset=0)
     exact = build.exact_stack([GRULayer("gru", attrs, W[None], R[None], B[None])], batch_first=True)
     torch.jit.save(torch.jit.script(Tagger(exact).eval()), str(exact_path))
 

@@ -14,6 +14,19 @@ import pytest
 from ..builders import tf1_graph, tf_module
 
 VOCAB, EMB, H, CLASSES = 40, 6, 5, 3
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(argv: list, tmp_path: Path, capsys: pytest.CaptureFixture) -> tuple[int, dict, str]:
+    """The command line as a user runs it, with a JSON report: (exit code, report or {}, stderr)."""
+    import json
+
+    from onnxgru.cli import main
+
+    report = tmp_path / f"r{len(list(tmp_path.iterdir()))}.json"
+    code = main([str(a) for a in argv] + ["--json", str(report)])
+    err = capsys.readouterr().err
+    return code, (json.loads(report.read_text()) if report.exists() else {}), err
 
 
 def _randomize_keras(model: object, seed: int) -> None:
@@ -86,6 +99,17 @@ def keras_whole(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+def _make_models():  # noqa: ANN202 - the bundled example's script, as a module
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("make_models", ROOT / "models" / "make_models.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["make_models"] = module  # TorchScript reads its classes' source through it
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 @pytest.fixture(scope="session")
 def tagger_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The seed blog's mistake inside a real model: a Keras tagger (ids -> Embedding -> reset-before GRU -> Dense per
@@ -94,11 +118,6 @@ def tagger_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tf_module()
     import tf_keras as k2
 
-    import torch
-    from onnxgru.core import gatemaps
-    from onnxgru.core.spec import GRUAttrs, GRULayer
-    from onnxgru.frameworks.torch import build
-
     folder = tmp_path_factory.mktemp("tagger")
     ids = k2.Input((None,), dtype="int32", name="ids")
     x = k2.layers.Embedding(VOCAB, EMB, name="embedding")(ids)
@@ -106,44 +125,16 @@ def tagger_ports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     keras = k2.Model(ids, k2.layers.Dense(CLASSES, name="tags")(x))
     _randomize_keras(keras, 5)
     keras.save(str(folder / "tagger.keras"))
-    table, kernel, recurrent, bias, dense_w, dense_b = (w.numpy() for w in keras.weights)
     ids = k2.Input((None,), dtype="int32", name="ids")  # the same tagger, id 0 its padding (mask_zero)
     x = k2.layers.Embedding(VOCAB, EMB, mask_zero=True, name="embedding")(ids)
     x = k2.layers.GRU(H, return_sequences=True, reset_after=False, name="gru")(x)
     masked = k2.Model(ids, k2.layers.Dense(CLASSES, name="tags")(x))
     masked.set_weights(keras.get_weights())
     masked.save(str(folder / "tagger_masked.keras"))
-
-    class Tagger(torch.nn.Module):
-        def __init__(self, gru: torch.nn.Module) -> None:
-            super().__init__()
-            self.embedding = torch.nn.Embedding(VOCAB, EMB)
-            self.gru = gru
-            self.tags = torch.nn.Linear(H, CLASSES)
-            with torch.no_grad():
-                self.embedding.weight.copy_(torch.from_numpy(table))
-                self.tags.weight.copy_(torch.from_numpy(dense_w.T.copy()))
-                self.tags.bias.copy_(torch.from_numpy(dense_b))
-
-        def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            y, _ = self.gru(self.embedding(ids))
-            return self.tags(y)
-
-    def zrh_to_rzn(a: np.ndarray) -> np.ndarray:
-        z, r, h = np.split(a, 3, axis=0)
-        return np.concatenate([r, z, h])
-
-    naive = torch.nn.GRU(EMB, H, batch_first=True)
-    with torch.no_grad():  # Keras [z|r|h] columns -> torch [r|z|n] rows: the careful port, still reset-after
-        naive.weight_ih_l0.copy_(torch.from_numpy(zrh_to_rzn(kernel.T)))
-        naive.weight_hh_l0.copy_(torch.from_numpy(zrh_to_rzn(recurrent.T)))
-        naive.bias_ih_l0.copy_(torch.from_numpy(zrh_to_rzn(bias)))
-        naive.bias_hh_l0.zero_()
-    torch.jit.save(torch.jit.script(Tagger(naive).eval()), folder / "tagger_naive.pt")
-    W, R, B = gatemaps.keras_to_onnx(kernel, recurrent, bias)
-    layer = GRULayer("gru", GRUAttrs(hidden_size=H, input_size=EMB, linear_before_reset=0), W[None], R[None], B[None])
-    exact = build.exact_stack([layer], batch_first=True)
-    torch.jit.save(torch.jit.script(Tagger(exact).eval()), folder / "tagger_exact.pt")
+    names = ("embedding", "kernel", "recurrent", "bias", "dense", "dense_bias")  # keras.weights, in order
+    # the ports as the bundled example writes them (models/make_models.py), of this tagger's weights
+    _make_models().write_tagger_ports({k: w.numpy() for k, w in zip(names, keras.weights)},
+                                      folder / "tagger_naive.pt", folder / "tagger_exact.pt")
     files = {"tagger": ".keras", "tagger_masked": ".keras", "tagger_naive": ".pt", "tagger_exact": ".pt"}
     return {k: folder / f"{k}{suffix}" for k, suffix in files.items()}
 

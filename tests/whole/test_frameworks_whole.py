@@ -10,18 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from onnxgru.cli import main
-
-from .conftest import VOCAB
+from .conftest import VOCAB, run
 
 pytestmark = pytest.mark.slow
-
-
-def run(argv: list, tmp_path: Path, capsys: pytest.CaptureFixture) -> tuple[int, dict, str]:
-    report = tmp_path / f"r{len(list(tmp_path.iterdir()))}.json"
-    code = main([str(a) for a in argv] + ["--json", str(report)])
-    err = capsys.readouterr().err
-    return code, (json.loads(report.read_text()) if report.exists() else {}), err
 
 
 def checks_of(report: dict, execution: str) -> list[dict]:

@@ -3,27 +3,18 @@ tapped and held against the reference on its own input, inputs that fit the mode
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from onnxgru.cli import main
-
+from .conftest import run
 from .onnx_models import build
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build(tmp_path_factory.mktemp("onnx_whole"))
-
-
-def run(argv: list, tmp_path: Path, capsys: pytest.CaptureFixture) -> tuple[int, dict, str]:
-    report = tmp_path / f"r{len(list(tmp_path.iterdir()))}.json"
-    code = main([str(a) for a in argv] + ["--json", str(report)])
-    err = capsys.readouterr().err
-    return code, (json.loads(report.read_text()) if report.exists() else {}), err
 
 
 def rows(report: dict, runtime: str) -> list[dict]:
