@@ -108,6 +108,8 @@ def _common_run(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=_int, default=0, help="seed of the generated inputs (default 0)")
     g.add_argument("--batch", type=_int, default=3, help="batch rows of the generated inputs (default 3)")
     g.add_argument("--steps", type=_int, default=12, help="time steps of the generated inputs (default 12)")
+    g.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="the whole shape of a model input whose axes are free or unknown, e.g. ids=4x30 (repeatable)")
     g.add_argument("--inputs", metavar="FILE.npz",
                    help="fixed inputs by the model's input names (or x (batch, steps, features) and h0)")
     g.add_argument("--no-taps", action="store_true",
@@ -122,7 +124,12 @@ def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = Tru
         action="append",
         default=[],
         metavar="NAME=VALUE|FILE.npy",
-        help="a fixed feed for a model input, e.g. keep_prob=1.0 (repeatable)",
+        help="a value for a model input, e.g. keep_prob=1.0 or x=x.npy, to verify with; an export keeps the input "
+             "(repeatable)",
+    )
+    g.add_argument(
+        "--freeze", action="append", default=[], metavar="NAME=VALUE",
+        help="fold a feed into the export as a constant, e.g. keep_prob=1.0 (repeatable; the report says what)",
     )
     g.add_argument(
         "--trust-code", action="store_true",
@@ -298,7 +305,8 @@ def _load_options(args: argparse.Namespace):  # -> LoadOptions
         trust_code=getattr(args, "trust_code", False),
         time_limit=time_limit,
         memory_limit=limits.MEMORY_LIMIT_BYTES if memory is None else limits.parse_memory(memory),
-        fixed=fixed_inputs(getattr(args, "input", [])),
+        fixed={**fixed_inputs(getattr(args, "input", [])), **(frozen := fixed_inputs(getattr(args, "freeze", [])))},
+        freeze=frozen,
         time_major=getattr(args, "time_major", None),
         batch_first=getattr(args, "batch_first", None),
         trust_pickle=getattr(args, "trust_pickle", False),
@@ -308,13 +316,13 @@ def _load_options(args: argparse.Namespace):  # -> LoadOptions
 
 
 def _settings(args: argparse.Namespace):  # -> Settings
-    from onnxgru.verify.settings import Settings
+    from onnxgru.verify.settings import Settings, parse_shapes
 
     atol, atol_for = tolerances(args.atol, "atol")
     rtol, rtol_for = tolerances(args.rtol, "rtol")
     return Settings(
         atol=atol, rtol=rtol, seed=args.seed, batch=args.batch, steps=args.steps, inputs_file=args.inputs,
-        atol_for=atol_for, rtol_for=rtol_for, taps=not args.no_taps,
+        atol_for=atol_for, rtol_for=rtol_for, taps=not args.no_taps, shapes=parse_shapes(args.shape),
     )
 
 

@@ -71,10 +71,13 @@ def test_tf_inf_bias_under_relu(tf_files, tmp_path: Path, capsys) -> None:
     assert code == 1 and nonfinite_findings(rep)
 
 
-def test_a_check_that_compares_nothing_is_refused(onnx_files, tmp_path: Path, capsys) -> None:
-    """Unrolled cells: no GRU to hold the runtimes against, and one runtime has nothing to agree with."""
+def test_a_check_that_compares_nothing_fails(onnx_files, tmp_path: Path, capsys) -> None:
+    """Unrolled cells: no GRU to hold the runtimes against, and one runtime has nothing to agree with. That is no
+    pass: the report (and its JUnit) says so with a GRU011 error, the one truth invariant of ``Verification.report``."""
     out = tmp_path / "r.json"
     code = main(["check", "--onnx", str(onnx_files["unrolled"]), "--runtimes", "onnxruntime", "--json", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2 and "compared nothing" in err and len(err.strip().splitlines()) == 1, err
-    assert not out.exists()
+    assert code == 1, capsys.readouterr()
+    rep = json.loads(out.read_text())
+    assert rep["verdict"] == "fail" and not rep["pairs"]
+    assert any(f["code"] == "GRU011" and f["severity"] == "error" and "nothing was compared" in f["message"]
+               for f in rep["findings"])

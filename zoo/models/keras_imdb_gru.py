@@ -1,11 +1,11 @@
-"""Keras's text classification with an RNN: ``Sequential([Embedding(vocab, 64), GRU(64), Dense(1)])`` on IMDB ids.
+"""Keras's text classification with an RNN: ``Sequential([Embedding(vocab, 128), GRU(64), Dense(1)])`` on IMDB ids.
 
 Rebuilt from the architecture of keras-team/keras-io, ``examples/nlp/bidirectional_lstm_imdb.py`` (20,000-word
 vocabulary, 128-wide embedding) with the GRU that TensorFlow's text classification tutorial
-(tensorflow/docs, ``site/en/tutorials/text/text_classification_rnn.ipynb``) swaps in: Keras 3, a ``Sequential`` built for ids of shape
-``(None, None)``, saved with ``model.save("classifier.keras")``. The owner's PyTorch port copies the weights with
-Keras's ``[z|r|h]`` reordered into torch's ``[r|z|n]`` and both biases (Keras 3's ``reset_after=True`` is
-torch.nn.GRU's function, so the port is right) and saves TorchScript.
+(tensorflow/docs, ``site/en/tutorials/text/text_classification_rnn.ipynb``) swaps in: Keras 3, a ``Sequential``
+built for ids of shape ``(None, None)``, saved with ``model.save("classifier.keras")`` and ``model.export("serving")``.
+The owner's PyTorch port copies the weights with Keras's ``[z|r|h]`` reordered into torch's ``[r|z|n]`` and both
+biases (Keras 3's ``reset_after=True`` is torch.nn.GRU's function, so the port is right) and saves TorchScript.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ VOCAB, EMBED, UNITS = 20000, 128, 64
 
 def build(out: Path) -> list[Run]:
     import keras
+
     import torch
 
     model = keras.Sequential([keras.layers.Embedding(VOCAB, EMBED), keras.layers.GRU(UNITS),
@@ -30,6 +31,7 @@ def build(out: Path) -> list[Run]:
     model.build((None, None))
     randomize(model, 1)
     model.save(out / "classifier.keras")
+    model.export(str(out / "serving"), verbose=False)  # the SavedModel Keras 3 writes for TF Serving
     emb, kernel, recurrent, bias, dense, dense_b = (np.asarray(w) for w in model.get_weights())
 
     class Classifier(torch.nn.Module):
@@ -60,6 +62,8 @@ def build(out: Path) -> list[Run]:
     return [
         Run(("check", "--tf", "classifier.keras", "--torch", "port.pt"), 0, "a correct port of a reset-after GRU",
             fast=True),
+        Run(("check", "--tf", "serving", "--torch", "port.pt", "--steps", "30"), 0,
+            "the same model as the SavedModel model.export() writes"),
         Run(("inspect", "classifier.keras"), 0, "one reset-after GRU"),
         Run(("export", "tf", "classifier.keras", "-o", "classifier.onnx"), 0, "fused, the ids' free axes kept",
             writes="classifier.onnx"),

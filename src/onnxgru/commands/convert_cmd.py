@@ -69,7 +69,7 @@ def convert(
     max_abs = max((p.max_abs for p in v.pairs), default=None)
     extra = {"target": target_kind, "module": converted.module, "format": "torchscript",
              "time_major": model.time_major, "dtype": converted.model.dtype if converted.model else model.dtype,
-             "max_abs": max_abs}
+             "max_abs": max_abs, "output": str(output or ""), "written": False}
     if plan is None:
         extra |= {"whole": False, "why_not_whole": why, "keys": converted.keys}
     else:
@@ -77,6 +77,7 @@ def convert(
     report = v.report("convert", {"convert": extra})
     if output is not None and (report or target_kind == "nn.GRU"):
         write_atomic(Path(output), converted.data)
+        report.extra["convert"]["written"] = True
     return report
 
 

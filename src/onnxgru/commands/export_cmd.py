@@ -1,6 +1,6 @@
 """``onnxgru export tf|torch SRC -o OUT.onnx``: the framework's exporter chooses the model, then the same pipeline
-as ``check`` verifies it against the source in every installed runtime; the file is written (atomically) only when
-that verification passed."""
+as ``check`` verifies it against the source in every installed runtime; the file is written (atomically) when it
+equals its source in ONNX Runtime, and what other runtimes refuse or miscompute is reported beside it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.report import Report
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
-from onnxgru.verify.pipeline import verify
+from onnxgru.verify.pipeline import Verification, verify
 from onnxgru.verify.settings import Settings
 
 EXPORTERS = {"tf": "onnxgru.frameworks.tf.export", "torch": "onnxgru.frameworks.torch.export"}
@@ -54,7 +54,7 @@ def export(
         from onnxgru.sources.onnx_model import from_proto
 
         return from_proto(result.proto, str(output or "exported.onnx"), f"export({m.role})",
-                          options.without_fixed()), list(result.findings)
+                          options.without_fixed(), like=m), list(result.findings)
 
     from onnxgru.runtimes.probe import ProbePool
 
@@ -62,8 +62,16 @@ def export(
         v = verify([model], settings, fixed=options.fixed, runtimes=names, export=exported, pool=pool)
     gru_nodes = sum(1 for n in result.proto.graph.node if n.op_type == "GRU") if result.proto is not None else 0
     report = v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,
-                                                        "written": False}})
-    if output is not None and result.proto is not None and report:
+                                                        "written": False, "output": str(output or "")}})
+    if output is not None and result.proto is not None and _onnxruntime_agrees(v):
         write_atomic(Path(output), result.proto.SerializeToString())
         report.extra["export"]["written"] = True
     return report
+
+
+def _onnxruntime_agrees(v: Verification) -> bool:
+    """The export equals its source in ONNX Runtime (the exporter chose it there; the check's own row, when ONNX Runtime
+    ran, says so again): then it is written, and what another runtime refuses or miscomputes is reported beside it
+    (exit 1) without withholding the file."""
+    rows = [r for r in v.runtimes if r.runtime == "onnxruntime" and r.model.startswith("export(")]
+    return all(r.status == "ok" for r in rows)

@@ -226,3 +226,26 @@ def nothing_compared(where: str, a: str, b: str) -> Finding:
     return Finding("GRU011", "error", f"no output of {a} pairs with an output of {b} (see the other GRU011 findings), "
                    "so nothing of them was compared: check which outputs each model gives.", where)
 
+
+
+def nothing_ran(command: str, executions: int, runtime_rows: int) -> Finding:
+    """GRU011 as an error: no two executions were held against each other, so a pass would be said on nothing."""
+    return Finding("GRU011", "error", (
+        f"nothing was compared: {executions} execution(s) and {runtime_rows} runtime run(s), but no two of them could "
+        "be held against each other, so this is no pass; see the other findings for what could not run, and give "
+        "what is missing (the source an ONNX file came from with --tf/--torch, an installed runtime with "
+        "--runtimes, or the inputs the model needs)."), command)
+
+
+def not_exported(model: str) -> Finding:
+    """GRU011 as an error: an export the command needed could not be made."""
+    return Finding("GRU011", "error", f"{model} could not be exported to ONNX, so no runtime ran it.",
+                   f"export({model})")
+
+
+def as_errors(findings: list[Finding], code: str) -> list[Finding]:
+    """``findings`` with those of ``code`` raised to errors: what was a partial result is, where the command needed
+    it whole, a failure (an export ``check`` needs and could not make). Empty when none has that code."""
+    if not any(f.code == code for f in findings):
+        return []
+    return [replace(f, severity="error") if f.code == code else f for f in findings]

@@ -19,6 +19,7 @@ from onnxgru.core.inputs import Inputs
 from onnxgru.core.signature import Signature
 from onnxgru.core.spec import GRULayer
 from onnxgru.core.taps import Tap
+from onnxgru.errors import UserError
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,8 +56,18 @@ class LoadedModel:
     ours: bool = False  # onnxgru wrote it (a conversion): outputs beyond its source's are its own, not unchecked
 
     def run(self, inputs: Inputs, taps: bool = True) -> Run:
+        """The model run whole on ``inputs``. A model that raises on them (a shape it fixes inside, a traced batch)
+        is the user's to settle, never an internal error: a ``UserError`` naming the model, the shapes it was given,
+        what it said, and the flags that give it other inputs."""
         assert self.runner is not None, f"{self.role} cannot be run"
-        return self.runner(inputs, taps)
+        try:
+            return self.runner(inputs, taps)
+        except (UserError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "RuntimeRefused":  # an ONNX model in ONNX Runtime: a finding (GRU007)
+                raise
+            raise UserError(model_raised(self, inputs, exc)) from None
 
     @property
     def input_size(self) -> int:
@@ -92,6 +103,29 @@ class LoadedModel:
             "signature": self.signature.describe(),
             "gru_layers": [layer.describe() for layer in self.layers],
         }
+
+
+def model_raised(model: LoadedModel, inputs: Inputs, exc: BaseException) -> str:
+    """One sentence for a model that raised on the inputs it was given: which model, each input's shape, what the
+    model said (the last line of a framework's message names the failing op and shapes), and what to give instead."""
+    from onnxgru.core.inputs import feeds
+
+    try:
+        given = feeds(model.signature, inputs)
+        shapes = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in given.items()) or "no inputs"
+    except UserError:
+        shapes = f"batch {inputs.batch}, {inputs.steps} steps"
+    lines = [x.strip() for x in str(exc).splitlines() if x.strip() and not x.strip().startswith(("File ", "~", "^"))]
+    said = (lines[-1] if lines else type(exc).__name__)[:300]
+    takes = "; ".join(f"{p.name} {_dims(p.shape)}" for p in model.signature.inputs if p.shape is not None)
+    return (f"{model.role} ({model.path}) raised {type(exc).__name__} on the inputs onnxgru gave it ({shapes}): "
+            f"{said.rstrip('.')}. " + (f"Its signature says {takes}. " if takes else "")
+            + "Give inputs it accepts: --batch N, --steps N, --shape NAME=DIMS for a free or unknown axis, or "
+            "--inputs FILE.npz with arrays named after its inputs.")
+
+
+def _dims(shape: tuple) -> str:
+    return "(" + ", ".join("?" if not isinstance(d, int) or d <= 0 else str(d) for d in shape) + ")"
 
 
 def batch_major(values: dict[str, np.ndarray], inputs: Inputs) -> dict[str, np.ndarray]:

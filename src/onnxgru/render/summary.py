@@ -156,6 +156,18 @@ def headline(report: Report, groups: list[Group] | None = None) -> str:
     return f"onnxgru {report.command}: {verdict} - " + "; ".join(facts)
 
 
+def written_line(report: Report) -> str:
+    """For a command that writes a file (export, convert): "written: FILE", or "not written: why", else ''."""
+    said = next((report.extra[k] for k in ("export", "convert") if isinstance(report.extra.get(k), dict)), None)
+    if said is None or not said.get("output"):
+        return ""
+    if said.get("written"):
+        return f"written: {said['output']}"
+    errors = [f for f in report.active_findings if f.severity == "error"]
+    why = f"{errors[0].code} {errors[0].message}" if errors else "nothing to write"
+    return f"not written: {said['output']} ({why.rstrip('.')})"
+
+
 def _codes(report: Report) -> set[str]:
     return {f.code for f in report.all_findings}
 

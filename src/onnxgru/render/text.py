@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Sequence
 
 from onnxgru.core import catalog
-from onnxgru.render.summary import Group, _get, headline, organise
+from onnxgru.render.summary import Group, _get, headline, organise, written_line
 from onnxgru.report import Report, covers
 
 MARK = {"error": "✗", "warning": "!", "info": "i"}
@@ -28,6 +28,8 @@ def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
     if verbosity < 0:  # one line, unwrapped: what a CI log greps for
         return headline(report, groups) + "\n"
     out = wrap(headline(report, groups), width, "", "  ")
+    if written := written_line(report):
+        out += wrap(written, width, "", "  ")
     example = report.extra.get("example")
     if isinstance(example, dict):
         out += wrap(

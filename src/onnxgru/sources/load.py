@@ -23,7 +23,8 @@ TORCH_SUFFIXES = {".pt", ".pth", ".pt2", ".ts", ".torchscript", ".jit"}
 class LoadOptions:
     """What a user may tell a reader: fixed feeds, names, layout, trust, and the limits a run stays within."""
 
-    fixed: dict[str, np.ndarray] = field(default_factory=dict)
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # values to run with (--input, --freeze)
+    freeze: dict[str, np.ndarray] = field(default_factory=dict)  # feeds folded into an export (--freeze)
     time_major: bool | None = None
     batch_first: bool | None = None
     trust_pickle: bool = False

@@ -66,12 +66,33 @@ def _shared(tap: Tap, outputs: list[np.ndarray], data: tuple[np.ndarray, ...]) -
 
 
 
+def _keep_interface(signature: Signature, source: Signature) -> Signature:
+    """An export's inputs as its source reads them: what each one is (data, state, lengths, feed), its axes, its
+    vocabulary; the export's own dtype and shape stay."""
+    ports = []
+    for p in signature.inputs:
+        s = source.input(p.name) or source.input(p.name.split(":")[0])
+        if s is not None:
+            p = p.with_(role=s.role, batch_axis=s.batch_axis, time_axis=s.time_axis, vocab=s.vocab, low=s.low,
+                        rows=s.rows, state_form=s.state_form, optional=s.optional,
+                        default=p.default if p.default is not None else s.default)
+        ports.append(p)
+    return Signature(tuple(ports), signature.outputs)
+
+
 def from_proto(
-    model: onnx.ModelProto, path: str, role: str, options: LoadOptions, kind: str = "onnx", runtime: str = "onnxruntime"
+    model: onnx.ModelProto, path: str, role: str, options: LoadOptions, kind: str = "onnx",
+    runtime: str = "onnxruntime", like: LoadedModel | None = None,
 ) -> LoadedModel:
-    """Describe ``model`` and read its interface; running it loads ``runtime`` on first use."""
+    """Describe ``model`` and read its interface; running it loads ``runtime`` on first use. ``like`` is the source
+    an export was made from: the export keeps its interface (each input's role by name), and where the export holds
+    no GRU node or loop (a single cell step written as plain operators) its GRUs are the source's, unfused."""
     given = {k: v for k, v in options.fixed.items() if any(i.name == k for i in model.graph.input)}
     scan = onnx_describe.find_grus(model, given)
+    if like is not None and not scan.layers and not scan.unused:
+        scan.layers = [replace(la, fused=False, detail="written as plain operators (no GRU node or loop)")
+                       for la in like.layers]
+        scan.nodes = []
     if not scan.layers and scan.unused and all(f.code == "GRU011" for f in scan.findings):
         raise UserError(
             f"{path!r} contains no GRU that an output of the model depends on ({', '.join(map(repr, scan.unused[:3]))} "
@@ -87,6 +108,8 @@ def from_proto(
         raise UserError(f"--input names {unknown} are not inputs of the model; its inputs are "
                         f"{', '.join(repr(n) for n in sorted(known))}.")
     signature = onnx_bind.signature(model, scan, constants(model.graph, given))
+    if like is not None:
+        signature = _keep_interface(signature, like.signature)
     if options.time_major is not None:
         signature = Signature(tuple(p.with_(batch_axis=1 if options.time_major else 0,
                                             time_axis=0 if options.time_major else 1)
@@ -99,6 +122,7 @@ def from_proto(
     dtype = str(scan.layers[0].W.dtype) if scan.layers else (floats[0] if floats else "float32")
     untapped = tuple(f"{layer.name}: inside a {node.op_type}, whose steps a runtime does not expose"
                      for layer, node in zip(scan.layers, scan.nodes) if node.op_type != "GRU")
+    untapped += tuple(f"{layer.name}: {layer.detail}" for layer in scan.layers[len(scan.nodes):])
     loaded = LoadedModel(
         role=role, path=path, kind=kind, layers=tuple(scan.layers), signature=signature, dtype=dtype,
         time_major=time_major, findings=list(scan.findings), onnx_model=model, handle=handle,

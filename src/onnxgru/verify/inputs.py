@@ -45,7 +45,7 @@ def make_inputs(
         if k not in given and by_name is not None:
             given[k] = port_to_canonical(np.asarray(by_name[0]), by_name[1])
     rng = np.random.default_rng(settings.seed)
-    batch = _batch(ports, given, settings)
+    batch = _batch(ports, given, settings, models)
     data, said, steps = [], [], 0
     for k, column in enumerate(ports):
         port = _unified(column)
@@ -125,8 +125,16 @@ def _fixed(column: list[tuple[LoadedModel, Port]], axis: int) -> int | None:
     return next(iter(sizes.values()), None)
 
 
-def _batch(ports: list, given: dict[int, np.ndarray], settings: Settings) -> int:
+def _batch(ports: list, given: dict[int, np.ndarray], settings: Settings,
+           models: Sequence[LoadedModel] = ()) -> int:
+    """The batch: a given input's, else the one the models fix (on a data input, or on a state: a graph fixing its
+    batch at 50 gets 50 rows everywhere), else ``--shape``'s, else ``--batch``."""
     fixed = {f for column in ports if (f := _fixed(column, 0)) is not None}
+    fixed |= {int(p.shape[1 if p.state_form == "DNH" else 0]) for m in models for p in m.signature.by_role("state")
+              if p.shape and len(p.shape) >= 2 and isinstance(p.shape[1 if p.state_form == "DNH" else 0], int)
+              and p.shape[1 if p.state_form == "DNH" else 0] > 0}
+    if not fixed:
+        fixed = {settings.shapes[p.name][0] for column in ports for _, p in column if p.name in settings.shapes}
     if given:
         return int(np.asarray(next(iter(given.values()))).shape[0]) if np.ndim(next(iter(given.values()))) else 1
     if len(fixed) > 1:
@@ -136,6 +144,17 @@ def _batch(ports: list, given: dict[int, np.ndarray], settings: Settings) -> int
 
 def _shape(column: list[tuple[LoadedModel, Port]], batch: int, settings: Settings, k: int) -> list[int]:
     port = column[0][1]
+    named = next((settings.shapes[p.name] for _, p in column if p.name in settings.shapes), None)
+    if named is not None:  # --shape NAME=DIMS, in the model's own axis order
+        fixed = [_fixed(column, a) for a in range(len(named))] if port.shape and len(port.shape) == len(named) else []
+        if port.shape is not None and len(port.shape) != len(named):
+            raise UserError(f"--shape {port.name}={'x'.join(map(str, named))} has rank {len(named)} but the model "
+                            f"input is {_said(port)}; give {len(port.shape)} sizes.")
+        canon = list(named) if port.shape is None else _canonical_dims(port.with_(shape=named))
+        clash = [(a, d, f) for a, (d, f) in enumerate(zip(canon, fixed)) if f is not None and d != f]
+        if clash:
+            raise UserError(f"--shape {port.name} asks {clash[0][1]} on an axis the model fixes at {clash[0][2]}.")
+        return [batch, *canon[1:]]
     if port.shape is None:
         return [batch, settings.steps, column[0][0].input_size] if column[0][0].input_size else [batch, settings.steps]
     rank = len(port.shape)

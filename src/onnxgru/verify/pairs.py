@@ -34,6 +34,14 @@ class Paired:
         return self.missing + self.extra
 
 
+def _time_axis(shape: tuple[int, ...], steps: int) -> int | None:
+    """Where an output's steps are: outputs reach the pairing batch-major (axis 1), except a GRU's own ``Y``, which
+    an ONNX model returns time-major as ``(steps, directions, batch, hidden)`` (axis 0)."""
+    if len(shape) < 3 or steps < 2:
+        return None
+    return next((axis for axis in (1, 0) if shape[axis] == steps), None)
+
+
 def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable[[str], tuple[float, float]],
                  steps: int, by_value: bool = False, one_model: bool = False) -> Paired:
     """Every output of ``a`` held against its counterpart in ``b`` (``b`` is the expected side); ``tolerance`` gives
@@ -63,7 +71,7 @@ def pair_outputs(a_label: str, a: Run, b_label: str, b: Run, tolerance: Callable
             missing.append(f"{a_label}'s output {ka!r} {np.shape(a.outputs[ka])} and {b_label}'s {kb!r} "
                             f"{np.shape(b.outputs[kb])} have different shapes and were not compared")
             continue
-        time_axis = 1 if va.ndim >= 3 and steps > 1 and va.shape[1] == steps else None
+        time_axis = _time_axis(va.shape, steps)
         name = kb if ka == kb or ka.startswith("output") else f"{kb} / {ka}"
         pairs.append(compare_arrays(a_label, b_label, name, va, vb, *_tolerance(tolerance, ka, kb), time_axis))
     used_a, used_b = {ka for ka, _ in matches}, {kb for _, kb in matches}

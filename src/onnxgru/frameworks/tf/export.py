@@ -102,7 +102,8 @@ def export_model(
             break
     if chosen is None:
         chosen = next((a for a in attempts if a.agrees), None)
-    details = {"attempts": [a.summary() for a in attempts], "dtype": str(want)}
+    details = {"attempts": [a.summary() for a in attempts], "dtype": str(want),
+               "frozen": {k: np.asarray(v).tolist() for k, v in options.freeze.items()}}
     if chosen is None:
         return Exported(None, tuple(_failure(attempts)), details)
     details["chosen"] = chosen.how
@@ -121,7 +122,10 @@ def _candidates(
     handle = tfm.handle
     if isinstance(handle, TFHandle):
         tfg = handle.graph
-        folded = graph.fold_fixed(tfg.graph_def, handle.fixed) if handle.fixed else None
+        shapes = {graph.op_name(handle.tensors.get(p.name, p.name)): p.shape for p in tfm.signature.inputs
+                  if p.shape is not None and any(f.name == handle.tensors.get(p.name) and f.rank is None
+                                                 for f in tfg.inputs)}
+        folded = graph.fold_fixed(tfg.graph_def, handle.frozen, shapes) if handle.frozen or shapes else None
         yield "tf2onnx from_graph_def (with Grappler)", lambda: convert.with_grappler(tfg, opset, folded)
         yield "tf2onnx process_tf_graph without Grappler", lambda: convert.without_grappler(tfg, opset, folded)
     else:
@@ -178,7 +182,7 @@ def _try(
         proto = rewrite.cast_floats(proto, want)
     attempt.proto = proto
     try:
-        model = from_proto(proto, EXPORTED, EXPORTED, LoadOptions())
+        model = from_proto(proto, EXPORTED, EXPORTED, LoadOptions(), like=tfm)
     except UserError as exc:
         attempt.error = str(exc)
         return attempt
@@ -187,7 +191,7 @@ def _try(
     attempt.fused = gru_nodes == len(tfm.layers) and not any(f.code == "GRU005" for f in model.findings)
     runtime = "onnxruntime" if want != np.float64 else "reference"  # ORT's CPU GRU has no float64 kernel
     if runtime != "onnxruntime":
-        model = from_proto(proto, EXPORTED, EXPORTED, LoadOptions(), runtime=runtime)
+        model = from_proto(proto, EXPORTED, EXPORTED, LoadOptions(), runtime=runtime, like=tfm)
     try:
         got = model.run(inputs, False)
     except RuntimeRefused as exc:

@@ -392,13 +392,18 @@ def _sinks(graph: Any, inputs: list[Any]) -> list[str]:
     return out
 
 
-def fold_fixed(graph_def: Any, fixed: dict[str, np.ndarray]) -> Any:
-    """A copy of ``graph_def`` where each fixed placeholder (``keep_prob``) is a constant, as a deployment wants."""
+def fold_fixed(graph_def: Any, fixed: dict[str, np.ndarray], shapes: dict[str, tuple] | None = None) -> Any:
+    """A copy of ``graph_def`` where each frozen placeholder (``keep_prob``) is a constant, as a deployment wants, and
+    each placeholder in ``shapes`` (one the graph left without a shape) declares the shape it is run with (free dims
+    stay free), so a converter does not take it for a scalar."""
     t = tf()
     out = t.compat.v1.GraphDef()
     out.CopyFrom(graph_def)
     by_name = {op_name(k): v for k, v in fixed.items()}
     for node in out.node:
+        if node.name in (shapes or {}) and node.op == "Placeholder":
+            shape = t.TensorShape([None if d is None or d < 0 else d for d in shapes[node.name]])  # type: ignore[index]
+            node.attr["shape"].shape.CopyFrom(shape.as_proto())
         if node.name in by_name and node.op in ("Placeholder", "PlaceholderWithDefault"):
             dtype = t.dtypes.as_dtype(node.attr["dtype"].type)
             value = np.asarray(by_name[node.name]).astype(dtype.as_numpy_dtype)

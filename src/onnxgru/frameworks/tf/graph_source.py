@@ -27,6 +27,8 @@ from onnxgru.frameworks.tf import cells, graph, taps
 if TYPE_CHECKING:
     from onnxgru.sources.load import LoadOptions
 
+_INDEX_OPS = ("Identity", "Cast", "Reshape", "Less", "AddV2", "Add", "SelectV2", "Select", "Maximum", "Minimum",
+              "ExpandDims", "Squeeze")
 _EMBEDDING_OPS = ("GatherV2", "Gather", "ResourceGather")
 
 
@@ -36,7 +38,7 @@ class TFHandle:
 
     graph: graph.TFGraph
     tensors: dict[str, str]  # port name -> tensor name
-    fixed: dict[str, np.ndarray]  # tensor name -> value, the user's fixed feeds
+    frozen: dict[str, np.ndarray]  # tensor name -> value: the feeds the user froze (--freeze), folded into an export
     specs: list[taps.TapSpec]
 
 
@@ -60,8 +62,8 @@ def load(path: Path, role: str, options: LoadOptions) -> LoadedModel:
 
     names = renames(tfg)
     signature, time_major = _signature(tfg, layers, specs, names, options)
-    fixed = {_tensor_of(signature, names, k): v for k, v in options.fixed.items()}
-    handle = TFHandle(tfg, {names.get(f.name, f.name): f.name for f in tfg.inputs}, fixed, specs)
+    frozen = {_tensor_of(signature, names, k): v for k, v in options.freeze.items()}
+    handle = TFHandle(tfg, {names.get(f.name, f.name): f.name for f in tfg.inputs}, frozen, specs)
     dtype = next((p.dtype for p in signature.data if np.dtype(p.dtype).kind == "f"), str(layers[0].W.dtype))
     model = LoadedModel(
         role=role, path=str(path), kind="tf", layers=tuple(layers), signature=signature, dtype=dtype,
@@ -113,7 +115,7 @@ def _signature(
     options: LoadOptions,
 ) -> tuple[Signature, bool]:
     g = _Consumers(tfg.graph_def)
-    fixed = {graph.op_name(k) for k in options.fixed}
+    given = {graph.op_name(k): np.asarray(v) for k, v in options.fixed.items()}
     rows_before = np.cumsum([0] + [layer.attrs.num_directions for layer in layers]).tolist()
     state_rows: dict[str, tuple[int, int]] = {}
     lengths: set[str] = set()
@@ -134,7 +136,16 @@ def _signature(
         op = graph.op_name(f.name)
         dtype = np.dtype(f.dtype)
         port = Port(name, dtype.name, f.shape, default=f.default)
-        if op in fixed or f.default is not None and (f.rank == 0 or dtype.kind == "b"):
+        if op in given and given[op].ndim >= 2 and dtype.kind == "f" and f.rank in (None, given[op].ndim):
+            # a data input given to verify with (an image, a sequence): data, shaped like the value, never folded
+            shape = f.shape or (None, *given[op].shape[1:])
+            port = port.with_(role="data", shape=shape, batch_axis=0, time_axis=1 if len(shape) >= 3 else None)
+        elif f.rank is None and dtype.kind == "f" and (target := g.reshaped_to(f.name)):
+            # no shape in the graph, but a Reshape fixes every axis but the batch: the flat rows it takes
+            rows = int(np.prod(target[1:]))
+            port = port.with_(role="data", shape=(None, rows), batch_axis=0, time_axis=None,
+                              note=f"shape (batch, {rows}) read from its Reshape to {list(target)}")
+        elif op in given or f.default is not None and (f.rank == 0 or dtype.kind == "b"):
             port = port.with_(role="feed")
         elif op in state_rows or (not specs and dtype.kind == "f" and f.rank == 2 and f.shape[-1] in hidden
                                   and len(layers) == 1 and layers[0].attrs.num_directions == 1):
@@ -181,8 +192,26 @@ class _Consumers:
             name = graph.op_name(node.input[0])
         return ""
 
+    def reshaped_to(self, tensor: str) -> tuple[int, ...] | None:
+        """The constant target of a Reshape the tensor feeds (through Identity), when it fixes every axis but the
+        first (``[-1, 28, 28]``)."""
+        for user in self.users.get(graph.op_name(tensor), []):
+            if user.op == "Identity":
+                return self.reshaped_to(user.name)
+            if user.op == "Reshape" and len(user.input) > 1:
+                node = self.nodes.get(graph.op_name(user.input[1]))
+                if node is None or node.op != "Const":
+                    continue
+                from onnxgru.frameworks.tf.tfimport import tf
+
+                dims = tuple(int(d) for d in np.asarray(tf().make_ndarray(node.attr["value"].tensor)).ravel())
+                if len(dims) >= 2 and dims[0] == -1 and all(d > 0 for d in dims[1:]):
+                    return dims
+        return None
+
     def vocabulary(self, tensor: str) -> int | None:
-        """The rows of the embedding table an integer input indexes (through Identity/Cast), if any."""
+        """The rows of the embedding table an input indexes, if any: through Identity, Cast and Reshape, and the index
+        arithmetic Keras 3 writes before its lookup (a negative id wrapped with Less, AddV2 and SelectV2)."""
         todo, seen = [graph.op_name(tensor)], set()
         while todo:
             name = todo.pop()
@@ -190,7 +219,7 @@ class _Consumers:
                 continue
             seen.add(name)
             for user in self.users.get(name, []):
-                if user.op in ("Identity", "Cast", "Reshape"):
+                if user.op in _INDEX_OPS:
                     todo.append(user.name)
                 elif user.op in _EMBEDDING_OPS and graph.op_name(user.input[1]) == name:
                     table = self._const_shape(user.input[0])

@@ -10,7 +10,12 @@ SavedModel folder's TensorFlow functions must pass the op allowlist; then Keras 
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +181,56 @@ def _lambda_layers(config: Any) -> list[str]:
     return found
 
 
+_TRAINING_ONLY = ("kernel_constraint", "recurrent_constraint", "bias_constraint", "embeddings_constraint",
+                  "beta_constraint", "gamma_constraint", "depthwise_constraint", "pointwise_constraint",
+                  "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                  "embeddings_regularizer", "beta_regularizer", "gamma_regularizer", "depthwise_regularizer",
+                  "pointwise_regularizer")
+
+
+def _training_only(config: Any) -> list[str]:
+    """Weight constraints and regularisers anywhere in a layer config, set to None in place: training uses them,
+    inference never does, and a custom one would need its class (its code) to load. Returns what was dropped."""
+    dropped, todo = [], [config]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            for key in _TRAINING_ONLY:
+                if item.get(key) is not None:
+                    said = item[key].get("class_name", "?") if isinstance(item[key], dict) else str(item[key])
+                    dropped.append(f"{key} {said}")
+                    item[key] = None
+            todo += item.values()
+        elif isinstance(item, list):
+            todo += item
+    return dropped
+
+
+@contextmanager
+def _without_training_objects(path: Path, config: Any, dropped: list[str]) -> Iterator[Path]:
+    """``path`` itself, or, when training-only objects were dropped from its config, a copy in a temporary folder
+    whose config no longer names them (a ``.keras`` zip with a new ``config.json``; an ``.h5`` with a new
+    ``model_config`` and no ``training_config``): the loader then reads what onnxgru screened, and no class of theirs
+    is looked up. A SavedModel folder is loaded as it is (its objects are traced functions, screened as graphs)."""
+    if not dropped or path.is_dir():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="onnxgru-keras-") as folder:
+        clean = Path(folder) / path.name
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as src, zipfile.ZipFile(clean, "w") as dst:
+                for info in src.infolist():
+                    data = json.dumps(config).encode() if info.filename == "config.json" else src.read(info)
+                    dst.writestr(info, data)
+        else:
+            shutil.copyfile(path, clean)
+            with _h5py().File(clean, "r+") as f:
+                f.attrs["model_config"] = json.dumps(config)
+                if "training_config" in f.attrs:
+                    del f.attrs["training_config"]
+        yield clean
+
+
 def load_model(path: Path, trust_code: bool = False) -> KerasModel:
     """Load any Keras form in safe mode, after the Lambda scan (and, for a SavedModel folder, the TensorFlow op
     allowlist over its functions); every failure a user can cause is a UserError."""
@@ -192,9 +247,10 @@ def load_model(path: Path, trust_code: bool = False) -> KerasModel:
 
         graph.check_saved_model(Path(path), trust_code)
     module = keras3() if major == 3 else tf_keras()
+    dropped = _training_only(config)
     try:
-        with quiet(), _safe_mode(module):
-            model = module.models.load_model(str(path), compile=False, safe_mode=True)
+        with quiet(), _safe_mode(module), _without_training_objects(Path(path), config, dropped) as clean:
+            model = module.models.load_model(str(clean), compile=False, safe_mode=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(

@@ -87,9 +87,11 @@ def _others(km: keras.KerasModel) -> str:
 
 
 # --- the layers' calls ----------------------------------------------------------------------------------------------
-def _call(layer: Any) -> tuple[Any, list[Any]] | None:
-    """The tensors a layer was called on in the model: its input and its initial states (no masks)."""
-    nodes = getattr(layer, "_inbound_nodes", [])
+def _call(layer: Any, used: set[int] | None = None) -> tuple[Any, list[Any], list[Any]] | None:
+    """The tensors a layer was called on in the model: its input, its initial states (no masks) and its outputs.
+    ``used`` holds the model graph's nodes: a Keras 3 ``Sequential`` builds its graph again on load, so its layers
+    carry a node per build and only the graph's own one is the model's."""
+    nodes = [n for n in getattr(layer, "_inbound_nodes", []) if used is None or id(n) in used]
     if len(nodes) != 1:
         return None
     node = nodes[0]
@@ -97,22 +99,31 @@ def _call(layer: Any) -> tuple[Any, list[Any]] | None:
     if arguments is not None:  # Keras 3
         x = arguments.args[0] if arguments.args else None
         states = arguments.kwargs.get("initial_state") or []
-        return x, _as_list(states)
+        return x, _as_list(states), _as_list(node.outputs)
     tensors = _as_list(layer.input)  # Keras 2 folds initial_state into the inputs
-    return tensors[0], tensors[1:]
+    return tensors[0], tensors[1:], _as_list(layer.output)
+
+
+def _graph_nodes(model: Any) -> set[int] | None:
+    """The nodes of a Keras 3 model's graph (a ``Sequential``'s inner functional graph), None for Keras 2."""
+    graph = getattr(model, "_functional", None) or model
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if not by_depth or not hasattr(next(iter(by_depth.values()))[0], "arguments"):
+        return None
+    return {id(n) for nodes in by_depth.values() for n in nodes}
 
 
 def _taps(km: keras.KerasModel, pairs: list[tuple[Any, GRULayer]]) -> tuple[list[_LayerTap], list[str]]:
     model_layers = set(map(id, km.model.layers))
+    used = _graph_nodes(km.model)
     taps, untapped = [], []
     for k, (layer, gru) in enumerate(pairs):
-        call = _call(layer) if id(layer) in model_layers else None
+        call = _call(layer, used) if id(layer) in model_layers else None
         if call is None or call[0] is None:
             untapped.append(f"{gru.name}: inside a nested model or called more than once, so its tensors are not "
                             "the model's")
             continue
-        x, states = call
-        outputs = _as_list(layer.output)
+        x, states, outputs = call
         reverse = gru.attrs.direction == "reverse"  # go_backwards: Keras returns the steps as read
         taps.append(_LayerTap(k, layer, gru, x, states, outputs, reverse))
     return taps, untapped
@@ -179,10 +190,12 @@ def _signature(km: keras.KerasModel, layers: list[GRULayer], taps: list[_LayerTa
 def _embeddings(km: keras.KerasModel) -> dict[int, tuple[int, int]]:
     """Model inputs an Embedding reads: id -> (vocabulary size, lowest id to draw: 1 when 0 is the mask)."""
     out = {}
+    used = _graph_nodes(km.model)
+    top = set(map(id, km.model.layers))
     for layer in keras._flat_layers(km.model):
         if type(layer).__name__ != "Embedding":
             continue
-        call = _call(layer)
+        call = _call(layer, used if id(layer) in top else None)
         if call is None:
             continue
         low = 1 if getattr(layer, "mask_zero", False) else 0

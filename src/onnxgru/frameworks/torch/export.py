@@ -53,7 +53,8 @@ def export_model(
     if exporter not in EXPORTERS:
         raise UserError(f"--exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}.")
     handle = model.handle
-    bare = handle.form == "state_dict" or (handle.form == "torchscript" and _is_converted(handle.module))
+    bare = handle.form == "state_dict" or (handle.form == "torchscript" and (
+        _is_converted(handle.module) or _scripted_gru(handle.module)))
     if bare:
         with_h0 = any(p.role == "state" and not p.optional for p in model.signature.inputs)
         proto, route = to_onnx(model.layers, batch_first=not model.time_major, dtype=dtype or "float32",
@@ -75,6 +76,12 @@ def export_model(
     findings += node_count(proto, model.layers)
     details = {"exporter": exporter, "opset": _opset(proto), "dtype": dtype or model.dtype, "route": route}
     return Exported(proto, tuple(findings), details)
+
+
+def _scripted_gru(module: object) -> bool:
+    """``torch.jit.script(nn.GRU(...))``, the commonest TorchScript GRU: its ``forward`` is an overload (tensor or
+    packed input) that torch.onnx cannot call, and it is nothing but the stack, so it is exported as the stack."""
+    return getattr(module, "original_name", "") == "GRU"
 
 
 def _is_converted(module: object) -> bool:
