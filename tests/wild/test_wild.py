@@ -1,0 +1,237 @@
+"""Shapes models take in the wild (issue 18), each as its owner writes it, with non-degenerate weights: the truth
+invariants hold on every one (never a pass on nothing, exit 0 only with the file written, nothing given baked in,
+a model that raises on its inputs is the user's exit 2, never exit 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ..builders import tf1_graph, tf_module
+from ..whole.conftest import run
+
+pytestmark = [pytest.mark.slow]
+
+
+def onnx_inputs(path: Path) -> dict[str, list]:
+    import onnx
+
+    m = onnx.load(str(path))
+    init = {t.name for t in m.graph.initializer}
+    return {i.name: [d.dim_value or d.dim_param or None for d in i.type.tensor_type.shape.dim]
+            for i in m.graph.input if i.name not in init}
+
+
+@pytest.fixture(scope="module")
+def tf1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tf = tf_module()
+    v1 = tf.compat.v1
+    folder = tmp_path_factory.mktemp("wild_tf1")
+    rng = np.random.default_rng(18)
+    out = {}
+
+    def one_step() -> None:  # a decoder step: one GRUCell call, batch fixed at 50, the state fed
+        x = v1.placeholder(tf.float32, [50, 16], name="x")
+        h = v1.placeholder(tf.float32, [50, 32], name="h")
+        _, new = v1.nn.rnn_cell.GRUCell(32, name="cell")(x, h)
+        tf.identity(new, name="new_h")
+
+    def unshaped() -> None:  # MNIST as rows: the image placeholder has no shape, a Reshape fixes it
+        X = v1.placeholder(tf.float32, None, name="X")
+        _, state = v1.nn.dynamic_rnn(v1.nn.rnn_cell.GRUCell(12, name="cell"), tf.reshape(X, [-1, 28, 28]),
+                                     dtype=tf.float32)
+        tf.identity(tf.matmul(state, tf.ones([12, 10]) * 0.1), name="logits")
+
+    out["one_step"] = tf1_graph(tf, folder, "one_step", one_step, rng, outputs=("new_h",))
+    out["unshaped"] = tf1_graph(tf, folder, "unshaped", unshaped, rng, outputs=("logits",))
+    np.save(folder / "images.npy", rng.uniform(-1, 1, (4, 784)).astype(np.float32))
+    out["images"] = folder / "images.npy"
+    return out
+
+
+@pytest.mark.tf
+def test_one_step_cell_is_checked_and_exported_not_passed_on_nothing(tf1, tmp_path: Path, capsys) -> None:
+    """A GRUCell called once with a fixed batch of 50 and a fed state: before, tf2onnx's candidates had no value for
+    the state, check passed with no export run and export said PASS without writing. Now the export keeps the
+    source's interface (the state is a state), the batch is the graph's 50, and the file is written."""
+    code, rep, err = run(["check", "--tf", tf1["one_step"], "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 0, err
+    assert rep["inputs"]["batch"] == 50 and rep["pairs"] and all(p["passed"] for p in rep["pairs"])
+    assert any(r["model"].startswith("export(") and r["status"] == "ok" for r in rep["runtimes"])
+    out = tmp_path / "step.onnx"
+    code, rep, err = run(["export", "tf", tf1["one_step"], "-o", out, "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 0 and out.is_file() and rep["export"]["written"], err
+    assert set(onnx_inputs(out)) == {"x", "h"}
+    assert any(f["code"] == "GRU005" for f in rep["findings"])  # the plain graph, said
+
+
+@pytest.mark.tf
+def test_an_export_that_cannot_be_made_fails_check_and_export(tf1, tmp_path: Path, capsys, monkeypatch) -> None:
+    """The invariant itself: when no export can be made, check is not a pass and export does not exit 0."""
+    from onnxgru.frameworks.tf import export as tf_export
+
+    monkeypatch.setattr(tf_export, "_candidates", lambda *a, **k: iter(()))
+    code, rep, _ = run(["check", "--tf", tf1["one_step"], "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 1 and rep["verdict"] == "fail"
+    assert any(f["code"] == "GRU011" and f["severity"] == "error" for f in rep["findings"])
+    out = tmp_path / "never.onnx"
+    code, rep, _ = run(["export", "tf", tf1["one_step"], "-o", out, "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 1 and not out.exists() and rep["export"]["written"] is False
+    capsys.readouterr()
+    from onnxgru.cli import main
+
+    assert main(["export", "tf", str(tf1["one_step"]), "-o", str(out), "--runtimes", "onnxruntime"]) == 1
+    assert f"not written: {out}" in capsys.readouterr().out
+
+
+@pytest.mark.tf
+def test_a_given_data_input_is_never_baked(tf1, tmp_path: Path, capsys) -> None:
+    """``--input X=images.npy`` verifies with the images; the ONNX keeps X as an input with a free batch axis. An
+    unshaped X takes the shape its Reshape fixes when nothing is given."""
+    out = tmp_path / "mnist.onnx"
+    argv = ["export", "tf", tf1["unshaped"], "-o", out, "--input", f"X={tf1['images']}", "--runtimes", "onnxruntime"]
+    code, rep, err = run(argv, tmp_path, capsys)
+    assert code == 0 and out.is_file(), err
+    dims = onnx_inputs(out)["X"]
+    assert len(dims) == 2 and not isinstance(dims[0], int) and dims[1] == 784
+    assert "X = array (4, 784) (given)" in rep["inputs"]["how"]
+    code, rep, err = run(["check", "--tf", tf1["unshaped"], "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 0, err
+    sig = rep["models"][0]["signature"]["inputs"][0]
+    assert sig["role"] == "data" and sig["shape"] == [None, 784] and "Reshape" in sig["note"]
+
+
+@pytest.mark.torch
+def test_a_model_that_raises_on_its_inputs_is_exit_2_with_the_shapes(tmp_path: Path, capsys) -> None:
+    """A traced decoder whose view bakes batch 2: onnxgru's generated batch of 3 makes it raise. The user gets one
+    sentence naming the model, the shapes given, what it said and the flags; never an internal error. --batch 2
+    (what the sentence suggests) passes."""
+    import torch
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(16, 16, batch_first=True)
+
+        def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.gru(x.view(2, -1, 16), h)
+
+    torch.manual_seed(18)
+    path = tmp_path / "decoder.pt"
+    torch.jit.save(torch.jit.trace(Decoder().eval(), (torch.rand(2, 5, 16), torch.rand(1, 2, 16))), str(path))
+    from onnxgru.cli import main
+
+    code = main(["check", "--torch", str(path), "--runtimes", "onnxruntime"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "decoder.pt" in err and "(3, 12, 16)" in err and "--batch" in err and "internal error" not in err
+    assert main(["check", "--torch", str(path), "--runtimes", "onnxruntime", "--batch", "2"]) == 0
+
+
+@pytest.mark.torch
+def test_scripted_nn_gru_exports(tmp_path: Path, capsys) -> None:
+    """``torch.jit.script(nn.GRU(...))``: its forward is an overload torch.onnx cannot call (exit 2 before); it is
+    exported as the stack, one GRU node per layer."""
+    import torch
+
+    torch.manual_seed(18)
+    path = tmp_path / "gru.pt"
+    torch.jit.save(torch.jit.script(torch.nn.GRU(8, 16, num_layers=2, batch_first=True)), str(path))
+    out = tmp_path / "gru.onnx"
+    code, rep, err = run(["export", "torch", path, "-o", out, "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 0 and out.is_file(), err
+    assert rep["export"]["gru_nodes"] == 2
+
+
+@pytest.mark.tf
+def test_training_only_keras_objects_do_not_block_inference(tmp_path: Path, capsys) -> None:
+    """A Keras 2 .hdf5 with a custom weight constraint, a regulariser and a custom loss and metric: inference needs
+    none of them and none of their code runs (the constraint's class is never looked up)."""
+    tf = tf_module()
+    import tf_keras as keras
+
+    class UnitNorm(keras.constraints.Constraint):
+        def __call__(self, w):  # noqa: ANN001, ANN204
+            raise AssertionError("a constraint's code ran")
+
+    def my_loss(y, p):  # noqa: ANN001, ANN202
+        return tf.reduce_mean((y - p) ** 2)
+
+    i = keras.Input((9, 6))
+    x = keras.layers.GRU(7, kernel_constraint=UnitNorm(), kernel_regularizer=keras.regularizers.l2(1e-4))(i)
+    model = keras.Model(i, keras.layers.Dense(1)(x))
+    model.compile("adam", loss=my_loss, metrics=[my_loss])
+    rng = np.random.default_rng(18)
+    model.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in model.get_weights()])
+    path = tmp_path / "model.hdf5"
+    model.save(str(path))
+    assert "UnitNorm" in json.dumps(__import__("h5py").File(path, "r").attrs["model_config"])
+    code, rep, err = run(["check", "--tf", path, "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 0 and rep["pairs"], err
+
+
+@pytest.mark.tf
+def test_keras3_sequential_ids_and_its_saved_model(tmp_path: Path, capsys) -> None:
+    """The README's headline on Keras 3's own tutorial shape: ``Sequential([Embedding, GRU, Dense])`` built for
+    ``(None, None)`` (a float32 input, as ``build`` makes it) and the SavedModel ``model.export()`` writes, beside
+    a correct PyTorch port: ids drawn in the vocabulary, --steps honoured, the GRU tapped, a pass."""
+    tf_module()
+    import keras
+    import torch
+
+    model = keras.Sequential([keras.layers.Embedding(50, 8), keras.layers.GRU(6), keras.layers.Dense(1)])
+    model.build((None, None))
+    rng = np.random.default_rng(18)
+    model.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in model.get_weights()])
+    model.save(tmp_path / "c.keras")
+    model.export(str(tmp_path / "serving"), verbose=False)
+    emb, k, r, b, d, db = (np.asarray(w) for w in model.get_weights())
+
+    def rzn(a: np.ndarray) -> torch.Tensor:
+        z, rr, h = np.split(a, 3, axis=-1)
+        return torch.from_numpy(np.concatenate([rr, z, h], axis=-1).T.copy())
+
+    class Port(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.gru, self.out = torch.nn.Embedding(50, 8), torch.nn.GRU(8, 6, batch_first=True), \
+                torch.nn.Linear(6, 1)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.out(self.gru(self.emb(ids))[1][-1])
+
+    port = Port().eval()
+    with torch.no_grad():
+        port.emb.weight.copy_(torch.from_numpy(emb))
+        for name, value in (("weight_ih_l0", k), ("weight_hh_l0", r), ("bias_ih_l0", b[0]), ("bias_hh_l0", b[1])):
+            getattr(port.gru, name).copy_(rzn(value))
+        port.out.weight.copy_(torch.from_numpy(d.T.copy()))
+        port.out.bias.copy_(torch.from_numpy(db))
+    torch.jit.save(torch.jit.script(port), str(tmp_path / "port.pt"))
+    for source in ("c.keras", "serving"):
+        argv = ["check", "--tf", tmp_path / source, "--torch", tmp_path / "port.pt", "--steps", "30",
+                "--runtimes", "onnxruntime"]
+        code, rep, err = run(argv, tmp_path, capsys)
+        assert code == 0, err
+        assert rep["inputs"]["steps"] == 30 and "vocabulary" in rep["inputs"]["how"]
+        assert all(p["passed"] for p in rep["pairs"]) and rep["pairs"]
+    assert not any(f["code"] == "GRU011" for f in run(["inspect", tmp_path / "c.keras"], tmp_path, capsys)[1]
+                   .get("findings", []))
+
+
+def test_per_step_curve_of_a_time_major_output() -> None:
+    """An ONNX GRU's ``Y`` is (steps, directions, batch, hidden): its per-step error curve has one value per step
+    (before, one value: GRU010 could not say where the error starts)."""
+    from onnxgru.core.model import Run
+    from onnxgru.verify.pairs import pair_outputs
+
+    rng = np.random.default_rng(18)
+    y = rng.normal(size=(7, 1, 3, 4)).astype(np.float32)
+    drift = y.copy()
+    drift[4:] += 0.1
+    paired = pair_outputs("a", Run({"Y": drift}), "b", Run({"Y": y}), lambda _: (1e-5, 1e-5), 7)
+    curve = paired.pairs[0].per_step_max_abs
+    assert len(curve) == 7 and max(curve[:4]) == 0 and min(curve[4:]) > 0.09
