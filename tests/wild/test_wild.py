@@ -45,6 +45,16 @@ def tf1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                      dtype=tf.float32)
         tf.identity(tf.matmul(state, tf.ones([12, 10]) * 0.1), name="logits")
 
+    def dropout_wrapped() -> None:  # the commonest TF1 pattern: a GRUCell in a DropoutWrapper, keep_prob fed
+        x = v1.placeholder(tf.float32, [None, None, 6], name="x")
+        keep = v1.placeholder(tf.float32, [], name="keep_prob")
+        cell = v1.nn.rnn_cell.DropoutWrapper(v1.nn.rnn_cell.GRUCell(9, name="cell"), output_keep_prob=keep)
+        outputs, state = v1.nn.dynamic_rnn(cell, x, dtype=tf.float32)
+        tf.identity(outputs, name="output")
+        tf.identity(state, name="state")
+
+    for flow in ("v1", "v2"):  # TF1 sessions' loops, and what tf.compat.v1 code frozen under TF 2.x gets
+        out[f"dropout_{flow}"] = tf1_graph(tf, folder, f"dropout_{flow}", dropout_wrapped, rng, v2=flow == "v2")
     out["one_step"] = tf1_graph(tf, folder, "one_step", one_step, rng, outputs=("new_h",))
     out["unshaped"] = tf1_graph(tf, folder, "unshaped", unshaped, rng, outputs=("logits",))
     np.save(folder / "images.npy", rng.uniform(-1, 1, (4, 784)).astype(np.float32))
@@ -235,3 +245,30 @@ def test_per_step_curve_of_a_time_major_output() -> None:
     paired = pair_outputs("a", Run({"Y": drift}), "b", Run({"Y": y}), lambda _: (1e-5, 1e-5), 7)
     curve = paired.pairs[0].per_step_max_abs
     assert len(curve) == 7 and max(curve[:4]) == 0 and min(curve[4:]) > 0.09
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("flow", ["v1", "v2"])
+def test_dropout_wrapped_cell_in_either_control_flow(flow: str, tf1, tmp_path: Path, capsys) -> None:
+    """A DropoutWrapper'd GRUCell under dynamic_rnn, frozen with v1 control flow and with TF 2.x's default (a
+    ``While`` whose body is a function): tapped (no GRU011), exported fused and runnable in every runtime (the
+    keep_prob the fused node no longer reads is not left as an input OpenVINO refuses), converted exactly."""
+    import onnx
+
+    src = tf1[f"dropout_{flow}"]
+    graph_def = src.read_bytes()
+    assert (b"While" in graph_def) == (flow == "v2")  # the op, not the scope name "while"
+    code, rep, err = run(["check", "--tf", src, "--input", "keep_prob=1.0", "--runtimes", "onnxruntime,openvino-f32"],
+                         tmp_path, capsys)
+    assert code == 0, (err, [f["message"] for f in rep.get("findings", [])])
+    assert not any(f["code"] == "GRU011" for f in rep["findings"])
+    tapped = [c for c in rep["gru_checks"] if c["execution"] == f"tf:{src.name}"]
+    assert tapped and all(c["passed"] for c in tapped)
+    assert {r["runtime"]: r["status"] for r in rep["runtimes"]} == {"onnxruntime": "ok", "openvino-f32": "ok"}
+    out = tmp_path / "e.onnx"
+    code, rep, err = run(["export", "tf", src, "-o", out, "--input", "keep_prob=1.0", "--runtimes", "onnxruntime"],
+                         tmp_path, capsys)
+    assert code == 0 and out.is_file(), err
+    assert [n.op_type for n in onnx.load(str(out)).graph.node].count("GRU") == 1
+    code, rep, err = run(["convert", src, "-o", tmp_path / "exact.pt", "--input", "keep_prob=1.0"], tmp_path, capsys)
+    assert code == 0 and (tmp_path / "exact.pt").is_file(), err

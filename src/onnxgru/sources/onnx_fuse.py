@@ -502,6 +502,20 @@ def reverse_v2_as_slice(model: onnx.ModelProto) -> int:
 
 
 # --- dropout at inference -----------------------------------------------------------------------------------------
+def drop_unread_inputs(model: onnx.ModelProto) -> list[str]:
+    """Graph inputs no node reads any more (a ``keep_prob`` whose dropout sat inside a loop a GRU node replaced): an
+    input that changes nothing is dropped, since OpenVINO and tract refuse to be fed one their graph no longer has.
+    Returns the names dropped."""
+    graph = model.graph
+    read = {i for n in graph.node for i in [*n.input, *outer_names(n)]} | {o.name for o in graph.output}
+    dropped = [i.name for i in graph.input if i.name not in read]
+    if dropped:
+        keep = [i for i in graph.input if i.name in read]
+        del graph.input[:]
+        graph.input.extend(keep)
+    return dropped
+
+
 def drop_inference_dropout(model: onnx.ModelProto) -> int:
     """TensorFlow's ``dropout`` keeps a value where ``random >= rate``; with the rate a constant of 0 (keep_prob fixed
     at 1) the mask is all true: write it as a constant mask of the random tensor's shape. Returns how many."""

@@ -217,6 +217,7 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
 
     onnx_fuse.drop_inference_dropout(proto)
     onnx_fuse.fuse_keras_loops(proto)
+    onnx_fuse.drop_unread_inputs(proto)
     onnx_fuse.fuse_cell_scans(proto, tfm.layers)
     onnx_fuse.reverse_v2_as_slice(proto)
     if isinstance(tfm.handle, TFHandle):
@@ -227,6 +228,7 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
             for spec in tfm.handle.specs if spec.kind == "static" and len(spec.y) == 1]
         if spans:
             onnx_fuse.splice(proto, spans)
+    onnx_fuse.drop_unread_inputs(proto)
 
 
 def _float_type(proto: onnx.ModelProto) -> np.dtype | None:

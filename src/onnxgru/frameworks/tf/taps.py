@@ -10,7 +10,10 @@ A cell is found by its variables (``cells``); its gates MatMul reads ``concat([x
   loop: one tap over all its cells (the first cell's input, the last cell's output, every cell's states).
 - ``bidirectional_dynamic_rnn`` is two loops, the backward one over the reversed sequence: its outputs are put back
   in input order.
-- TF2 control flow (``While`` with function bodies) is not tapped: its steps live in a function.
+- TF2 control flow (``While``/``StatelessWhile`` with a body function, what ``tf.compat.v1`` code frozen under TF 2.x
+  gets) is tapped at its boundary too: the ``TensorListFromTensor`` of the time-major sequence, the initial state the
+  loop takes, the loop's final state output, and the ``TensorListStack`` of the list the body writes; the body
+  function tells which loop variable is which (the cell's gates ``MatMul`` reads ``concat([x_t, h])``).
 
 ``find(graph_def, layers)`` returns one ``TapSpec`` per tap it can make, and the names of the layers it cannot.
 """
@@ -83,11 +86,16 @@ def _reverse(y: np.ndarray, lens: np.ndarray | None) -> np.ndarray:
 class _Graph:
     nodes: dict[str, Any]
     consumers: dict[str, list[Any]] = field(default_factory=dict)
+    functions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, graph_def: Any) -> _Graph:
-        g = cls({n.name: n for n in graph_def.node})
-        for n in graph_def.node:
+        return cls.of_nodes(graph_def.node, {f.signature.name: f for f in graph_def.library.function})
+
+    @classmethod
+    def of_nodes(cls, nodes: Any, functions: dict[str, Any] | None = None) -> _Graph:
+        g = cls({n.name: n for n in nodes}, functions=functions or {})
+        for n in nodes:
             for i in n.input:
                 g.consumers.setdefault(_op(i), []).append(n)
         return g
@@ -164,7 +172,7 @@ def _layer(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) -
     cells = scopes[k]
     steps = [_steps(g, s) for s in cells]
     if not all(steps):
-        raise _NoTap("its cell runs inside a TF2 loop function, whose steps cannot be fetched")
+        return _v2_loop(g, layers, scopes, k)
     if _in_loop(g, steps[0][0]):
         return _loop(g, layers, scopes, k)
     return _static(g, layers, k, cells, steps)
@@ -277,9 +285,104 @@ def _loop_boundary(g: _Graph, concat: Any) -> dict[str, str]:
     return out
 
 
+_TO_OUTPUT = ("Select", "SelectV2", "Mul", "RealDiv", "Identity", "Cast")  # a DropoutWrapper's mask and scale
+
+
 def _writes_of(g: _Graph, new: str) -> list[Any]:
-    """TensorArrayWriteV3 nodes that write ``new`` (directly, or through the Select that zeroes finished rows)."""
-    out = list(g.users(new, "TensorArrayWriteV3"))
-    for sel in g.users(new, ("Select", "SelectV2")):
-        out += g.users(f"{sel.name}:0", "TensorArrayWriteV3")
+    """TensorArrayWriteV3 nodes that write ``new``: directly, through the Select that zeroes finished rows, or
+    through a ``DropoutWrapper``'s output dropout (a mask and a scale, the identity at keep_prob 1, how the tap runs
+    it); a few ops deep at most."""
+    out, todo, seen = [], [(new, 0)], set()
+    while todo:
+        tensor, depth = todo.pop()
+        if tensor in seen:
+            continue
+        seen.add(tensor)
+        out += g.users(tensor, "TensorArrayWriteV3")
+        if depth < 4:
+            todo += [(f"{n.name}:0", depth + 1) for n in g.users(tensor, _TO_OUTPUT)]
+    return out
+
+
+# --- TF2 control flow: a While whose body function runs the cell ------------------------------------------------
+_WHILE = ("While", "StatelessWhile")
+
+
+def _v2_loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) -> TapSpec:
+    """A TF2 loop's boundary tensors, as ``_loop`` reads a v1 loop's; the next layers' cells in the same body (a
+    MultiRNNCell) join the tap."""
+    cells = scopes[k]
+    directions = [_v2_boundary(g, scope) for scope in cells]
+    x, lens = directions[0]["x"], directions[0]["lens"]
+    if not x:
+        raise _NoTap("its input comes from another cell inside the same loop")
+    count, h0s, finals = 1, [tuple(d["h0"] for d in directions)], [tuple(d["final"] for d in directions)]
+    ys = [d["y"] for d in directions]
+    while k + count < len(layers) and len(scopes[k + count]) == 1 and len(cells) == 1:
+        try:
+            inner = _v2_boundary(g, scopes[k + count][0])
+        except _NoTap:
+            break
+        if inner["x"] or inner["loop"] != directions[0]["loop"]:
+            break
+        h0s.append((inner["h0"],))
+        finals.append((inner["final"],))
+        ys = [inner["y"]] if inner["y"] else ys
+        count += 1
+    if not all(ys):
+        raise _NoTap("the loop's output list could not be found (the graph never reads the outputs)")
+    return TapSpec(k, count, "loop", (x,), tuple(h0s), tuple((y,) for y in ys), tuple(finals),
+                   reverse_bw=len(cells) == 2, where=f"TF2 while loop of {cells[0]!r}", lengths=lens)
+
+
+def _v2_boundary(g: _Graph, scope: str) -> dict[str, str]:
+    """For the cell ``scope`` inside some While's body: the loop's sequence, initial state, final state, stacked
+    outputs and lengths, as tensors of the top graph."""
+    kernel = f"{scope}/gates/kernel"
+    for loop in (n for n in g.nodes.values() if n.op in _WHILE):
+        body = g.functions.get(loop.attr["body"].func.name)
+        if body is None:
+            continue
+        args = [a.name for a in body.signature.input_arg]
+        outer = {a: loop.input[i] for i, a in enumerate(args) if i < len(loop.input)}
+        b = _Graph.of_nodes(body.node_def)
+        for mm in (n for n in body.node_def if n.op == "MatMul" and len(n.input) > 1):
+            arg = _op(b.through(mm.input[1], {"Identity"})[0])
+            if arg not in outer or _op(g.through(outer[arg])[0]) != kernel:
+                continue
+            concat = b.producer(mm.input[0])
+            if concat is None or concat.op != "ConcatV2":
+                raise _NoTap("its gates do not read concat([x, h]) inside the loop")
+            return _v2_ends(g, loop, body, b, args, outer, concat)
+    raise _NoTap("its cell runs inside a TF2 loop function that could not be followed")
+
+
+def _v2_ends(g: _Graph, loop: Any, body: Any, b: _Graph, args: list[str], outer: dict[str, str],
+             concat: Any) -> dict[str, str]:
+    out = {"x": "", "h0": "", "final": "", "y": "", "lens": "", "loop": loop.name}
+    h_arg = _op(b.through(concat.input[1], {"Identity"})[0])
+    if h_arg not in outer:
+        raise _NoTap("its loop state could not be followed")
+    out["h0"] = _tensor(outer[h_arg])
+    out["final"] = f"{loop.name}:{args.index(h_arg)}"
+    item = b.producer(b.through(concat.input[0], {"Identity"})[0])
+    if item is not None and item.op == "TensorListGetItem":
+        source = g.producer(outer.get(_op(item.input[0]), ""))
+        if source is not None and source.op == "TensorListFromTensor":
+            out["x"] = _tensor(source.input[0])
+    # the list the body writes (TensorListSetItem on a list argument), stacked after the loop
+    for setitem in (n for n in body.node_def if n.op == "TensorListSetItem"):
+        list_arg = _op(setitem.input[0])
+        if list_arg not in outer:
+            continue
+        index = args.index(list_arg)
+        stack = next((n for n in g.nodes.values() if n.op == "TensorListStack"
+                      and _tensor(g.through(n.input[0], {"Identity"})[0]) == f"{loop.name}:{index}"), None)
+        if stack is not None:
+            out["y"] = f"{stack.name}:0"
+    # lengths: the body copies the state through where time >= sequence_length (GreaterEqual on an argument)
+    for ge in (n for n in body.node_def if n.op == "GreaterEqual" and len(n.input) > 1):
+        lens_arg = _op(b.through(ge.input[1], {"Identity", "Cast"})[0])
+        if lens_arg in outer:
+            out["lens"] = _tensor(g.through(outer[lens_arg], {"Identity", "Cast"})[0])
     return out
