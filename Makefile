@@ -1,3 +1,4 @@
+# make zoo: GRU models rebuilt from public repositories, checked as their owners would (the table in ZOO.md).
 # make demo: create .venv, install onnxgru with every backend, run the bundled example.
 # make test: the same environment (made if needed), then the whole test suite (what CI runs, with make lint: .ci/run).
 # make test-fast: the numpy/ONNX core only (no TensorFlow, PyTorch, OpenVINO or tract; about 10 s): the quick loop.
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 FAST := not slow and not tf and not torch and not runtime
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench zoo clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 2; }
@@ -37,5 +38,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
+zoo: $(STAMP)
+	$(BIN)/python -m zoo.run --markdown ZOO.md $(ZOO_ARGS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .zoo

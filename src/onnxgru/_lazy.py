@@ -73,22 +73,37 @@ def require(name: str, purpose: str = "") -> ModuleType:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 to /dev/null for a while: TensorFlow's C++ side logs there while it loads (absl, before any
-    log level applies), and a refused request must print one sentence, not four lines about CUDA drivers."""
+def _native_stderr_silenced(fds: tuple[int, ...] = (2,)) -> Iterator[None]:
+    """File descriptor 2 (and any of ``fds``) to /dev/null for a while: TensorFlow's C++ side logs there while it
+    loads (absl, before any log level applies), and a refused request must print one sentence, not four lines about
+    CUDA drivers."""
     try:
-        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        saved, null = [os.dup(fd) for fd in fds], os.open(os.devnull, os.O_WRONLY)
     except OSError:
         yield
         return
     try:
+        sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(null, 2)
+        for fd in fds:
+            os.dup2(null, fd)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in zip(fds, saved):
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(null)
+
+
+@contextlib.contextmanager
+def native_output_silenced() -> Iterator[None]:
+    """What a framework's C++ side prints on stdout and stderr (torch.onnx's "Torch IR graph at exception" dump of
+    hundreds of lines), kept off the terminal unless ``-v``: onnxgru's output is its report."""
+    if _VERBOSE:
+        yield
+        return
+    with _native_stderr_silenced((1, 2)):
+        yield
 
 
 def available(name: str) -> bool:

@@ -307,12 +307,22 @@ def _load_options(args: argparse.Namespace):  # -> LoadOptions
         memory_limit=limits.MEMORY_LIMIT_BYTES if memory is None else limits.parse_memory(memory),
         fixed={**fixed_inputs(getattr(args, "input", [])), **(frozen := fixed_inputs(getattr(args, "freeze", [])))},
         freeze=frozen,
+        named=_npz(getattr(args, "inputs", None)),
         time_major=getattr(args, "time_major", None),
         batch_first=getattr(args, "batch_first", None),
         trust_pickle=getattr(args, "trust_pickle", False),
         input_names=tuple(n for n in getattr(args, "input_names", "").split(",") if n),
         output_names=tuple(n for n in getattr(args, "output_names", "").split(",") if n),
     )
+
+
+def _npz(path: str | None) -> dict:
+    """The arrays of ``--inputs FILE.npz`` for the readers: an ONNX model's weights given as graph inputs."""
+    if not path:
+        return {}
+    from onnxgru.verify.inputs import read_npz
+
+    return read_npz(path)
 
 
 def _settings(args: argparse.Namespace):  # -> Settings

@@ -128,7 +128,7 @@ def _tf1_run(pb: Path, fetches: list[str], feeds: dict[str, np.ndarray]) -> list
 
 def test_tf1_pixels_with_a_keep_prob_feed_exports_whole(pixels, tmp_path, capsys) -> None:
     """tf2onnx's own public GRU test model, shaped: flat pixels -> reshape -> static_rnn -> dropout -> dense."""
-    found, out = export("tf", pixels, tmp_path, capsys, "--input", "keep_prob=1.0")
+    found, out = export("tf", pixels, tmp_path, capsys, "--freeze", "keep_prob=1.0")
     x = np.random.default_rng(7).uniform(0, 1, (5, 784)).astype(np.float32)
     (want,) = _tf1_run(pixels, ["logits"], {"x": x, "keep_prob": np.float32(1.0)})
     import onnxruntime as ort

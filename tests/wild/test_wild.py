@@ -190,6 +190,7 @@ def test_keras3_sequential_ids_and_its_saved_model(tmp_path: Path, capsys) -> No
     a correct PyTorch port: ids drawn in the vocabulary, --steps honoured, the GRU tapped, a pass."""
     tf_module()
     import keras
+
     import torch
 
     model = keras.Sequential([keras.layers.Embedding(50, 8), keras.layers.GRU(6), keras.layers.Dense(1)])

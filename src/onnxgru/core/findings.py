@@ -245,7 +245,5 @@ def not_exported(model: str) -> Finding:
 
 def as_errors(findings: list[Finding], code: str) -> list[Finding]:
     """``findings`` with those of ``code`` raised to errors: what was a partial result is, where the command needed
-    it whole, a failure (an export ``check`` needs and could not make). Empty when none has that code."""
-    if not any(f.code == code for f in findings):
-        return []
+    it whole, a failure (an export ``check`` needs and could not make)."""
     return [replace(f, severity="error") if f.code == code else f for f in findings]

@@ -25,6 +25,7 @@ class LoadOptions:
 
     fixed: dict[str, np.ndarray] = field(default_factory=dict)  # values to run with (--input, --freeze)
     freeze: dict[str, np.ndarray] = field(default_factory=dict)  # feeds folded into an export (--freeze)
+    named: dict[str, np.ndarray] = field(default_factory=dict)  # --inputs FILE.npz by name: weights given as inputs
     time_major: bool | None = None
     batch_first: bool | None = None
     trust_pickle: bool = False

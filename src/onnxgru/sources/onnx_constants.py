@@ -106,5 +106,5 @@ def _array(tensor: onnx.TensorProto) -> np.ndarray:
 def node_name(node: onnx.NodeProto) -> str:
     """The node's name (or its first output's) as text: protobuf hands back bytes when a corrupt file's name is not
     UTF-8."""
-    name = node.name or (node.output[0] if node.output else "")
+    name = node.name or next((o for o in node.output if o), "")  # a GRU may leave Y unnamed and give only Y_h
     return name.decode(errors="replace") if isinstance(name, bytes) else str(name)

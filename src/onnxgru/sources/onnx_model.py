@@ -87,7 +87,7 @@ def from_proto(
     """Describe ``model`` and read its interface; running it loads ``runtime`` on first use. ``like`` is the source
     an export was made from: the export keeps its interface (each input's role by name), and where the export holds
     no GRU node or loop (a single cell step written as plain operators) its GRUs are the source's, unfused."""
-    given = {k: v for k, v in options.fixed.items() if any(i.name == k for i in model.graph.input)}
+    given = {k: v for k, v in {**options.named, **options.fixed}.items() if any(i.name == k for i in model.graph.input)}
     scan = onnx_describe.find_grus(model, given)
     if like is not None and not scan.layers and not scan.unused:
         scan.layers = [replace(la, fused=False, detail="written as plain operators (no GRU node or loop)")

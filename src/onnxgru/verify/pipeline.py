@@ -118,7 +118,8 @@ def verify(
             progress(f"exporting {m.role} to ONNX")
             exported, said = export(m)
             if exported is None:  # the export was asked for: without it there is nothing to run in the runtimes
-                said = F.as_errors(said, "GRU011") or [F.not_exported(m.role)]
+                said = F.as_errors(said, "GRU011")
+                said += [] if F.is_error(said) else [F.not_exported(m.role)]
             v.findings += said
             if exported is not None:
                 origin[id(exported)] = m

@@ -62,6 +62,8 @@ def load(path: Path, role: str, options: LoadOptions) -> LoadedModel:
 
     names = renames(tfg)
     signature, time_major = _signature(tfg, layers, specs, names, options)
+    for k in options.fixed:  # a name that is no input of the graph is refused here, frozen or not
+        _tensor_of(signature, names, k)
     frozen = {_tensor_of(signature, names, k): v for k, v in options.freeze.items()}
     handle = TFHandle(tfg, {names.get(f.name, f.name): f.name for f in tfg.inputs}, frozen, specs)
     dtype = next((p.dtype for p in signature.data if np.dtype(p.dtype).kind == "f"), str(layers[0].W.dtype))

@@ -214,8 +214,11 @@ def _quiet_exporter(sink: io.StringIO) -> Iterator[None]:
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
+    from onnxgru._lazy import native_output_silenced
+
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                native_output_silenced():
             warnings.simplefilter("ignore")
             yield
     finally:

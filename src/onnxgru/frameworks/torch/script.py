@@ -254,8 +254,11 @@ def _ports(graph: Any, module: nn.Module, calls: list[Call], stack_args: dict[in
             weight = _resolve(node.inputsAt(0), module)
             vocab = int(weight.shape[0]) if weight is not None else None
             batch_first = _batch_first_after(node, calls)
-            port = port.with_(dtype="int64", shape=(None, None), vocab=vocab,
-                              batch_axis=0 if batch_first else 1, time_axis=1 if batch_first else 0)
+            if _unsqueezed(value):  # ids (batch,) lifted to a one-step sequence inside: no time axis to draw
+                port = port.with_(dtype="int64", shape=(None,), vocab=vocab, batch_axis=0, time_axis=None)
+            else:
+                port = port.with_(dtype="int64", shape=(None, None), vocab=vocab,
+                                  batch_axis=0 if batch_first else 1, time_axis=1 if batch_first else 0)
         elif (c := _call_of(node, calls)) is not None:
             port = _gru_port(port, c[1], slot, rows_before[c[0]])
         elif kind in ("aten::linear",) and slot == 0:
@@ -313,11 +316,25 @@ def _reached(value: Any) -> tuple[Any, int, bool] | None:
             continue
         if node.kind() == "prim::CallMethod":
             return node, uses[0].offset - 1, swapped
+        if node.kind() == "aten::unsqueeze" and (beyond := _reached(node.output())) is not None:
+            return beyond[0], beyond[1], swapped != beyond[2]  # ids (batch,) lifted before an embedding
         return node, uses[0].offset, swapped
     return None
 
 
 _PADS = {"aten::pad", "aten::constant_pad_nd"}
+
+
+def _unsqueezed(value: Any) -> bool:
+    """The argument reaches its first use through an ``unsqueeze`` (GRU4Rec's item ids of shape (batch,))."""
+    for _ in range(8):
+        uses = [u for u in value.uses() if u.user.kind() not in ("prim::TupleConstruct", "prim::Return", *_INSPECT)]
+        if not uses or uses[0].user.kind() not in (*_THROUGH, "aten::unsqueeze"):
+            return False
+        if uses[0].user.kind() == "aten::unsqueeze":
+            return True
+        value = uses[0].user.output()
+    return False
 
 
 def _call_of(node: Any, calls: list[Call]) -> tuple[int, Call] | None:
