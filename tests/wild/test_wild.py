@@ -273,3 +273,49 @@ def test_dropout_wrapped_cell_in_either_control_flow(flow: str, tf1, tmp_path: P
     assert [n.op_type for n in onnx.load(str(out)).graph.node].count("GRU") == 1
     code, rep, err = run(["convert", src, "-o", tmp_path / "exact.pt", "--input", "keep_prob=1.0"], tmp_path, capsys)
     assert code == 0 and (tmp_path / "exact.pt").is_file(), err
+
+
+@pytest.mark.tf
+def test_keras3_bidirectional_gru_export_keeps_each_directions_bias(tmp_path: Path, capsys) -> None:
+    """Both directions of a Keras 3 ``Bidirectional(GRU)`` have a (2, 3H) bias of the same shape: the fused
+    backward node once took the forward one's (off by about 0.6). Fed large inputs (as after convolutions), a correct
+    float32 GRU also rounds beyond 1e-5: that is held to float32's own floor, not reported."""
+    tf_module()
+    import keras
+
+    i = keras.Input((None, 40))
+    x = keras.layers.Bidirectional(keras.layers.GRU(16, return_sequences=True))(i)
+    model = keras.Model(i, keras.layers.Dense(3)(x))
+    rng = np.random.default_rng(18)
+    model.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in model.get_weights()])
+    model.save(tmp_path / "bi.keras")
+    np.save(tmp_path / "x.npy", rng.uniform(-30, 30, (3, 12, 40)).astype(np.float32))
+    out = tmp_path / "bi.onnx"
+    argv = ["export", "tf", tmp_path / "bi.keras", "-o", out, "--input", f"input_layer={tmp_path / 'x.npy'}",
+            "--runtimes", "onnxruntime"]
+    code, rep, err = run(argv, tmp_path, capsys)
+    assert code == 0 and out.is_file(), (err, [f["message"][:300] for f in rep.get("findings", [])])
+    checks = [c for c in rep["gru_checks"] if c["execution"].startswith("onnxruntime")]
+    assert len(checks) == 2 and all(c["passed"] for c in checks)
+
+
+def test_rounding_floor_follows_the_inputs_reach() -> None:
+    """The tap check's floor: float32's rounding of the largest pre-activation (inputs of 30 reach far beyond 1e-5
+    of rounding), not a fixed 1e-5; a wrong formula stays far beyond it."""
+    from onnxgru.core import reference
+    from onnxgru.core import taps as T
+    from onnxgru.core.taps import Tap
+
+    from ..conftest import random_layer
+
+    rng = np.random.default_rng(18)
+    layer = random_layer(rng, input_size=40, hidden=16, linear_before_reset=1)
+    x = rng.uniform(-30, 30, (3, 12, 40)).astype(np.float32)
+    h0 = rng.uniform(-0.9, 0.9, (1, 3, 16)).astype(np.float32)
+    y, states = reference.run_layers([layer], x.astype(np.float64), [h0.astype(np.float64)], None)
+    noisy = (y + 5e-5 * rng.choice([-1.0, 1.0], y.shape)).astype(np.float32)  # beyond 1e-5, within the floor
+    flipped, _ = reference.run_layers([layer], x, [h0], None, flip_linear_before_reset=True)
+    assert T.reach_of([layer], x) > 100
+    ok = T.check("runtime", Tap(0, 1, x, (h0,), noisy, (None,), None, ""), [layer], 1e-5, 0.0)
+    bad = T.check("runtime", Tap(0, 1, x, (h0,), flipped.astype(np.float32), (None,), None, ""), [layer], 1e-5, 0.0)
+    assert ok.passed and ok.max_abs > 1e-5 and not bad.passed and bad.max_abs > 100 * T._EPS32 * T._ROUNDING_MARGIN * T.reach_of([layer], x)

@@ -81,6 +81,17 @@ class _Body:
                         return value.reshape(-1)
         return None
 
+    def stacked_bias(self, matmul: onnx.NodeProto, hidden: int) -> np.ndarray | None:
+        """The (2, 3H) bias a reset-after Keras cell slices its input or recurrent bias from, found behind the Add on
+        ``matmul``'s result: this cell's own, never another layer's of the same size."""
+        for c in self.consumers.get(matmul.output[0], []):
+            if c.op_type == "Add":
+                for other in (i for i in c.input if i != matmul.output[0]):
+                    value, _ = self.const(other)
+                    if value is not None and value.shape == (2, 3 * hidden):
+                        return value
+        return None
+
     def activation(self) -> tuple[str, float | None]:
         """The op type of the candidate activation: the factor next to ``1 - z`` in ``(1 - z) * h~``."""
         for n in self.nodes:
@@ -177,7 +188,9 @@ def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[tuple[
         bias = b.add_bias(kn, 3 * h)
         if lbr:
             rb = b.add_bias(recurrent[0][0], 3 * h)
-            both = next((v for v in b.consts.values() if v.shape == (2, 3 * h) and v.dtype.kind == "f"), None)
+            both = b.stacked_bias(kn, h)
+            if both is None:
+                both = b.stacked_bias(recurrent[0][0], h)
             if bias is not None and rb is not None:
                 bias = np.stack([bias, rb])
             elif both is not None:
