@@ -318,4 +318,5 @@ def test_rounding_floor_follows_the_inputs_reach() -> None:
     assert T.reach_of([layer], x) > 100
     ok = T.check("runtime", Tap(0, 1, x, (h0,), noisy, (None,), None, ""), [layer], 1e-5, 0.0)
     bad = T.check("runtime", Tap(0, 1, x, (h0,), flipped.astype(np.float32), (None,), None, ""), [layer], 1e-5, 0.0)
-    assert ok.passed and ok.max_abs > 1e-5 and not bad.passed and bad.max_abs > 100 * T._EPS32 * T._ROUNDING_MARGIN * T.reach_of([layer], x)
+    floor = T._EPS32 * T._ROUNDING_MARGIN * T.reach_of([layer], x)
+    assert ok.passed and ok.max_abs > 1e-5 and not bad.passed and bad.max_abs > 100 * floor
