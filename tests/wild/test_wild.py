@@ -320,3 +320,36 @@ def test_rounding_floor_follows_the_inputs_reach() -> None:
     bad = T.check("runtime", Tap(0, 1, x, (h0,), flipped.astype(np.float32), (None,), None, ""), [layer], 1e-5, 0.0)
     floor = T._EPS32 * T._ROUNDING_MARGIN * T.reach_of([layer], x)
     assert ok.passed and ok.max_abs > 1e-5 and not bad.passed and bad.max_abs > 100 * floor
+
+
+@pytest.mark.torch
+@pytest.mark.runtime
+def test_scripted_optional_state_exports_for_every_runtime(tmp_path: Path, capsys) -> None:
+    """A scripted model taking ``h: Optional[Tensor] = None`` (a robotics repo's GRU wrapper): torch.onnx writes an
+    optional-typed input behind OptionalHasElement/If, which only ONNX Runtime runs; the export writes it as the
+    tensor it takes, its Ifs resolved, and OpenVINO runs it too."""
+    from typing import Optional
+
+    import torch
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(6, 8, num_layers=2, batch_first=True)
+            self.head = torch.nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor, h: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: UP045
+            y, state = self.gru(x, h)
+            return torch.tanh(self.head(y)), state
+
+    torch.manual_seed(18)
+    path = tmp_path / "wrapper.pt"
+    torch.jit.save(torch.jit.script(Wrapper().eval()), str(path))
+    out = tmp_path / "wrapper.onnx"
+    code, rep, err = run(["export", "torch", path, "-o", out, "--runtimes", "onnxruntime,openvino-f32"], tmp_path,
+                         capsys)
+    assert code == 0 and out.is_file(), (err, [f["message"][:200] for f in rep.get("findings", [])])
+    assert {r["status"] for r in rep["runtimes"]} == {"ok"}
+    import onnx
+
+    assert all(i.type.WhichOneof("value") == "tensor_type" for i in onnx.load(str(out)).graph.input)

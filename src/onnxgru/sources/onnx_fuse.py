@@ -29,7 +29,7 @@ from onnxgru._lazy import require
 from onnxgru.core.spec import GRULayer
 from onnxgru.sources import onnx_loops
 from onnxgru.sources.onnx_build import gru_node_attrs
-from onnxgru.sources.onnx_constants import constants
+from onnxgru.sources.onnx_constants import _array, constants
 from onnxgru.sources.onnx_describe import live_and_read, outer_names
 
 if TYPE_CHECKING:
@@ -502,6 +502,79 @@ def reverse_v2_as_slice(model: onnx.ModelProto) -> int:
 
 
 # --- dropout at inference -----------------------------------------------------------------------------------------
+def optional_inputs_as_tensors(model: onnx.ModelProto) -> list[str]:
+    """A graph input of ``optional(tensor)`` type (torch.onnx's export of a scripted ``h: Optional[Tensor] = None``)
+    as the plain tensor it carries: ``OptionalHasElement`` of it is true, ``OptionalGetElement`` the tensor itself,
+    and each ``If`` that this makes constant is replaced by the branch it takes. ONNX Runtime runs optional inputs;
+    OpenVINO, tract and the ONNX reference evaluator do not, and a model given its initial state needs none of it.
+    Returns the inputs changed."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    changed = [i.name for i in graph.input if i.type.WhichOneof("value") == "optional_type"
+               and i.type.optional_type.elem_type.WhichOneof("value") == "tensor_type"]
+    if not changed:
+        return []
+    for i in graph.input:
+        if i.name in changed:
+            inner = type(i.type)()
+            inner.CopyFrom(i.type.optional_type.elem_type)
+            i.type.CopyFrom(inner)
+    present = set(changed)  # values that hold a tensor for sure: those inputs, Optional(x), their Identity copies
+    while True:  # an inlined branch brings its own Optional* nodes up
+        for node in list(graph.node):
+            if node.op_type == "Optional" and node.input and node.input[0]:
+                present.update(node.output)
+                _replace(graph, node, [helper.make_node("Identity", [node.input[0]], list(node.output),
+                                                        name=node.name)])
+            elif node.op_type == "Identity" and node.input[0] in present:
+                present.update(node.output)
+            elif node.op_type == "OptionalHasElement" and node.input and node.input[0] in present:
+                true = helper.make_tensor("present", TensorProto.BOOL, [], [True])
+                _replace(graph, node, [helper.make_node("Constant", [], list(node.output), name=node.name,
+                                                        value=true)])
+            elif node.op_type == "OptionalGetElement" and node.input and node.input[0] in present:
+                _replace(graph, node, [helper.make_node("Identity", list(node.input), list(node.output),
+                                                        name=node.name)])
+        if not _inline_constant_if(graph):
+            return changed
+
+
+def _inline_constant_if(graph: onnx.GraphProto) -> bool:
+    """The first ``If`` whose condition is a constant (through Not, Cast, Identity) replaced by the nodes of the branch
+    it takes, its outputs renamed to the If's; True when one was."""
+    from onnx import helper
+
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def value(name: str) -> bool | None:
+        flips = 0
+        for _ in range(16):
+            node = producer.get(name)
+            if node is None:
+                return None
+            if node.op_type == "Constant" and node.attribute:
+                return bool(_array(node.attribute[0].t).reshape(-1)[0]) != bool(flips % 2)
+            if node.op_type == "Not":
+                flips += 1
+            elif node.op_type not in ("Cast", "Identity"):
+                return None
+            name = node.input[0]
+        return None
+
+    for node in graph.node:
+        cond = value(node.input[0]) if node.op_type == "If" else None
+        if cond is None:
+            continue
+        branch = next(a.g for a in node.attribute if a.name == ("then_branch" if cond else "else_branch"))
+        graph.initializer.extend(branch.initializer)
+        inlined = list(branch.node) + [helper.make_node("Identity", [b.name], [out], name=f"{node.name}/{out}")
+                                       for b, out in zip(branch.output, node.output) if out]
+        _replace(graph, node, inlined)
+        return True
+    return False
+
+
 def drop_unread_inputs(model: onnx.ModelProto) -> list[str]:
     """Graph inputs no node reads any more (a ``keep_prob`` whose dropout sat inside a loop a GRU node replaced): an
     input that changes nothing is dropped, since OpenVINO and tract refuse to be fed one their graph no longer has.

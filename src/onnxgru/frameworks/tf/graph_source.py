@@ -96,7 +96,9 @@ def _tensor_of(signature: Signature, names: dict[str, str], key: str) -> str:
         if key in (tensor, port, graph.op_name(tensor)):
             return tensor
     known = ", ".join(repr(p.name) for p in signature.inputs)
-    raise UserError(f"--input names [{key!r}] are not inputs of the graph; its inputs are {known}.")
+    near = [p.name for p in signature.inputs if p.name.split("/")[-1].split(":")[0] == key]
+    hint = f" (did you mean {near[0]!r}?)" if len(near) == 1 else ""
+    raise UserError(f"--input names [{key!r}] are not inputs of the graph{hint}; its inputs are {known}.")
 
 
 def _layers_via_onnx(tfg: graph.TFGraph) -> list[GRULayer]:
@@ -202,18 +204,24 @@ class _Consumers:
                 return self.reshaped_to(user.name)
             if user.op == "Reshape" and len(user.input) > 1:
                 node = self.nodes.get(graph.op_name(user.input[1]))
-                if node is None or node.op != "Const":
+                if node is not None and node.op == "Pack" and len(node.input) >= 2:
+                    # [batch taken from the input's own Shape, 28, 28] (tf2onnx's public GRU model)
+                    rest = [self._const(i) for i in node.input[1:]]
+                    if any(r is None or r.size != 1 for r in rest):
+                        continue
+                    dims = (-1, *(int(r.reshape(-1)[0]) for r in rest))  # type: ignore[union-attr]
+                elif node is not None and node.op == "Const":
+                    dims = tuple(int(d) for d in np.asarray(self._const(node.name)).ravel())
+                else:
                     continue
-                from onnxgru.frameworks.tf.tfimport import tf
-
-                dims = tuple(int(d) for d in np.asarray(tf().make_ndarray(node.attr["value"].tensor)).ravel())
                 if len(dims) >= 2 and dims[0] == -1 and all(d > 0 for d in dims[1:]):
                     return dims
         return None
 
     def vocabulary(self, tensor: str) -> int | None:
         """The rows of the embedding table an input indexes, if any: through Identity, Cast and Reshape, and the index
-        arithmetic Keras 3 writes before its lookup (a negative id wrapped with Less, AddV2 and SelectV2)."""
+        arithmetic Keras 3 writes before its lookup (a negative id wrapped with Less, AddV2 and SelectV2); or the depth
+        of a OneHot the ids feed (character models)."""
         todo, seen = [graph.op_name(tensor)], set()
         while todo:
             name = todo.pop()
@@ -223,11 +231,23 @@ class _Consumers:
             for user in self.users.get(name, []):
                 if user.op in _INDEX_OPS:
                     todo.append(user.name)
+                elif user.op == "OneHot" and graph.op_name(user.input[0]) == name:  # one-hot ids (char models)
+                    depth = self._const(user.input[1])
+                    if depth is not None and depth.size == 1:
+                        return int(depth.reshape(-1)[0])
                 elif user.op in _EMBEDDING_OPS and graph.op_name(user.input[1]) == name:
                     table = self._const_shape(user.input[0])
                     if table is not None and len(table) == 2:
                         return int(table[0])
         return None
+
+    def _const(self, tensor: str) -> np.ndarray | None:
+        node = self.nodes.get(graph.op_name(tensor))
+        if node is None or node.op != "Const":
+            return None
+        from onnxgru.frameworks.tf.tfimport import tf
+
+        return np.asarray(tf().make_ndarray(node.attr["value"].tensor))
 
     def _const_shape(self, tensor: str) -> tuple | None:
         name = graph.op_name(tensor)

@@ -63,6 +63,10 @@ def export_model(
     else:
         proto, route = _whole(model, settings, options, exporter, opset)
         from onnxgru.frameworks.torch import fuse
+        from onnxgru.sources.onnx_fuse import optional_inputs_as_tensors
+
+        if optional_inputs_as_tensors(proto):
+            route += "; an optional input written as the tensor it takes (its If branches resolved)"
         from onnxgru.verify.inputs import make_inputs
 
         left = fuse.fuse_stacks(proto, model, make_inputs([model], settings, options.fixed))
