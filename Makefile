@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks models
 
-# make bench: the ratio tables of BENCHMARKS.md (about 5 minutes on 2 cores); BENCH_ARGS="--quick" for a smoke run,
+# make bench: the ratio tables of BENCHMARKS.md (about 12 minutes on 2 cores, the zoo section half of it); BENCH_ARGS="--quick" for a smoke run,
 # BENCH_ARGS="--sections check,exact" for some of it, BENCH_ARGS="--markdown" for the tables as BENCHMARKS.md shows them.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -70,6 +70,9 @@ def make_inputs(
                 for p in m.signature.inputs
                 if p.role == "feed" and inp.given_for(p.name, named) is None and p.default is not None]
     fixed_said = [f"{k} = {v.tolist() if v.size <= 4 else f'array {v.shape}'} (given)" for k, v in named.items()]
+    takes_lengths = [p.name for m in models for p in m.signature.by_role("lengths") if p.name not in named]
+    if takes_lengths and lens is None:  # what core.inputs.feeds gives a lengths input nobody set: every step
+        fixed_said.append(f"{takes_lengths[0]} = {max(steps, 1)} for every row (every step valid)")
     how = "; ".join(filter(None, [how, *fixed_said, *dict.fromkeys(defaults)]))
     seed = None if not said else settings.seed
     return Inputs(tuple(data), h0, seed, how or "no inputs", steps, lens, named)

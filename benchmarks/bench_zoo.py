@@ -1,0 +1,65 @@
+"""What a check costs beside the native runs it stands on: for each zoo model's first ``check`` command, the whole
+``onnxgru check`` (native runs, exports, every runtime, taps, reference) beside a hand-written script that loads the
+same sources and runs each once natively on inputs of the same sizes (what an owner's own test would spend),
+each a fresh process, interleaved, median of the rounds (target: <= 2x per model).
+
+    python benchmarks/bench_zoo.py [--repeats 1] [--only NAME,NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from _common import ROOT, Command, Row, emit, env, interleaved, median
+
+sys.path.insert(0, str(ROOT))
+
+# the owner's script: load each source with its framework and run it once, natively, on inputs of the check's sizes
+NATIVE = """
+import json, sys
+from onnxgru.cli import build_parser, _load_options, _settings
+from onnxgru.sources.load import load
+from onnxgru.verify.inputs import make_inputs
+args = build_parser().parse_args(json.loads(sys.argv[1]))
+options, settings = _load_options(args), _settings(args)
+models = [load(p, f"{k}:{p}", options, kind="onnx" if k == "onnx" else None)
+          for k in ("tf", "torch", "onnx") for p in getattr(args, k)]
+inputs = make_inputs(models, settings, options.fixed)
+for m in models:
+    m.run(inputs, False)
+"""
+
+
+def rows(repeats: int, only: set[str]) -> list[Row]:
+    from zoo.run import CACHE, build, names
+
+    out = []
+    for name in names():
+        if only and name not in only:
+            continue
+        check = next((r for r in build(name) if r.argv[0] == "check"), None)
+        if check is None:
+            continue
+        argv = [str(a) for a in check.argv]
+        fns = {"check": Command([sys.executable, "-m", "onnxgru", *argv, "-q"], env(), CACHE / name),
+               "native": Command([sys.executable, "-c", NATIVE, json.dumps(argv)], env(), CACHE / name)}
+        times = interleaved(fns, repeats)
+        med = {k: median(v) for k, v in times.items()}
+        out.append(Row("7 zoo", f"{name}: check {' '.join(argv[1:])}"[:90], med["check"],
+                       "its sources loaded and run once natively", med["native"], 2.0))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--only", default="", help="comma-separated zoo model names")
+    p.add_argument("--json", action="store_true", help="(always on: one JSON line for run.py)")
+    args = p.parse_args()
+    emit(rows(args.repeats, {n for n in args.only.split(",") if n}))
+
+
+if __name__ == "__main__":
+    main()
