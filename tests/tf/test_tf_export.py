@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -120,6 +121,15 @@ def test_a_frozen_feed_is_folded_into_the_export(cli, tmp_path, tf1_models) -> N
                                               "--runtimes", "onnxruntime")
     assert code == 0 and "keep_prob" in [i.name for i in onnx.load(str(out)).graph.input], stdout + stderr
     assert data["export"]["frozen"] == {}
+    if importlib.util.find_spec("tract") is None:
+        return
+    # kept as an input, the dropout still draws random numbers, which tract cannot load: the message says --freeze
+    out.unlink()
+    (tmp_path / "report.json").unlink()
+    code, stdout, stderr, out, data = _export(cli, tmp_path, tf1_models["dropout"], "--input", "keep_prob=1.0",
+                                              "--runtimes", "onnxruntime,tract")
+    gru007 = [f["message"] for f in data["findings"] if f["code"] == "GRU007"]
+    assert code == 1 and out.exists() and gru007 and "--freeze" in gru007[0], stdout + stderr
 
 
 def test_the_written_model_agrees_with_tensorflow_on_other_inputs(cli, tmp_path, tf1_models) -> None:

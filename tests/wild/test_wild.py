@@ -276,15 +276,23 @@ def test_dropout_wrapped_cell_in_either_control_flow(flow: str, tf1, tmp_path: P
 
 
 @pytest.mark.tf
-def test_keras3_bidirectional_gru_export_keeps_each_directions_bias(tmp_path: Path, capsys) -> None:
-    """Both directions of a Keras 3 ``Bidirectional(GRU)`` have a (2, 3H) bias of the same shape: the fused
-    backward node once took the forward one's (off by about 0.6). Fed large inputs (as after convolutions), a correct
-    float32 GRU also rounds beyond 1e-5: that is held to float32's own floor, not reported."""
+@pytest.mark.parametrize("recurrent_dropout", [0.0, 0.25])
+def test_keras3_bidirectional_gru_exports_as_one_bidirectional_node(recurrent_dropout: float, tmp_path: Path,
+                                                                    capsys) -> None:
+    """A Keras 3 ``Bidirectional(GRU)`` is one bidirectional GRU node per layer, in every runtime. Both directions
+    have a (2, 3H) bias of the same shape: the backward node once took the forward one's (off by about 0.6). With
+    ``recurrent_dropout`` Keras 3 multiplies each gate's kernel slice separately, which once left the loops unfused
+    (tract and the reference refuse them). Fed large inputs (as after convolutions), a correct float32 GRU also rounds
+    beyond 1e-5: that is held to float32's own floor, not reported."""
     tf_module()
     import keras
+    import onnx
 
     i = keras.Input((None, 40))
-    x = keras.layers.Bidirectional(keras.layers.GRU(16, return_sequences=True))(i)
+    x = i
+    for _ in range(2):
+        x = keras.layers.Bidirectional(keras.layers.GRU(16, return_sequences=True,
+                                                        recurrent_dropout=recurrent_dropout))(x)
     model = keras.Model(i, keras.layers.Dense(3)(x))
     rng = np.random.default_rng(18)
     model.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in model.get_weights()])
@@ -292,9 +300,15 @@ def test_keras3_bidirectional_gru_export_keeps_each_directions_bias(tmp_path: Pa
     np.save(tmp_path / "x.npy", rng.uniform(-30, 30, (3, 12, 40)).astype(np.float32))
     out = tmp_path / "bi.onnx"
     argv = ["export", "tf", tmp_path / "bi.keras", "-o", out, "--input", f"input_layer={tmp_path / 'x.npy'}",
-            "--runtimes", "onnxruntime"]
+            "--runtimes", "onnxruntime,tract,reference"]
     code, rep, err = run(argv, tmp_path, capsys)
     assert code == 0 and out.is_file(), (err, [f["message"][:300] for f in rep.get("findings", [])])
+    nodes = onnx.load(str(out)).graph.node
+    grus = [n for n in nodes if n.op_type == "GRU"]
+    assert not [n for n in nodes if n.op_type in ("Loop", "Scan")]
+    assert [onnx.helper.get_attribute_value(a) for n in grus for a in n.attribute if a.name == "direction"] == [
+        b"bidirectional"] * 2
+    assert [r["status"] for r in rep["runtimes"]] == ["ok"] * 3
     checks = [c for c in rep["gru_checks"] if c["execution"].startswith("onnxruntime")]
     assert len(checks) == 2 and all(c["passed"] for c in checks)
 

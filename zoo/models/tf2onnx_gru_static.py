@@ -8,7 +8,8 @@ and run through ``static_rnn`` over ``rnn/gru_cell`` (GRUCell(128): ``gates/kern
 ``candidate/kernel (156, 128)``), zero initial state; the last output goes through ``tf.nn.dropout(keep_prob)``,
 ``MatMul`` with ``model/w1 (128, 10)`` and ``Add`` of ``model/b1`` (``model/pred``) into ``Identity`` ``output``.
 Frozen the way the file was made: ``convert_variables_to_constants`` on ``output``. Seeded random weights. tf2onnx's
-benchmark feeds ``keep_prob``, so the owner's commands give ``--input keep_prob=1.0``.
+benchmark feeds ``keep_prob``, so the owner's commands give ``--input keep_prob=1.0`` (kept as an input, as the
+file has it) or ``--freeze keep_prob=1.0`` (folded, for deployment).
 """
 
 from __future__ import annotations
@@ -56,15 +57,19 @@ def build(out: Path) -> list[Run]:
     np.save(out / "images.npy", rng.uniform(0.0, 1.0, (3, ROWS * PIXELS)).astype(np.float32))
     return [
         Run(("inspect", "frozen.pb"), 0, "one reset-before GRU unrolled 28 times by static_rnn", fast=True),
-        Run(("check", "--tf", "frozen.pb", "--input", "keep_prob=1.0"), 0,
-            "an unshaped X whose Reshape fixes 784 pixels; dropout fed off"),
-        Run(("check", "--tf", "frozen.pb", "--input", "keep_prob=1.0", "--input", "X=images.npy"), 0,
+        Run(("check", "--tf", "frozen.pb", "--input", "keep_prob=1.0"), 1,
+            "keep_prob fed, so the export keeps the dropout's RandomUniformLike: tract refuses it, the message says "
+            "--freeze"),
+        Run(("check", "--tf", "frozen.pb", "--freeze", "keep_prob=1.0"), 0,
+            "an unshaped X whose Reshape fixes 784 pixels; dropout folded away"),
+        Run(("check", "--tf", "frozen.pb", "--freeze", "keep_prob=1.0", "--input", "X=images.npy"), 0,
             "the same with the images given, as tf2onnx's benchmark feeds them"),
         Run(("export", "tf", "frozen.pb", "-o", "gru_nodrop.onnx", "--freeze", "keep_prob=1.0", "--input",
              "X=images.npy"), 0, "keep_prob folded, the images given: one GRU node and no dropout",
             writes="gru_nodrop.onnx"),
-        Run(("export", "tf", "frozen.pb", "-o", "gru.onnx", "--input", "keep_prob=1.0"), 0,
-            "the 28 unrolled cells fused into one GRU node", writes="gru.onnx"),
+        Run(("export", "tf", "frozen.pb", "-o", "gru.onnx", "--input", "keep_prob=1.0"), 1,
+            "the 28 unrolled cells fused, keep_prob kept: written (ONNX Runtime agrees), tract refuses the dropout",
+            writes="gru.onnx"),
         Run(("convert", "frozen.pb", "-o", "exact.pt", "--input", "keep_prob=1.0"), 0,
             "the GRU as an exact PyTorch module", writes="exact.pt"),
     ]

@@ -157,6 +157,10 @@ def refused(runtime: str, model: str, detail: str, known: str | None = None) -> 
                 "(time-major).")
     elif "double" in low or "float64" in low or "tensor(double)" in detail:
         hint = " ONNX Runtime's CPU GRU has no float64 kernel: export in float32 (`onnxgru export tf --dtype float32`)."
+    elif "randomuniform" in low or "randomnormal" in low or "bernoulli" in low:
+        hint = (" The model still draws random numbers at inference: dropout whose keep probability (or training "
+                "flag) is an input. Fold it away with `--freeze NAME=VALUE` (e.g. --freeze keep_prob=1.0) instead "
+                "of --input.")
     said = f" Known limitation: {known}" if known else ""
     return _make("GRU007", f"{runtime} refuses to load or run {model}: {detail}.{hint}{said}", f"{runtime}: {model}")
 

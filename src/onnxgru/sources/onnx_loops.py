@@ -48,6 +48,7 @@ class _Body:
             if outer_name in outer:
                 self.consts[inner] = outer[outer_name]
         self.nodes = list(body.node)
+        self.carried = [i.name for i in body.input[offset:]]  # the loop-carried values (Scan: every input)
         self.producer = {o: n for n in self.nodes for o in n.output}
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         for n in self.nodes:
@@ -69,6 +70,37 @@ class _Body:
                 return None, sliced
             name = n.input[0]
         return None, sliced
+
+    def upstream(self, name: str, limit: int = 24) -> set[str]:
+        """Every name ``name`` is computed from inside the body, itself included (a bounded walk)."""
+        seen, todo = {name}, [name]
+        while todo and len(seen) < limit:
+            n = self.producer.get(todo.pop())
+            if n is None or n.op_type in ("MatMul", "Gemm"):
+                continue
+            for i in n.input[:1] if n.op_type == "Gather" else n.input:  # a Gather's data, not its step index
+                if i and i not in seen:
+                    seen.add(i)
+                    todo.append(i)
+        return seen
+
+    def reads_state(self, matmul: onnx.NodeProto, carried: set[str]) -> bool:
+        """Whether a MatMul's data input is computed from a loop-carried value (the state), not the step's input."""
+        return any(name in carried and name not in self.consts for name in self.upstream(matmul.input[0]))
+
+    def reads_reset_state(self, matmul: onnx.NodeProto) -> bool:
+        """Whether a recurrent MatMul multiplies ``r * h``: a Mul one of whose factors is a Sigmoid (reset-before)."""
+        name = matmul.input[0]
+        for _ in range(8):
+            n = self.producer.get(name)
+            if n is None:
+                return False
+            if n.op_type == "Mul":
+                return any((p := self.producer.get(i)) is not None and p.op_type == "Sigmoid" for i in n.input)
+            if n.op_type not in _PASS | {"Squeeze", "Reshape", "Unsqueeze"}:
+                return False
+            name = n.input[0]
+        return False
 
     def add_bias(self, matmul: onnx.NodeProto, size: int) -> np.ndarray | None:
         """The constant added to ``matmul``'s result (BiasAdd became Add), when there is one of ``size``."""
@@ -174,17 +206,20 @@ def _tf1_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULayer
 
 def _keras_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[tuple[GRULayer, Any, list]]:
     mms = _matmuls(b)
+    carried = set(b.carried)
     layers = []
-    for kn, k, sliced in mms:
-        if sliced or k.shape[1] % 3:
+    for kn, k, _ in mms:
+        if k.shape[1] % 3 or b.reads_state(kn, carried):
             continue
         h = k.shape[1] // 3
-        recurrent = [(n, v, s) for n, v, s in mms if v.shape == (h, 3 * h) and n is not kn]
-        if not recurrent:
+        # the input side: one product by the kernel, or one per gate by its slices (Keras 3 with recurrent_dropout)
+        kernels = [n for n, v, _ in mms if v is k and not b.reads_state(n, carried)]
+        recurrent = [(n, v, s) for n, v, s in mms if v.shape == (h, 3 * h) and n not in kernels]
+        if not recurrent or len({id(v) for _, v, _ in recurrent}) != 1:
             continue
         rk = recurrent[0][1]
-        # reset-after multiplies the state by the whole recurrent kernel once; reset-before slices it per gate.
-        lbr = 1 if len(recurrent) == 1 and not recurrent[0][2] else 0
+        # reset-before multiplies r * h by the candidate's recurrent weights; reset-after multiplies h and then r
+        lbr = 0 if any(b.reads_reset_state(n) for n, _, _ in recurrent) else 1
         bias = b.add_bias(kn, 3 * h)
         if lbr:
             rb = b.add_bias(recurrent[0][0], 3 * h)
