@@ -617,6 +617,32 @@ def _time_reversal(graph: onnx.GraphProto, names: _Names, x: str, out: str, axis
     return helper.make_node("Slice", [x, *args], [out], name=names("reverse"))
 
 
+# --- indices ONNX Runtime has no kernel for ---------------------------------------------------------------------
+_NARROW_INTS = {2, 3, 4, 5, 12, 13}  # uint8, int8, uint16, int16, uint32, uint64: no OneHot kernel in ONNX Runtime
+
+
+def one_hot_indices_as_int64(model: onnx.ModelProto) -> int:
+    """ONNX Runtime implements ``OneHot`` for int32, int64 and float indices only; TensorFlow one-hot encodes uint8
+    character ids (a TF1 char-RNN's ``X``) and tf2onnx writes them as they are. The same indices cast to int64 give
+    the same encoding, so a Cast goes in front. Returns how many OneHots changed."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info]}
+    changed = 0
+    for node in list(graph.node):
+        if node.op_type != "OneHot" or types.get(node.input[0]) not in _NARROW_INTS:
+            continue
+        names = _Names(graph, node.name or "one_hot")
+        wide = names("indices_int64")
+        index = list(graph.node).index(node)
+        graph.node.insert(index, helper.make_node("Cast", [node.input[0]], [wide], to=TensorProto.INT64,
+                                                  name=names("cast")))
+        node.input[0] = wide
+        changed += 1
+    return changed
+
+
 # --- dropout at inference -----------------------------------------------------------------------------------------
 def optional_inputs_as_tensors(model: onnx.ModelProto) -> list[str]:
     """A graph input of ``optional(tensor)`` type (torch.onnx's export of a scripted ``h: Optional[Tensor] = None``)

@@ -211,11 +211,13 @@ def _try(
 def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
     """What tf2onnx leaves unfused inside a larger graph, as GRU nodes (``onnx_fuse``): Keras GRU loops, MultiRNNCell
     loops written as a ``Scan``, static_rnn cells (by the names of their steps, which tf2onnx keeps), and the
-    inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``)."""
+    inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``), a Keras ``Bidirectional``'s two
+    loops as one bidirectional node, and one-hot ids in a type ONNX Runtime has no OneHot kernel for."""
     from onnxgru.frameworks.tf.graph_source import TFHandle
     from onnxgru.sources import onnx_fuse
 
     onnx_fuse.drop_inference_dropout(proto)
+    onnx_fuse.one_hot_indices_as_int64(proto)
     onnx_fuse.fuse_keras_loops(proto)
     onnx_fuse.drop_unread_inputs(proto)
     onnx_fuse.fuse_cell_scans(proto, tfm.layers)

@@ -1,0 +1,87 @@
+"""Graph rewrites of ``onnx_fuse`` on hand-built ONNX graphs, each run in ONNX Runtime before and after: the rewrite
+must compute the same values (or make a refused graph run) under the same output names."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxgru.sources import onnx_fuse
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_uint8_one_hot_ids_run_in_onnx_runtime() -> None:
+    """TF1 char models one-hot encode uint8 ids; ONNX Runtime has no OneHot kernel for uint8 indices."""
+    depth, values = numpy_helper.from_array(np.array(5, np.int64), "depth"), numpy_helper.from_array(
+        np.array([0.0, 1.0], np.float32), "values")
+    graph = helper.make_graph(
+        [helper.make_node("OneHot", ["ids", "depth", "values"], ["y"], axis=-1, name="one_hot")], "g",
+        [helper.make_tensor_value_info("ids", TensorProto.UINT8, [None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [depth, values])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(Exception, match="OneHot"):
+        _session(model)
+    assert onnx_fuse.one_hot_indices_as_int64(model) == 1
+    ids = np.array([[0, 4, 2], [1, 3, 3]], np.uint8)
+    (y,) = _session(model).run(None, {"ids": ids})
+    np.testing.assert_array_equal(y, np.eye(5, dtype=np.float32)[ids])
+
+
+def _forward_gru(name: str, x: str, rng: np.random.Generator, hidden: int, size: int) -> tuple[onnx.NodeProto, list]:
+    W = numpy_helper.from_array(rng.uniform(-0.7, 0.7, (1, 3 * hidden, size)).astype(np.float32), f"{name}_W")
+    R = numpy_helper.from_array(rng.uniform(-0.7, 0.7, (1, 3 * hidden, hidden)).astype(np.float32), f"{name}_R")
+    B = numpy_helper.from_array(rng.uniform(-0.5, 0.5, (1, 6 * hidden)).astype(np.float32), f"{name}_B")
+    node = helper.make_node("GRU", [x, W.name, R.name, B.name], [f"{name}_Y", f"{name}_Yh"], name=name,
+                            hidden_size=hidden, linear_before_reset=1)
+    return node, [W, R, B]
+
+
+def _reverse(x: str, out: str, prefix: str) -> tuple[onnx.NodeProto, list]:
+    consts = [numpy_helper.from_array(np.array([v], np.int64), f"{prefix}_{k}") for k, v in
+              enumerate((-1, np.iinfo(np.int64).min, 0, -1))]
+    return helper.make_node("Slice", [x, *(c.name for c in consts)], [out], name=prefix), consts
+
+
+def test_a_forward_and_a_reversed_gru_become_one_bidirectional_node() -> None:
+    """Keras ``Bidirectional``: a forward GRU on x and one on x reversed in time, the second's steps reversed back and
+    concatenated. Merged into one bidirectional node, every output (sequences and final states) is unchanged."""
+    rng = np.random.default_rng(21)
+    hidden, size = 4, 3
+    fwd, fw = _forward_gru("fwd", "x", rng, hidden, size)
+    rev_in, rc = _reverse("x", "x_rev", "rev_in")
+    back, bw = _forward_gru("back", "x_rev", rng, hidden, size)
+    rev_out, ro = _reverse("back_Y", "back_Y_in_order", "rev_out")
+    concat = helper.make_node("Concat", ["fwd_Y", "back_Y_in_order"], ["y"], axis=3, name="concat")
+    graph = helper.make_graph(
+        [fwd, rev_in, back, rev_out, concat], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                  [None, None, size])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "fwd_Yh", "back_Yh")],
+        fw + rc + bw + ro)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.uniform(-2, 2, (6, 2, size)).astype(np.float32)
+    before = _session(model).run(None, {"x": x})
+    assert onnx_fuse.merge_bidirectional(model) == 1
+    grus = [n for n in model.graph.node if n.op_type == "GRU"]
+    assert len(grus) == 1 and helper.get_attribute_value(
+        next(a for a in grus[0].attribute if a.name == "direction")) == b"bidirectional"
+    after = _session(model).run(None, {"x": x})
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_grus_on_unrelated_inputs_are_not_merged() -> None:
+    rng = np.random.default_rng(22)
+    fwd, fw = _forward_gru("fwd", "x", rng, 4, 3)
+    back, bw = _forward_gru("back", "z", rng, 4, 3)
+    graph = helper.make_graph(
+        [fwd, back], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, None, 3]) for n in "xz"],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("fwd_Y", "back_Y")], fw + bw)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert onnx_fuse.merge_bidirectional(model) == 0
+    assert [n.op_type for n in model.graph.node] == ["GRU", "GRU"]
