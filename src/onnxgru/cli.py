@@ -140,6 +140,11 @@ def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = Tru
         help="stop a native run, or a runtime on one model, after this long (default 300)",
     )
     g.add_argument(
+        "--budget", type=_float, default=None, metavar="SECONDS",
+        help="the whole command's time: a runtime still running past its share of it is stopped and reported, so "
+        "the command ends in a verdict (default 120)",
+    )
+    g.add_argument(
         "--memory-limit", default=None, metavar="SIZE",
         help="address space of each runtime's child process, e.g. 8G (default 16G)",
     )
@@ -301,10 +306,15 @@ def _load_options(args: argparse.Namespace):  # -> LoadOptions
     if not 0 < time_limit < float("inf"):
         raise UserError(f"--time-limit must be a positive number of seconds, got {given!r}.")
     memory = getattr(args, "memory_limit", None)
+    budget = getattr(args, "budget", None)
+    budget = limits.COMMAND_BUDGET_S if budget is None else budget
+    if not 0 < budget < float("inf"):
+        raise UserError(f"--budget must be a positive number of seconds, got {budget!r}.")
     return LoadOptions(
         trust_code=getattr(args, "trust_code", False),
         time_limit=time_limit,
         memory_limit=limits.MEMORY_LIMIT_BYTES if memory is None else limits.parse_memory(memory),
+        budget=limits.Budget(budget),
         fixed={**fixed_inputs(getattr(args, "input", [])), **(frozen := fixed_inputs(getattr(args, "freeze", [])))},
         freeze=frozen,
         named=_npz(getattr(args, "inputs", None)),

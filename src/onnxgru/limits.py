@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ Out = TypeVar("Out")
 
 GIB = 1 << 30
 TIME_LIMIT_S = 300.0  # one native run, or one runtime on one model
+COMMAND_BUDGET_S = 120.0  # a whole command: a runtime still running past its share of it is stopped (--budget)
 MEMORY_LIMIT_BYTES = 16 * GIB  # the address space of a runtime child; a single tensor a model declares
 
 # What a reader accepts before it allocates: none of these is near what a GRU model needs.
@@ -106,6 +108,18 @@ def parse_memory(text: str) -> int:
     if not value >= 64 << 20 or value != value or value == float("inf"):
         raise UserError(f"--memory-limit {text!r} must be at least 64M (and finite).")
     return int(value)
+
+
+class Budget:
+    """A whole command's time, counted from when it began. Runtimes run within what is left of it: a runtime still
+    running when its share is spent is stopped and reported, so a command ends in a verdict instead of waiting."""
+
+    def __init__(self, seconds: float = COMMAND_BUDGET_S) -> None:
+        self.seconds = seconds
+        self.began = time.monotonic()
+
+    def left(self, now: float | None = None) -> float:
+        return self.seconds - ((time.monotonic() if now is None else now) - self.began)
 
 
 # Set by the command line: there, a native run past its time limit may end the process (see ``timed``).

@@ -164,6 +164,21 @@ def test_onnx_files_in_every_runtime_with_gru009(stack_file, rng: np.random.Gene
     assert [f["where"].split(": ")[-1] for f in gru009] == ["l0"], "only the reset-before layer falls back"
 
 
+def test_a_spent_budget_stops_the_runtimes_and_says_so(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:
+    """A budget spent before the runtimes start: each is stopped (not waited for), its row says so, a GRU011 names
+    --budget, and with nothing compared the verdict is no pass (the truth invariant)."""
+    path = stack_file([random_layer(rng, 5, 4, name="l0")], "m.onnx")
+    out = tmp_path / "r.json"
+    assert main(["check", "--onnx", path, "--runtimes", "onnxruntime,reference", "--budget", "0.001",
+                 "--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert [(r["runtime"], r["status"]) for r in report["runtimes"]] == [("onnxruntime", "unavailable"),
+                                                                        ("reference", "unavailable")]
+    assert all("time budget" in r["detail"] for r in report["runtimes"])
+    stopped = [f for f in report["findings"] if f["code"] == "GRU011" and "--budget" in f["message"]]
+    assert len(stopped) == 2 and report["verdict"] == "fail"
+
+
 def test_layout1_refused_is_gru007(rng: np.random.Generator, tmp_path: Path) -> None:
     import onnx
 

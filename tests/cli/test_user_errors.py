@@ -153,3 +153,9 @@ def test_unsupported_source(tmp_path: Path, capsys) -> None:
 def test_a_folder_that_is_not_a_saved_model(tmp_path: Path, capsys) -> None:
     (tmp_path / "d").mkdir()
     assert "not a TensorFlow SavedModel" in run_error(["inspect", str(tmp_path / "d")], capsys, tmp_path)
+
+
+@pytest.mark.parametrize("flag", ["--budget", "--time-limit"])
+@pytest.mark.parametrize("value", ["0", "-5", "inf"])
+def test_a_time_bound_must_be_positive_and_finite(flag: str, value: str, good: str, tmp_path: Path, capsys) -> None:
+    assert flag in run_error(["compare", good, good, flag, value], capsys, tmp_path)

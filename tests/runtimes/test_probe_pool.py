@@ -65,6 +65,28 @@ def test_a_crash_or_hang_is_that_jobs_result_only(flaky: str) -> None:
         np.testing.assert_allclose(got[h]["onnxruntime"].outputs[0], got[h]["reference"].outputs[0], atol=1e-5)
 
 
+def test_a_runtime_past_its_share_of_the_command_budget_is_stopped(flaky: str) -> None:
+    """A whole-command budget: the hanging job stops at its share of what is left (split with the job queued behind
+    it, well before its per-run timeout), as ``stopped`` with the budget named; the job behind it still runs in a
+    fresh child within the rest."""
+    import time
+
+    from onnxgru import limits
+
+    feeds = {"X": np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)}
+    budget = limits.Budget(6.0)
+    began = time.monotonic()
+    with ProbePool([flaky, "onnxruntime"], timeout=60, budget=budget) as pool:
+        hung = dict(pool.results(pool.submit(_model(5), feeds)))
+        stopped_after = time.monotonic() - began
+        budget.seconds = 1e9  # what comes after has time again
+        after = dict(pool.results(pool.submit(_model(3), feeds)))
+    assert hung[flaky].status == "stopped" and "time budget of 6 s" in hung[flaky].detail, hung[flaky]
+    assert stopped_after < 30, "stopped at the budget, not at the 60 s timeout"
+    assert hung["onnxruntime"].status == "ok"
+    assert after[flaky].status == after["onnxruntime"].status == "ok"
+
+
 def test_unknown_and_missing_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
     from onnxgru.errors import UserError
 

@@ -67,7 +67,7 @@ def check(
 
     done: list[Verification] = []
     # the runtimes' children import while this process loads and exports
-    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit) as pool:
+    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
         for group in groups:
             models = _load(group, options, progress)
             export = _exporter(settings, options, group)

@@ -58,7 +58,7 @@ def export(
 
     from onnxgru.runtimes.probe import ProbePool
 
-    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit) as pool:
+    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
         v = verify([model], settings, fixed=options.fixed, runtimes=names, export=exported, pool=pool)
     gru_nodes = sum(1 for n in result.proto.graph.node if n.op_type == "GRU") if result.proto is not None else 0
     report = v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,

@@ -51,7 +51,7 @@ from onnxgru.core import numerics
 if TYPE_CHECKING:
     import onnx
 
-STATUSES = ("ok", "refused", "crashed", "unavailable")
+STATUSES = ("ok", "refused", "crashed", "unavailable", "stopped")  # stopped: its share of the command's budget ran out
 DEFAULT_TIMEOUT_S = 120.0
 _MEMORY_ENV = "ONNXGRU_MEMORY_LIMIT"
 _POLL_S = 0.002
@@ -62,7 +62,7 @@ class ProbeResult:
     """What one runtime did with one model. True when it ran (``status == "ok"``)."""
 
     runtime: str
-    status: str  # "ok" | "refused" | "crashed" | "unavailable"
+    status: str  # "ok" | "refused" | "crashed" | "unavailable" | "stopped"
     outputs: list[np.ndarray] | None
     detail: str
     version: str | None
@@ -103,6 +103,8 @@ class _Job:
     since: float = 0.0  # when it was sent and at the head of its child's queue
     sent: bool = False
     outcome: tuple[int, float, bool] | None = None  # (returncode, seconds, late) once finished
+    allowed: float | None = None  # seconds it may run, fixed when it reaches the head of its child's queue
+    budgeted: bool = False  # what is left of the command's budget, not the per-run timeout, set ``allowed``
     feeds: dict[str, np.ndarray] = field(default_factory=dict)  # what an output that repeats a feed is rebuilt from
 
 
@@ -131,14 +133,18 @@ class ProbePool:
     order of ``names``, loading each runtime's outputs only when it is yielded. A job submitted with ``start=False``
     waits until ``dispatch`` or ``results`` (so big models do not compete for the cores with the caller's own work).
     ``timeout`` bounds each job from the moment its child is free to start it; ``memory_limit`` bounds each child's
-    address space (None: no limit)."""
+    address space (None: no limit). With a ``budget`` (the whole command's time), a job also stops when what is left
+    of it is spent: each job's share is what is left when it starts, split with the jobs queued behind it (so one
+    slow runtime cannot leave the others nothing), halved for a numpy-only runtime (the reference evaluator, the
+    slowest and no deployment target); such a job's result is ``stopped``."""
 
     def __init__(
         self, names: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, warm: bool = True,
-        memory_limit: int | None = limits.MEMORY_LIMIT_BYTES,
+        memory_limit: int | None = limits.MEMORY_LIMIT_BYTES, budget: limits.Budget | None = None,
     ) -> None:
         self.names = list(dict.fromkeys(names))
         self.timeout = timeout
+        self.budget = budget
         self.memory_limit = memory_limit
         entries = {name: runtimes.target(name) for name in self.names}  # unknown names: UserError, before any child
         self._tmp = tempfile.TemporaryDirectory(prefix="onnxgru-probe-")
@@ -229,8 +235,9 @@ class ProbePool:
                 if job.outcome is None:
                     time.sleep(_POLL_S)
             returncode, seconds, late = job.outcome
+            budget = self.budget.seconds if self.budget is not None and job.budgeted else None
             yield job.name, _collect(job.folder, job.name, returncode, seconds, late, self.timeout, self.memory_limit,
-                                     job.feeds)
+                                     job.feeds, budget)
         if ticket:
             _remove(ticket[0].folder)
 
@@ -261,7 +268,9 @@ class ProbePool:
                     self._finish(child, job, 0, now, late=False)
                     continue
                 dead = child.proc.poll() is not None
-                late = now - job.since > self.timeout
+                if job.allowed is None:
+                    job.allowed, job.budgeted = self._allowance(child, job)
+                late = now - job.since > job.allowed
                 if not dead and not late:
                     break
                 if not dead:
@@ -275,6 +284,16 @@ class ProbePool:
                 # a child that died while warming up: a bare one takes the queue, the job unharmed
                 self._start(child, warm=False)
                 break
+
+    def _allowance(self, child: _Child, job: _Job) -> tuple[float, bool]:
+        """How long ``job`` may run from its start, and whether the command's budget (not the timeout) says so: its
+        share of what is left, split with the jobs queued behind it in its child, halved for a numpy-only runtime."""
+        if self.budget is None:
+            return self.timeout, False
+        share = self.budget.left(job.since) / len(child.queue)
+        if job.name in self._numpy_only:
+            share /= 2
+        return (max(share, 0.0), True) if share < self.timeout else (self.timeout, False)
 
     @staticmethod
     def _finish(child: _Child, job: _Job, returncode: int, now: float, late: bool) -> None:
@@ -296,8 +315,10 @@ def _unavailable(name: str, package: str) -> ProbeResult:
 
 def _collect(
     folder: Path, name: str, returncode: int, seconds: float, late: bool, timeout: float,
-    memory_limit: int | None = None, feeds: dict[str, np.ndarray] | None = None,
+    memory_limit: int | None = None, feeds: dict[str, np.ndarray] | None = None, budget: float | None = None,
 ) -> ProbeResult:
+    """What a finished, crashed or stopped job gave. ``budget``: the command's budget in seconds, when what was left
+    of it (not ``timeout``) bounded this job."""
     status_file = folder / f"{name}.json"
     if returncode == 0 and status_file.is_file():
         info = json.loads(status_file.read_text())
@@ -322,6 +343,9 @@ def _collect(
         return ProbeResult(name, info["status"], outputs, info["detail"], info["version"], info["precision"], seconds)
     log_file = folder / f"{name}.log"
     log = log_file.read_text(errors="replace") if log_file.is_file() else ""
+    if late and returncode == -signal.SIGKILL and budget is not None:
+        return ProbeResult(name, "stopped", None, f"was stopped after {seconds:.1f} s, when its share of the "
+                           f"command's time budget of {budget:g} s was spent (--budget)", None, None, seconds)
     if late and returncode == -signal.SIGKILL:
         how = f"did not finish within {timeout:g} s and was stopped"
     elif returncode < 0:

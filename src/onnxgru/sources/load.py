@@ -34,6 +34,7 @@ class LoadOptions:
     trust_code: bool = False  # run TensorFlow ops off the allowlist and unscreened TorchScript (--trust-code)
     time_limit: float = limits.TIME_LIMIT_S  # seconds for one native run, or one runtime on one model
     memory_limit: int = limits.MEMORY_LIMIT_BYTES  # bytes of address space for a runtime's child process
+    budget: limits.Budget | None = None  # the whole command's time, which runtimes share (None: no bound but each's)
 
     def without_fixed(self) -> LoadOptions:
         """The options for reading an export of the source: its own names and layout, nothing to fix by name."""

@@ -61,7 +61,14 @@ def export_model(
                                exporter=exporter, opset=opset, with_h0=with_h0, names=_names(model))
         findings = verify_linear_before_reset(proto, model.layers, exporter)
     else:
-        proto, route = _whole(model, settings, options, exporter, opset)
+        findings = []
+        try:
+            proto, route = _whole(model, settings, options, exporter, opset)
+        except _FixedShapes as fixed:
+            proto, route = fixed.proto, fixed.route
+            findings.append(F.partial(model.role, f"exported {route}; the file runs only at those shapes (export "
+                                      "the module with shapes torch.onnx can leave free, e.g. no squeeze of a "
+                                      "computed axis, for other batches and lengths)."))
         from onnxgru.frameworks.torch import fuse
         from onnxgru.sources.onnx_fuse import optional_inputs_as_tensors
 
@@ -70,7 +77,7 @@ def export_model(
         from onnxgru.verify.inputs import make_inputs
 
         left = fuse.fuse_stacks(proto, model, make_inputs([model], settings, options.fixed))
-        findings = verify_linear_before_reset(proto, [la for la in model.layers if la.fused], exporter) if (
+        findings += verify_linear_before_reset(proto, [la for la in model.layers if la.fused], exporter) if (
             sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(model.layers)) else []
         if left:
             route += f"; the exact GRU {', '.join(left)} stays as torch.onnx wrote it"
@@ -129,16 +136,28 @@ def _whole(
     try:
         with _quiet_exporter(quiet):
             if exporter == "torchscript" and handle.form != "exported_program":
-                f = io.BytesIO()
-                torch.onnx.export(target, args, f, dynamo=False, input_names=[p.name for p in ports],
-                                  output_names=outputs, opset_version=opset, dynamic_axes=dynamic)
-                return onnx.load_from_string(f.getvalue()), route
+                def export(axes: dict | None) -> onnx.ModelProto:
+                    f = io.BytesIO()
+                    torch.onnx.export(target, args, f, dynamo=False, input_names=[p.name for p in ports],
+                                      output_names=outputs, opset_version=opset, dynamic_axes=axes)
+                    return onnx.load_from_string(f.getvalue())
+
+                try:
+                    return export(dynamic), route
+                except Exception as exc:
+                    if not dynamic:
+                        raise
+                    free = _first_line(exc)
+                proto = export(None)  # what torch.onnx gives with no dynamic_axes: the example's shapes
+                shapes = ", ".join(f"{p.name} {tuple(a.shape)}" for p, a in zip(ports, args))
+                raise _FixedShapes(proto, f"{route} at the example's fixed shapes ({shapes}): with free batch and "
+                                   f"time axes torch.onnx fails ({free})")
             program = torch.onnx.export(target, args, dynamo=True, input_names=[p.name for p in ports],
                                         output_names=outputs, opset_version=opset, verbose=False,
                                         dynamic_shapes=_dynamic_shapes(torch, ports, dynamic)
                                         if handle.form != "exported_program" else None)
             return program.model_proto, route
-    except UserError:
+    except (UserError, _FixedShapes):
         raise
     except Exception as exc:
         raise UserError(
@@ -146,6 +165,14 @@ def _whole(
             f"({type(exc).__name__}: {_first_line(exc)}); "
             "try the other --exporter or another --opset."
         ) from None
+
+
+class _FixedShapes(Exception):
+    """torch.onnx exported the module only at its example's shapes (``proto``); ``route`` says so and why."""
+
+    def __init__(self, proto: onnx.ModelProto, route: str) -> None:
+        super().__init__(route)
+        self.proto, self.route = proto, route
 
 
 def _first_line(exc: Exception) -> str:
