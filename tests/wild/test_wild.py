@@ -53,6 +53,14 @@ def tf1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tf.identity(outputs, name="output")
         tf.identity(state, name="state")
 
+    def tied() -> None:  # MultiRNNCell([cell] * 2): one cell object stacked twice, its weights shared
+        x = v1.placeholder(tf.float32, [None, None, 8], name="x")
+        cell = v1.nn.rnn_cell.GRUCell(8, name="cell")
+        outputs, state = v1.nn.dynamic_rnn(v1.nn.rnn_cell.MultiRNNCell([cell] * 2), x, dtype=tf.float32)
+        tf.identity(outputs, name="output")
+        tf.identity(state[-1], name="state")
+
+    out["tied"] = tf1_graph(tf, folder, "tied", tied, rng)
     for flow in ("v1", "v2"):  # TF1 sessions' loops, and what tf.compat.v1 code frozen under TF 2.x gets
         out[f"dropout_{flow}"] = tf1_graph(tf, folder, f"dropout_{flow}", dropout_wrapped, rng, v2=flow == "v2")
     out["one_step"] = tf1_graph(tf, folder, "one_step", one_step, rng, outputs=("new_h",))
@@ -367,3 +375,14 @@ def test_scripted_optional_state_exports_for_every_runtime(tmp_path: Path, capsy
     import onnx
 
     assert all(i.type.WhichOneof("value") == "tensor_type" for i in onnx.load(str(out)).graph.input)
+
+
+@pytest.mark.tf
+def test_a_cell_stacked_twice_says_its_layers_share_weights(tf1, tmp_path: Path, capsys) -> None:
+    """``MultiRNNCell([cell] * 2)`` runs one cell twice per step: inspect must not pass it off silently as one plain
+    layer, and check still compares the model's outputs (which agree)."""
+    code, rep, err = run(["inspect", tf1["tied"]], tmp_path, capsys)
+    tied = [f["message"] for f in rep["findings"] if f["code"] == "GRU011"]
+    assert code == 0 and tied and "MultiRNNCell([cell] * 2)" in tied[0], (err, tied)
+    code, rep, err = run(["check", "--tf", tf1["tied"], "--runtimes", "onnxruntime"], tmp_path, capsys)
+    assert code == 0 and rep["pairs"] and all(p["passed"] for p in rep["pairs"]), err

@@ -223,8 +223,12 @@ def _loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) ->
     cells = scopes[k]
     directions = []
     for scope in cells:
-        concat = _steps(g, scope)[0]
-        directions.append(_loop_boundary(g, concat))
+        applied = _steps(g, scope)
+        if len(applied) > 1:
+            raise _NoTap(f"its one cell runs {len(applied)} times in each step of the loop with the same weights (a "
+                         f"MultiRNNCell([cell] * {len(applied)}) stacks one cell object, so its layers share "
+                         "weights); onnxgru reads those weights once, as one layer, and compares the model's outputs")
+        directions.append(_loop_boundary(g, applied[0]))
     x, lens = directions[0]["x"], directions[0]["lens"]
     if not x:
         raise _NoTap("its input comes from another cell inside the same loop")
