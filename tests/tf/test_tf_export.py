@@ -157,6 +157,7 @@ def test_unfusable_activation_is_exported_with_gru005(cli, tmp_path, tf1_models)
     assert out.exists() and _gru_nodes(out) == []
     messages = [f["message"] for f in data["findings"] if f["code"] == "GRU005"]
     assert messages and any("Relu6" in m for m in messages)
+    assert any("exported as 0 GRU nodes for 1 layer and 1 Scan" in m for m in messages), messages
     assert all(p["passed"] for p in data["pairs"])
 
 

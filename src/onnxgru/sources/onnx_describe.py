@@ -192,3 +192,13 @@ def find_grus(model: onnx.ModelProto, given: dict[str, np.ndarray] | None = None
             "they are not layers of the model, so onnxgru neither describes nor compares them. Remove them, or make "
             "the output that should use them depend on them."))
     return scan
+
+
+def what_it_holds(model: onnx.ModelProto, layers: int) -> str:
+    """What an export holds where its GRUs should be, for GRU005: its GRU nodes against the layers, and the loops."""
+    ops = [n.op_type for n in model.graph.node]
+    count = ops.count("GRU")
+    loops = [f"{ops.count(op)} {op}" for op in ("Loop", "Scan") if op in ops]
+    plural = "s" if layers != 1 else ""
+    return f"{count} GRU node{'s' if count != 1 else ''} for {layers} layer{plural}" + (
+        f" and {', '.join(loops)}" if loops else "")

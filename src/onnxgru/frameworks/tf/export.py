@@ -109,7 +109,11 @@ def export_model(
     details["chosen"] = chosen.how
     findings = list(chosen.findings)
     if not chosen.fused:
-        findings.append(F.no_fused_node(EXPORTED, "operators other than GRU nodes", _why_not_fused(tfm, attempts)))
+        from onnxgru.sources.onnx_describe import what_it_holds
+
+        assert chosen.proto is not None
+        findings.append(F.no_fused_node(EXPORTED, what_it_holds(chosen.proto, len(tfm.layers)),
+                                        _why_not_fused(tfm, attempts)))
     return Exported(chosen.proto, tuple(findings), details)
 
 

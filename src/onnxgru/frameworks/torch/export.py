@@ -289,9 +289,8 @@ def verify_linear_before_reset(
 
 def node_count(proto: onnx.ModelProto, layers: Sequence[GRULayer]) -> list[F.Finding]:
     """GRU005 when the exporter did not write one fused GRU node per layer."""
-    count = sum(1 for n in proto.graph.node if n.op_type == "GRU")
-    if count == len(layers):
+    from onnxgru.sources.onnx_describe import what_it_holds
+
+    if sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(layers):
         return []
-    loops = [n.op_type for n in proto.graph.node if n.op_type in ("Loop", "Scan")]
-    how = f"{count} GRU node(s) for {len(layers)} layer(s)" + (f" and {len(loops)} {loops[0]}" if loops else "")
-    return [F.no_fused_node("exported model", how)]
+    return [F.no_fused_node("exported model", what_it_holds(proto, len(layers)))]
