@@ -38,7 +38,7 @@ KERAS = {
     "bidirectional": (1, "bidirectional", 1, None, "from_function"),
     "stacked": (2, "forward", 1, None, "from_function"),
     "no_bias": (1, "forward", 1, None, "from_function"),
-    "keras3": (1, "bidirectional", 0, None, "onnxgru rewrite"),
+    "keras3": (1, "bidirectional", 0, None, "from_function"),  # its two loops fused, then merged into one node
     "keras_saved_model": (1, "forward", 0, None, "from_function"),
     "tf2_saved_model": (1, "forward", 1, None, "tf2onnx"),
 }
