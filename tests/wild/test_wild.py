@@ -60,7 +60,19 @@ def tf1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tf.identity(outputs, name="output")
         tf.identity(state[-1], name="state")
 
+    def with_lengths() -> None:  # ids through an embedding, then a bidirectional_dynamic_rnn given the lengths
+        ids = v1.placeholder(tf.int32, [None, None], name="ids")
+        lens = v1.placeholder(tf.int32, [None], name="lens")
+        x = tf.nn.embedding_lookup(v1.get_variable("embedding", [50, 6]), ids)
+        cell = v1.nn.rnn_cell.GRUCell
+        (fw, bw), _ = v1.nn.bidirectional_dynamic_rnn(cell(7, name="fw"), cell(7, name="bw"), x,
+                                                      sequence_length=lens, dtype=tf.float32)
+        tf.identity(tf.concat([fw, bw], 2), name="output")
+
     out["tied"] = tf1_graph(tf, folder, "tied", tied, rng)
+    out["lengths"] = tf1_graph(tf, folder, "lengths", with_lengths, rng, outputs=("output",))
+    np.save(folder / "lens.npy", np.array([9, 4, 2], np.int32))
+    out["lens"] = folder / "lens.npy"
     for flow in ("v1", "v2"):  # TF1 sessions' loops, and what tf.compat.v1 code frozen under TF 2.x gets
         out[f"dropout_{flow}"] = tf1_graph(tf, folder, f"dropout_{flow}", dropout_wrapped, rng, v2=flow == "v2")
     out["one_step"] = tf1_graph(tf, folder, "one_step", one_step, rng, outputs=("new_h",))
@@ -386,3 +398,19 @@ def test_a_cell_stacked_twice_says_its_layers_share_weights(tf1, tmp_path: Path,
     assert code == 0 and tied and "MultiRNNCell([cell] * 2)" in tied[0], (err, tied)
     code, rep, err = run(["check", "--tf", tf1["tied"], "--runtimes", "onnxruntime"], tmp_path, capsys)
     assert code == 0 and rep["pairs"] and all(p["passed"] for p in rep["pairs"]), err
+
+
+@pytest.mark.tf
+@pytest.mark.torch
+def test_convert_says_when_the_source_reads_lengths_its_module_cannot_take(tf1, tmp_path: Path, capsys) -> None:
+    """Given lengths shorter than the sequence, the source's GRU stops each row early; the converted module takes no
+    lengths, so it differs there, and the GRU010 says why instead of a bare number (and no 1e307 relative error)."""
+    out = tmp_path / "exact.pt"
+    code, rep, err = run(["convert", tf1["lengths"], "-o", out, "--input", f"lens={tf1['lens']}", "--steps", "9"],
+                         tmp_path, capsys)
+    gru010 = [f["message"] for f in rep["findings"] if f["code"] == "GRU010"]
+    assert code == 1 and not out.exists() and gru010, err
+    assert "reads sequence lengths" in gru010[0] and "takes no lengths" in gru010[0]
+    assert all(p["max_rel"] < 1e6 for p in rep["pairs"])
+    code, rep, err = run(["convert", tf1["lengths"], "-o", out, "--steps", "9"], tmp_path, capsys)
+    assert code == 0 and out.is_file(), err  # full-length rows: the same module is exact

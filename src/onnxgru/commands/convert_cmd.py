@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from onnxgru.commands.common import write_atomic
 from onnxgru.core import findings as F
 from onnxgru.core.inputs import Inputs
@@ -100,7 +102,12 @@ def _each(model: LoadedModel, source: str, path: str, why: str, target: str, set
     converted = torch_convert.build_each(model, tapped, target, path)
     pairs = torch_convert.hold_each(converted, model, runs[0], settings.tolerance)
     v.pairs += pairs
-    v.findings += [F.disagreement(p) for p in pairs if not p.passed]
+    lengths = [tap for tap in runs[0].taps if tap.lengths is not None and int(np.min(tap.lengths)) < tap.X.shape[1]]
+    said = ("The source's GRU reads sequence lengths (rows shorter than the longest stop early: later steps give "
+            "0, the state holds, the backward direction starts at each row's own end); the converted module takes "
+            "no lengths and runs every step of every row, so it equals the source only on full-length rows." if
+            lengths else "")
+    v.findings += [F.disagreement(p, said=said) for p in pairs if not p.passed]
     names = [model.layers[k].name for k in tapped]
     left = [layer.name for k, layer in enumerate(model.layers) if k not in tapped]
     v.findings.append(F.partial("convert", (
