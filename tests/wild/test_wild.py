@@ -414,3 +414,29 @@ def test_convert_says_when_the_source_reads_lengths_its_module_cannot_take(tf1, 
     assert all(p["max_rel"] < 1e6 for p in rep["pairs"])
     code, rep, err = run(["convert", tf1["lengths"], "-o", out, "--steps", "9"], tmp_path, capsys)
     assert code == 0 and out.is_file(), err  # full-length rows: the same module is exact
+
+
+@pytest.mark.tf
+@pytest.mark.torch
+def test_an_nn_grucell_port_of_a_one_step_cell_is_checked(tf1, tmp_path: Path, capsys) -> None:
+    """The owner's port of a one-step TF1 GRUCell is a scripted ``nn.GRUCell``: a GRU layer of one step, read from
+    its ``aten::gru_cell`` and tapped, so the reset-before/after difference is named (GRU001), not "no GRU" (exit
+    2)."""
+    import torch
+
+    rng = np.random.default_rng(5)
+    cell = torch.nn.GRUCell(16, 32)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.copy_(torch.from_numpy(rng.uniform(-0.4, 0.4, tuple(p.shape)).astype(np.float32)))
+    port = tmp_path / "cell.pt"
+    torch.jit.save(torch.jit.script(cell.eval()), str(port))
+    code, rep, err = run(["check", "--tf", tf1["one_step"], "--torch", port, "--runtimes", "onnxruntime"], tmp_path,
+                         capsys)
+    assert code == 1, err
+    gru001 = [f for f in rep["findings"] if f["code"] == "GRU001"]
+    assert gru001 and "torch:cell.pt" in gru001[0]["message"]
+    torch_model = next(m for m in rep["models"] if m["role"] == "torch:cell.pt")
+    assert [(la["hidden_size"], la["input_size"], la["linear_before_reset"]) for la in torch_model["gru_layers"]] == [
+        (32, 16, 1)]
+    assert any(p["a"] == "torch:cell.pt" for p in rep["pairs"]), "the port ran at the graph's fixed batch of 50"

@@ -36,7 +36,7 @@ _THROUGH = {"aten::dropout", "aten::contiguous", "aten::to", "aten::float", "ate
 class Call:
     """One GRU call of the graph."""
 
-    kind: str  # "aten::gru" | "GRUStack"
+    kind: str  # "aten::gru" | "aten::gru_cell" (an nn.GRUCell: one step) | "GRUStack"
     path: str  # the module path of the GRU ("encoder.gru")
     layers: list[GRULayer]
     batch_first: bool
@@ -170,17 +170,41 @@ def analyse(module: nn.Module) -> ScriptInfo:
         for what in ("X", "hx", "Y", "h_n"):
             tap_values.append((len(calls) - 1, what))
             extra.append(call.values[what])
+    for node in graph.findAllNodes("aten::gru_cell"):  # an nn.GRUCell: a one-step GRU layer
+        call = _cell_call(node, module, len(calls))
+        calls.append(call)
+        if node.owningBlock().owningNode() is not None:  # stepped in a loop: no value of one step can be returned
+            untapped.append(f"nn.GRUCell {call.path!r} steps inside a loop of forward: compared on the outputs only")
+            continue
+        for what in ("X", "hx", "Y", "h_n"):
+            tap_values.append((len(calls) - 1, what))
+            extra.append(call.values[what])
     if extra:
         wrapped = ret.inputsAt(0)
         _append_to_return(torch, graph, wrapped, extra, flatten_first=bool(appended))
     for k, c in enumerate(calls):  # arguments a GRU reads through reshapes and branches (nn.GRU's unbatched case)
-        if c.kind == "aten::gru":
+        if c.kind in ("aten::gru", "aten::gru_cell") and c.values:
             for what in ("X", "hx"):
                 offset = _param_behind(c.values[what])
                 if offset is not None:
                     stack_args.setdefault(offset, (k, what))
     ports = _ports(graph, module, calls, stack_args)
     return ScriptInfo(calls, ports, graph, tap_values, untapped)
+
+
+def _cell_call(node: Any, module: nn.Module, index: int) -> Call:
+    """An ``aten::gru_cell`` (``nn.GRUCell``): one reset-after step, its weights the module's parameters."""
+    inputs = list(node.inputs())
+    weights = [_resolve(v, module) for v in inputs[2:6]]
+    path = _path(inputs[2]).rpartition(".")[0] or f"gru_cell{index}"
+    if weights[0] is None or weights[1] is None:
+        raise UserError(f"the GRU cell {path!r} in this TorchScript takes weights that are computed, not stored in the "
+                        "module; onnxgru reads GRUs whose weights are module parameters.")
+    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    params = {n: w.detach().cpu().numpy() for n, w in zip(names, weights) if w is not None}
+    out = node.output()
+    return Call("aten::gru_cell", path, build.layers_from_gru_params(params, path), True,
+                {"X": inputs[0], "hx": inputs[1], "Y": out, "h_n": out})
 
 
 _BACK_THROUGH = {"aten::unsqueeze", "aten::transpose", "aten::contiguous", "aten::to", "aten::dropout",
@@ -277,6 +301,11 @@ def _ports(graph: Any, module: nn.Module, calls: list[Call], stack_args: dict[in
 
 def _gru_port(port: Port, call: Call, slot: int, first_row: int) -> Port:
     """An argument a GRU call reads directly: its input sequence (slot 0) or its initial state."""
+    if call.kind == "aten::gru_cell":  # one step: (N, I) and (N, H)
+        if slot == 0:
+            return port.with_(shape=(None, call.layers[0].attrs.input_size), batch_axis=0, time_axis=None)
+        return port.with_(role="state", rows=(first_row, 1), shape=(None, call.layers[0].attrs.hidden_size),
+                          state_form="NH", batch_axis=None, time_axis=None)
     if slot == 0:
         return port.with_(shape=(None, None, call.layers[0].attrs.input_size), batch_axis=0 if call.batch_first else 1,
                           time_axis=1 if call.batch_first else 0)
@@ -339,7 +368,7 @@ def _unsqueezed(value: Any) -> bool:
 
 def _call_of(node: Any, calls: list[Call]) -> tuple[int, Call] | None:
     for k, call in enumerate(calls):
-        if call.kind == "aten::gru" and node.kind() == "aten::gru" and (
+        if call.kind == node.kind() and call.kind in ("aten::gru", "aten::gru_cell") and call.values and (
             call.values["Y"].debugName() == node.outputsAt(0).debugName()
         ):
             return k, call

@@ -192,6 +192,11 @@ def _tap(call: Any, first: int, got: dict[str, Any]) -> Tap:
         return None if v is None else v.detach().cpu().numpy()
 
     X, Y = arr(got.get("X")), arr(got.get("Y"))
+    if call.kind == "aten::gru_cell":  # one step: (N, I) -> (N, H), as a sequence of one
+        hx, h = arr(got.get("hx")), arr(got.get("h_n"))
+        return Tap(first, 1, np.ascontiguousarray(X[:, None]), (None if hx is None else hx[None],),
+                   None if Y is None else np.ascontiguousarray(Y[:, None]), (None if h is None else h[None],), None,
+                   f"nn.GRUCell {call.path or 'cell'!r}")
     if not call.batch_first:
         X = None if X is None else X.transpose(1, 0, 2)
         Y = None if Y is None else Y.transpose(1, 0, 2)
