@@ -134,9 +134,8 @@ class ProbePool:
     waits until ``dispatch`` or ``results`` (so big models do not compete for the cores with the caller's own work).
     ``timeout`` bounds each job from the moment its child is free to start it; ``memory_limit`` bounds each child's
     address space (None: no limit). With a ``budget`` (the whole command's time), a job also stops when what is left
-    of it is spent: each job's share is what is left when it starts, split with the jobs queued behind it (so one
-    slow runtime cannot leave the others nothing), halved for a numpy-only runtime (the reference evaluator, the
-    slowest and no deployment target); such a job's result is ``stopped``."""
+    of it is spent: each job's share is what is left when it starts, halved for a numpy-only runtime (the reference
+    evaluator, the slowest and no deployment target); such a job's result is ``stopped``."""
 
     def __init__(
         self, names: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, warm: bool = True,
@@ -269,7 +268,7 @@ class ProbePool:
                     continue
                 dead = child.proc.poll() is not None
                 if job.allowed is None:
-                    job.allowed, job.budgeted = self._allowance(child, job)
+                    job.allowed, job.budgeted = self._allowance(job)
                 late = now - job.since > job.allowed
                 if not dead and not late:
                     break
@@ -285,14 +284,13 @@ class ProbePool:
                 self._start(child, warm=False)
                 break
 
-    def _allowance(self, child: _Child, job: _Job) -> tuple[float, bool]:
-        """How long ``job`` may run from its start, and whether the command's budget (not the timeout) says so: its
-        share of what is left, split with the jobs queued behind it in its child, halved for a numpy-only runtime."""
+    def _allowance(self, job: _Job) -> tuple[float, bool]:
+        """How long ``job`` may run from its start, and whether the command's budget (not the timeout) says so: what
+        is left of the budget, half of it for a numpy-only runtime. (Not split with the jobs behind it: a child's
+        first job also waits for the child's imports, and a share that small would stop a model that runs.)"""
         if self.budget is None:
             return self.timeout, False
-        share = self.budget.left(job.since) / len(child.queue)
-        if job.name in self._numpy_only:
-            share /= 2
+        share = self.budget.left(job.since) * (0.5 if job.name in self._numpy_only else 1.0)
         return (max(share, 0.0), True) if share < self.timeout else (self.timeout, False)
 
     @staticmethod
