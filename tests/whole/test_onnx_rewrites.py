@@ -85,3 +85,39 @@ def test_grus_on_unrelated_inputs_are_not_merged() -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     assert onnx_fuse.merge_bidirectional(model) == 0
     assert [n.op_type for n in model.graph.node] == ["GRU", "GRU"]
+
+
+def _scan_whose_scan_output_feeds_its_state(fix: bool) -> onnx.ModelProto:
+    """A loop body as tf2onnx writes a MultiRNNCell under some hash seeds: the new state is itself the scan output,
+    and an Identity of it the carried state."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["h", "x"], ["h_new"]), helper.make_node("Identity", ["h_new"], ["h_out"])], "body",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 3]) for n in ("h", "x")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 3]) for n in ("h_out", "h_new")])
+    graph = helper.make_graph(
+        [helper.make_node("Scan", ["h0", "xs"], ["hT", "ys"], body=body, num_scan_inputs=1)], "g",
+        [helper.make_tensor_value_info("h0", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("xs", TensorProto.FLOAT, [4, 2, 3])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("hT", "ys")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    if fix:
+        assert onnx_fuse.body_outputs_through_identity(model) == 1
+    return model
+
+
+@pytest.mark.runtime
+def test_loop_body_outputs_through_identity_run_in_tract() -> None:
+    """tract 0.23.9 refuses a Scan whose scan output is the tensor its carried state is an Identity of; with every
+    body output an Identity of its own it runs, and ONNX Runtime's values are unchanged."""
+    pytest.importorskip("tract")
+    from onnxgru.runtimes.probe import probe
+
+    rng = np.random.default_rng(23)
+    feeds = {"h0": rng.normal(size=(2, 3)).astype(np.float32), "xs": rng.normal(size=(4, 2, 3)).astype(np.float32)}
+    assert probe("tract", _scan_whose_scan_output_feeds_its_state(False), feeds).status == "refused"
+    fixed = _scan_whose_scan_output_feeds_its_state(True)
+    ran = probe("tract", fixed, feeds)
+    assert ran.status == "ok", ran.detail
+    want = _session(_scan_whose_scan_output_feeds_its_state(False)).run(None, feeds)
+    for got, expected in zip(ran.outputs, want):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -617,6 +617,37 @@ def _time_reversal(graph: onnx.GraphProto, names: _Names, x: str, out: str, axis
     return helper.make_node("Slice", [x, *args], [out], name=names("reverse"))
 
 
+# --- loop bodies tract reads ---------------------------------------------------------------------------------------
+def body_outputs_through_identity(model: onnx.ModelProto) -> int:
+    """Every output of a Scan or Loop body made by an Identity of its own. tf2onnx orders a MultiRNNCell loop's carried
+    values by set iteration, so from run to run the last cell's new state is a scan output read by the Identity that
+    carries it as a state, or the other way round; tract 0.23.9 refuses the first ("output-0-adjust-dim ... Impossible
+    to unify 2 with 3") and runs the second. With an Identity in front of every body output, every order runs, so a
+    check's verdict no longer depends on the hash seed. Returns how many outputs changed."""
+    from onnx import helper
+
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Scan", "Loop"):
+            continue
+        body = next((a.g for a in node.attribute if a.name == "body"), None)
+        if body is None:
+            continue
+        producer = {o: n for n in body.node for o in n.output}
+        names = _Names(body, "body_output")
+        for out in body.output:
+            made = producer.get(out.name)
+            if made is None or made.op_type == "Identity":
+                continue
+            inner = names(out.name.replace("/", "_"))
+            made.output[:] = [inner if o == out.name else o for o in made.output]
+            for n in body.node:
+                n.input[:] = [inner if i == out.name else i for i in n.input]
+            body.node.append(helper.make_node("Identity", [inner], [out.name], name=names("identity")))
+            changed += 1
+    return changed
+
+
 # --- indices ONNX Runtime has no kernel for ---------------------------------------------------------------------
 _NARROW_INTS = {2, 3, 4, 5, 12, 13}  # uint8, int8, uint16, int16, uint32, uint64: no OneHot kernel in ONNX Runtime
 
