@@ -142,9 +142,9 @@ def build(out: Path) -> list[Run]:
         Run(("check", "--torch", "wavernn.pt"), 2,
             "x (B, T) and mels (B, 80, T / 275 + 4) must agree, which no signature says: one sentence with the "
             "shapes tried and --inputs"),
-        Run(("check", "--torch", "wavernn.pt", "--inputs", "window.npz"), 1,
-            "one training window (1,375 samples, 9 mel frames): torch.onnx cannot export its scripted squeeze, so "
-            "there is no ONNX to pre-flight (GRU011 error)"),
+        Run(("check", "--torch", "wavernn.pt", "--inputs", "window.npz"), 0,
+            "one training window (1,375 samples, 9 mel frames): torch.onnx cannot leave its squeezes' axes free, so "
+            "it is exported at the window's shapes (a GRU011 says so) and checked in every runtime"),
         Run(("check", "--torch", "wavernn_traced.pt", "--inputs", "window.npz"), 0,
             "traced: exported, two GRU nodes over 1,375 steps in every runtime, a verdict within the command's "
             "budget"),
