@@ -402,18 +402,32 @@ def test_a_cell_stacked_twice_says_its_layers_share_weights(tf1, tmp_path: Path,
 
 @pytest.mark.tf
 @pytest.mark.torch
-def test_convert_says_when_the_source_reads_lengths_its_module_cannot_take(tf1, tmp_path: Path, capsys) -> None:
-    """Given lengths shorter than the sequence, the source's GRU stops each row early; the converted module takes no
-    lengths, so it differs there, and the GRU010 says why instead of a bare number (and no 1e307 relative error)."""
+def test_convert_of_a_gru_that_reads_lengths_takes_them(tf1, tmp_path: Path, capsys) -> None:
+    """Given lengths shorter than the sequence, the source's GRU stops each row early (the backward direction starts
+    at each row's own end): the converted module is the exact GRU with a ``lengths`` argument, held against the
+    source on those lengths. An nn.GRU (``--target nn.GRU``) takes none: its GRU010 says so (and no 1e307 relative
+    error for the padded zeros)."""
+    import torch
+
     out = tmp_path / "exact.pt"
     code, rep, err = run(["convert", tf1["lengths"], "-o", out, "--input", f"lens={tf1['lens']}", "--steps", "9"],
                          tmp_path, capsys)
+    assert code == 0 and out.is_file() and rep["pairs"] and all(p["passed"] for p in rep["pairs"]), err
+    # cells named fw and bw inside bidirectional_rnn/fw and /bw are still one bidirectional layer
+    assert [la["direction"] for la in rep["models"][0]["gru_layers"]] == ["bidirectional"]
+    module = torch.jit.load(str(out))
+    (name,) = rep["convert"]["keys"]
+    x = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (3, 9, 6)).astype(np.float32))
+    lens = torch.tensor(np.load(tf1["lens"]).astype(np.int64))
+    short, _ = module(name, x, None, lens)
+    full, _ = module(name, x, None)
+    assert float(short[2, 2:].abs().max()) == 0.0 and float((short[2, :2] - full[2, :2]).abs().max()) > 1e-3
+    gru_out = tmp_path / "nn_gru.pt"
+    code, rep, err = run(["convert", tf1["lengths"], "-o", gru_out, "--input", f"lens={tf1['lens']}", "--steps", "9",
+                          "--target", "nn.GRU"], tmp_path, capsys)
     gru010 = [f["message"] for f in rep["findings"] if f["code"] == "GRU010"]
-    assert code == 1 and not out.exists() and gru010, err
-    assert "reads sequence lengths" in gru010[0] and "takes no lengths" in gru010[0]
+    assert code == 1 and gru010 and "takes no lengths" in gru010[0], err
     assert all(p["max_rel"] < 1e6 for p in rep["pairs"])
-    code, rep, err = run(["convert", tf1["lengths"], "-o", out, "--steps", "9"], tmp_path, capsys)
-    assert code == 0 and out.is_file(), err  # full-length rows: the same module is exact
 
 
 @pytest.mark.tf

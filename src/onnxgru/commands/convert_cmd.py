@@ -99,14 +99,16 @@ def _each(model: LoadedModel, source: str, path: str, why: str, target: str, set
             + (f" ({'; '.join(model.untapped)})" if model.untapped else "") + ": nothing it could convert would be "
             "verified, so nothing is written."
         )
-    converted = torch_convert.build_each(model, tapped, target, path)
+    converted = torch_convert.build_each(model, tapped, target, path,
+                                         lengths=any(tap.lengths is not None for tap in taps))
     pairs = torch_convert.hold_each(converted, model, runs[0], settings.tolerance)
     v.pairs += pairs
     lengths = [tap for tap in runs[0].taps if tap.lengths is not None and int(np.min(tap.lengths)) < tap.X.shape[1]]
     said = ("The source's GRU reads sequence lengths (rows shorter than the longest stop early: later steps give "
-            "0, the state holds, the backward direction starts at each row's own end); the converted module takes "
-            "no lengths and runs every step of every row, so it equals the source only on full-length rows." if
-            lengths else "")
+            "0, the state holds, the backward direction starts at each row's own end); an nn.GRU (--target nn.GRU) "
+            "takes no lengths and runs every step of every row, so it equals the source only on full-length rows: "
+            "convert with the default target, whose exact GRU takes them." if lengths and not converted.takes_lengths
+            else "")
     v.findings += [F.disagreement(p, said=said) for p in pairs if not p.passed]
     names = [model.layers[k].name for k in tapped]
     left = [layer.name for k, layer in enumerate(model.layers) if k not in tapped]
@@ -114,7 +116,8 @@ def _each(model: LoadedModel, source: str, path: str, why: str, target: str, set
         f"{source} was not converted whole: {why}. Each GRU ({', '.join(names)}) is its own exact module, held "
         "against what that GRU received and gave inside the model; the layers around them are not converted"
         + (f", nor the GRUs that could not be tapped ({', '.join(left)})" if left else "")
-        + f". Call one as `torch.jit.load({Path(path).name!r})(name, x, h0=None)` -> (outputs, state).")))
+        + f". Call one as `torch.jit.load({Path(path).name!r})(name, x, h0=None"
+        + (", lengths=None" if converted.takes_lengths else "") + ")` -> (outputs, state).")))
     if not pairs:
         v.findings.append(F.nothing_compared("convert", "the converted GRUs", model.role))
     return converted, v

@@ -130,20 +130,23 @@ def find_with_scopes(graph_def: Any) -> tuple[list[GRULayer], list[list[str]]]:
 
 def _partner(scope: str, cells: dict) -> str | None:
     """The backward cell of a forward one (``.../fw/...`` -> ``.../bw/...``) when both exist."""
-    parts = scope.split("/")
-    if "fw" not in parts:
-        return None
-    i = len(parts) - 1 - parts[::-1].index("fw")
-    other = "/".join(parts[:i] + ["bw"] + parts[i + 1 :])
-    return other if other in cells else None
+    return next((other for other in _swapped(scope, "fw", "bw") if other in cells), None)
 
 
 def _is_backward_of_pair(scope: str, cells: dict) -> bool:
+    return any(other in cells for other in _swapped(scope, "bw", "fw"))
+
+
+def _swapped(scope: str, this: str, that: str) -> list[str]:
+    """``scope`` with its last ``this`` component as ``that``, and with every one (a cell itself named ``fw`` inside
+    ``bidirectional_rnn/fw`` is ``bidirectional_rnn/fw/fw``)."""
     parts = scope.split("/")
-    if "bw" not in parts:
-        return False
-    i = len(parts) - 1 - parts[::-1].index("bw")
-    return "/".join(parts[:i] + ["fw"] + parts[i + 1 :]) in cells
+    if this not in parts:
+        return []
+    i = len(parts) - 1 - parts[::-1].index(this)
+    last = "/".join(parts[:i] + [that] + parts[i + 1 :])
+    every = "/".join(that if p == this else p for p in parts)
+    return [last] if last == every else [last, every]
 
 
 def _common(a: str, b: str) -> str:

@@ -175,17 +175,19 @@ def nn_gru(layers: Sequence[GRULayer], batch_first: bool, dtype: str = "float32"
 
 
 def converted(
-    layers: Sequence[GRULayer], time_major: bool, dtype: str, target: str, source: str = ""
+    layers: Sequence[GRULayer], time_major: bool, dtype: str, target: str, source: str = "", lengths: bool = False
 ) -> Any:
     """The module ``onnxgru convert`` writes (``exact.ConvertedGRU``) around an ``nn.GRU`` where that is exact (or
-    asked for), else around a ``GRUStack``."""
+    asked for), else around a ``GRUStack``; always the ``GRUStack`` when the source reads sequence ``lengths`` (an
+    ``nn.GRU`` takes none) and ``target`` is not "nn.GRU"."""
     one_size = len({layer.attrs.hidden_size for layer in layers}) == 1
     if not one_size and target != "nn.GRU":
         stack = exact_stack(layers, batch_first=not time_major, dtype=dtype)
         return exact.classes().ConvertedGRUCells(stack, time_major=time_major, source=source).eval()
     rows = sum(layer.attrs.num_directions for layer in layers)
-    return exact.classes().ConvertedGRU(inner(layers, not time_major, dtype, target), time_major=time_major,
-                                        squeeze_state=rows == 1, source=source).eval()
+    gru = (exact_stack(layers, batch_first=not time_major, dtype=dtype) if lengths and target != "nn.GRU" else
+           inner(layers, not time_major, dtype, target))
+    return exact.classes().ConvertedGRU(gru, time_major=time_major, squeeze_state=rows == 1, source=source).eval()
 
 
 def inner(layers: Sequence[GRULayer], batch_first: bool, dtype: str, target: str) -> nn.Module:

@@ -35,13 +35,15 @@ class Converted:
     model: LoadedModel | None  # the bytes loaded back, as a source (None: ConvertedGRUs, held against the taps)
     loaded: Any = None  # the bytes loaded back, as torch.jit.load gives them
     keys: dict[str, str] = field(default_factory=dict)  # ConvertedGRUs: layer name -> module key
+    takes_lengths: bool = False  # its GRUs take sequence lengths (the source reads them; the exact GRU inside)
 
 
 def _dtype(source: LoadedModel) -> str:
     return source.dtype if source.dtype in ("float32", "float64") else "float32"
 
 
-def _saved(module: Any, path: str, kind: str, analyse: bool = True, keys: dict[str, str] | None = None) -> Converted:
+def _saved(module: Any, path: str, kind: str, analyse: bool = True, keys: dict[str, str] | None = None,
+           takes_lengths: bool = False) -> Converted:
     """Script and save ``module``, then load the bytes back (what a user's ``torch.jit.load`` gets)."""
     torch = require("torch", "convert to PyTorch")
     from onnxgru.frameworks.torch.source import from_script
@@ -54,7 +56,7 @@ def _saved(module: Any, path: str, kind: str, analyse: bool = True, keys: dict[s
     if analyse:
         model = from_script(loaded, path, "converted")
         model.ours = True
-    return Converted(data, kind, model, loaded, dict(keys or {}))
+    return Converted(data, kind, model, loaded, dict(keys or {}), takes_lengths)
 
 
 def build(source: LoadedModel, target: str = "exact", path: str = "converted") -> Converted:
@@ -62,8 +64,11 @@ def build(source: LoadedModel, target: str = "exact", path: str = "converted") -
     torch = require("torch", "convert to PyTorch")
     from onnxgru.frameworks.torch import build as builders
 
-    module = builders.converted(source.layers, source.time_major, _dtype(source), target, source=Path(source.path).name)
-    return _saved(module, path, "nn.GRU" if isinstance(module.gru, torch.nn.GRU) else "GRUStack")
+    lengths = bool(source.signature.by_role("lengths")) and target != "nn.GRU"
+    module = builders.converted(source.layers, source.time_major, _dtype(source), target, source=Path(source.path).name,
+                                lengths=lengths)
+    return _saved(module, path, "nn.GRU" if isinstance(module.gru, torch.nn.GRU) else "GRUStack",
+                  takes_lengths=lengths)
 
 
 def build_whole(source: LoadedModel, plan: Plan, target: str = "exact", path: str = "converted") -> Converted:
@@ -74,13 +79,16 @@ def build_whole(source: LoadedModel, plan: Plan, target: str = "exact", path: st
     return _saved(module, path, "ConvertedModel")
 
 
-def build_each(source: LoadedModel, layers: list[int], target: str = "exact", path: str = "converted") -> Converted:
-    """Each of the GRU layers ``layers`` on its own (``whole.ConvertedGRUs``)."""
+def build_each(source: LoadedModel, layers: list[int], target: str = "exact", path: str = "converted",
+               lengths: bool = False) -> Converted:
+    """Each of the GRU layers ``layers`` on its own (``whole.ConvertedGRUs``); ``lengths``: the source's GRUs read
+    sequence lengths, so each module is the exact GRU taking them (unless ``target`` is "nn.GRU")."""
     from onnxgru.frameworks.torch import whole
 
+    lengths = lengths and target != "nn.GRU"
     module, keys = whole.build_each(source.layers, layers, source.time_major, _dtype(source), target,
-                                    source=Path(source.path).name)
-    return _saved(module, path, "ConvertedGRUs", analyse=False, keys=keys)
+                                    source=Path(source.path).name, lengths=lengths)
+    return _saved(module, path, "ConvertedGRUs", analyse=False, keys=keys, takes_lengths=lengths)
 
 
 def hold_each(converted: Converted, source: LoadedModel, run: Run, tolerance: Callable[[str], tuple[float, float]]
@@ -94,13 +102,15 @@ def hold_each(converted: Converted, source: LoadedModel, run: Run, tolerance: Ca
         if any(layer.name not in converted.keys for layer in layers):
             continue
         x = _to_torch(torch, tap.X, source.time_major)
+        lengths = None if tap.lengths is None or not converted.takes_lengths else torch.from_numpy(
+            np.ascontiguousarray(tap.lengths).astype(np.int64))
         y = x
         for j, layer in enumerate(layers):
             h0 = tap.initial_h[j] if j < len(tap.initial_h) else None
             if h0 is not None:
                 h0 = torch.from_numpy(np.ascontiguousarray(h0[0] if h0.shape[0] == 1 else h0))
             with torch.no_grad():
-                y, h = converted.loaded(layer.name, x, h0)
+                y, h = converted.loaded(layer.name, x, h0, lengths)
             x = y
             if j < len(tap.Y_h) and tap.Y_h[j] is not None:
                 pairs.append(_pair(f"{layer.name} state", h.numpy(), tap.Y_h[j], source.role, tolerance))

@@ -35,10 +35,13 @@ def classes() -> SimpleNamespace:
 
     def gru_direction(
         xw: Tensor, h: Tensor, r_zr: Tensor, r_h: Tensor, rb_h: Tensor, hidden_size: int, linear_before_reset: int,
-        reverse: bool,
+        reverse: bool, lengths: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """The recurrence of one direction. ``xw`` (T, N, 3H) holds every step's input projection with the biases
-        that can be added before the loop; ``r_zr`` (H, 2H) and ``r_h`` (H, H) are transposed recurrent weights."""
+        that can be added before the loop; ``r_zr`` (H, 2H) and ``r_h`` (H, H) are transposed recurrent weights.
+        ``lengths`` (N,): a row's steps from its length on are skipped (output 0, state held), as ONNX
+        ``sequence_lens`` and TensorFlow's ``sequence_length`` do; the reverse direction then starts at the row's own
+        last step."""
         steps = xw.shape[0]
         x_zr = xw[:, :, : 2 * hidden_size]
         x_h = xw[:, :, 2 * hidden_size :]
@@ -54,18 +57,26 @@ def classes() -> SimpleNamespace:
             else:
                 # reset before: h~ = tanh(Wh x + Wbh + Rbh + Rh (r * h))   (Rbh is already in x_h)
                 c = torch.tanh(torch.addmm(x_h[t], r * h, r_h))
-            h = torch.lerp(c, h, z)  # (1 - z) * h~ + z * h
-            out.append(h)
+            new = torch.lerp(c, h, z)  # (1 - z) * h~ + z * h
+            if lengths is None:
+                h = new
+                out.append(h)
+            else:
+                valid = (lengths > t).unsqueeze(1)
+                h = torch.where(valid, new, h)
+                out.append(torch.where(valid, new, torch.zeros_like(new)))
         if reverse:
             out.reverse()
         return torch.stack(out), h
 
     def gru_layer(
-        x: Tensor, W: Tensor, R: Tensor, B: Tensor, h0: Tensor, linear_before_reset: int, reverse_first: bool
+        x: Tensor, W: Tensor, R: Tensor, B: Tensor, h0: Tensor, linear_before_reset: int, reverse_first: bool,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """One ONNX GRU layer on time-major ``x`` (T, N, I) and ``h0`` (D, N, H): ``(Y (T, N, D*H), Y_h (D, N, H))``.
 
-        ``reverse_first`` runs direction 0 backwards (ONNX ``direction="reverse"``)."""
+        ``reverse_first`` runs direction 0 backwards (ONNX ``direction="reverse"``); ``lengths`` (N,) as ONNX's
+        ``sequence_lens``."""
         hidden = R.shape[2]
         steps, batch, features = x.shape[0], x.shape[1], x.shape[2]
         flat = x.reshape(steps * batch, features)
@@ -84,7 +95,8 @@ def classes() -> SimpleNamespace:
             r_zr = R[d, : 2 * hidden].t().contiguous()
             r_h = R[d, 2 * hidden :].t().contiguous()
             reverse = (d == 1) or reverse_first
-            y, h = gru_direction(xw, h0[d], r_zr, r_h, rb[2 * hidden :], hidden, linear_before_reset, reverse)
+            y, h = gru_direction(xw, h0[d], r_zr, r_h, rb[2 * hidden :], hidden, linear_before_reset, reverse,
+                                 lengths)
             ys.append(y)
             hs.append(h)
         return torch.cat(ys, 2), torch.stack(hs)
@@ -118,8 +130,9 @@ def classes() -> SimpleNamespace:
             self.direction = direction
             self.reverse_output = bool(reverse_output)  # Keras go_backwards: the steps come out in the order read
 
-        def forward(self, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-            y, h = gru_layer(x, self.W, self.R, self.B, h0, self.linear_before_reset, self.direction == "reverse")
+        def forward(self, x: Tensor, h0: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+            y, h = gru_layer(x, self.W, self.R, self.B, h0, self.linear_before_reset, self.direction == "reverse",
+                             lengths)
             if self.reverse_output:
                 y = torch.flip(y, [0])
             return y, h
@@ -130,7 +143,8 @@ def classes() -> SimpleNamespace:
         ``input`` is (T, N, I), or (N, T, I) with ``batch_first``; ``hx`` and ``h_n`` are (layers*dirs, N, H) in
         ``nn.GRU``'s order; ``output`` is the last layer's (T, N, D*H) (batch first: (N, T, D*H)). Layers of different
         hidden sizes (a Keras stack 8 -> 4, a MultiRNNCell) take and give one state per layer instead:
-        ``forward_cells(input, states=None) -> (output, [(D, N, H_k), ...])``."""
+        ``forward_cells(input, states=None) -> (output, [(D, N, H_k), ...])``. Either takes ``lengths`` (N,) last, the
+        steps of each row (ONNX ``sequence_lens``, TensorFlow's ``sequence_length``): later steps output 0."""
 
         batch_first: bool
         hidden_size: int
@@ -146,17 +160,19 @@ def classes() -> SimpleNamespace:
             self.state_rows = sum(layer.num_directions for layer in layers)
             self.onnxgru_module = FORMAT
 
-        def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        def forward(self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor]:
             states: list[Tensor] = []
             if hx is not None:
                 row = 0
                 for layer in self.layers:
                     states.append(hx[row : row + layer.num_directions])
                     row += layer.num_directions
-            out, finals = self.forward_cells(input, states)
+            out, finals = self.forward_cells(input, states, lengths)
             return out, torch.cat(finals, 0)
 
-        def forward_cells(self, input: Tensor, states: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        def forward_cells(self, input: Tensor, states: list[Tensor] | None = None, lengths: Tensor | None = None
+                          ) -> tuple[Tensor, list[Tensor]]:
             """``forward`` with one state per layer, (D, N, H_k): for layers of different hidden sizes."""
             x = input.transpose(0, 1) if self.batch_first else input
             finals: list[Tensor] = []
@@ -167,14 +183,15 @@ def classes() -> SimpleNamespace:
                                      device=x.device)
                 else:
                     h0 = states[k]
-                x, h = layer(x, h0)
+                x, h = layer(x, h0, lengths)
                 finals.append(h)
                 k += 1
             out = x.transpose(0, 1) if self.batch_first else x
             return out, finals
 
     class ConvertedGRU(nn.Module):
-        """What ``onnxgru convert`` writes: ``forward(x, h0=None) -> (outputs, final_state)`` in the source's layout.
+        """What ``onnxgru convert`` writes: ``forward(x, h0=None, lengths=None) -> (outputs, final_state)`` in the
+        source's layout; ``lengths`` (N,) only where the exact GRU is inside (a source that reads sequence lengths).
 
         ``x`` is batch-major (N, T, I) unless the source was time-major (T, N, I). The state is (N, H) when the source
         has one GRU layer of one direction (as TensorFlow and Keras return it), else (layers*dirs, N, H)."""
@@ -192,10 +209,17 @@ def classes() -> SimpleNamespace:
             self.source = source
             self.onnxgru_module = CONVERTED_FORMAT
 
-        def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor]:
             if h0 is not None and self.squeeze_state:
                 h0 = h0.unsqueeze(0)
-            out, h = self.gru(x, h0)
+            if hasattr(self.gru, "state_rows"):  # the exact GRUStack (decided when scripted): lengths as TF reads them
+                out, h = self.gru(x, h0, lengths)
+            else:
+                if lengths is not None:
+                    raise RuntimeError("this module wraps an nn.GRU, which takes no lengths; convert again with the "
+                                       "lengths input, which writes the exact GRU")
+                out, h = self.gru(x, h0)
             if self.squeeze_state:
                 h = h.squeeze(0)
             return out, h
@@ -216,12 +240,13 @@ def classes() -> SimpleNamespace:
             self.source = source
             self.onnxgru_module = CONVERTED_CELLS_FORMAT
 
-        def forward(self, x: Tensor, h0: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        def forward(self, x: Tensor, h0: list[Tensor] | None = None, lengths: Tensor | None = None
+                    ) -> tuple[Tensor, list[Tensor]]:
             states: list[Tensor] = []
             if h0 is not None:
                 for h in h0:
                     states.append(h.unsqueeze(0) if h.dim() == 2 else h)
-            out, finals = self.gru.forward_cells(x, states)
+            out, finals = self.gru.forward_cells(x, states, lengths)
             squeezed: list[Tensor] = []
             for h in finals:
                 squeezed.append(h.squeeze(0) if h.shape[0] == 1 else h)

@@ -168,14 +168,19 @@ def _converted_ports(module: Any, layers: list[GRULayer]) -> list[Port]:
     tm = bool(module.time_major)
     x = Port("x", _dtype(layers), (None, None, layers[0].attrs.input_size), batch_axis=1 if tm else 0,
              time_axis=0 if tm else 1)
+    # lengths: a module written around the exact GRU for a source that reads sequence lengths (not an nn.GRU's)
+    args = [a.name for a in module.forward.schema.arguments]
+    exact_inside = "GRUStack" in str(module.gru._c._type()) if hasattr(module, "gru") else False
+    lengths = [Port("lengths", "int64", (None,), role="lengths", batch_axis=0, time_axis=None, optional=True)] if (
+        "lengths" in args and exact_inside) else []
     if not hasattr(module, "squeeze_state"):  # ConvertedGRUCells: a list of states, one per layer
         return [x, Port("h0", _dtype(layers), None, role="feed", optional=True,
-                        note="a list of per-layer states, (N, H_k) each; not fed by onnxgru")]
+                        note="a list of per-layer states, (N, H_k) each; not fed by onnxgru"), *lengths]
     squeeze = bool(module.squeeze_state)
     h0 = Port("h0", _dtype(layers), (None, layers[-1].attrs.hidden_size) if squeeze else
               (rows, None, layers[-1].attrs.hidden_size), role="state", rows=(0, rows),
               state_form="NH" if squeeze else "DNH", batch_axis=None, time_axis=None, optional=True)
-    return [x, h0]
+    return [x, h0, *lengths]
 
 
 def _layers(calls: list) -> tuple[list[GRULayer], list[int]]:

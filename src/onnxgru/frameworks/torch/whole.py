@@ -181,8 +181,8 @@ def classes() -> SimpleNamespace:
 
     class ConvertedGRUs(nn.Module):
         """What ``onnxgru convert`` writes when the model around its GRUs cannot be rebuilt: each GRU layer on its own,
-        ``forward(name, x, h0=None) -> (outputs, final_state)`` in the source's layout (``name`` the source's layer
-        name or its key in ``grus``); ``grus`` holds the modules by key."""
+        ``forward(name, x, h0=None, lengths=None) -> (outputs, final_state)`` in the source's layout (``name`` the
+        source's layer name or its key in ``grus``); ``grus`` holds the modules by key."""
 
         keys: dict[str, str]
         source: str
@@ -195,11 +195,12 @@ def classes() -> SimpleNamespace:
             self.source = source
             self.onnxgru_module = EACH_FORMAT
 
-        def forward(self, name: str, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        def forward(self, name: str, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor]:
             key = self.keys.get(name, name)
             for k, gru in self.grus.items():
                 if k == key:
-                    return gru(x, h0)
+                    return gru(x, h0, lengths)
             raise RuntimeError("no GRU named " + name + "; the names are the keys of .grus")
 
     return SimpleNamespace(ConvertedGRUs=ConvertedGRUs, Activation=Activation, Embedding=Embedding, Dense=Dense,
@@ -234,16 +235,17 @@ def _key(name: str, k: int, taken: dict[str, Any]) -> str:
 
 
 def build_each(layers: tuple[GRULayer, ...], indices: list[int], time_major: bool, dtype: str, target: str,
-               source: str = "") -> tuple[Any, dict[str, str]]:
-    """A ``ConvertedGRUs`` of the layers ``indices``, each its own ``build.converted`` module; and the key of each
-    layer name (a name with characters a module attribute cannot hold gets them replaced by ``_``)."""
+               source: str = "", lengths: bool = False) -> tuple[Any, dict[str, str]]:
+    """A ``ConvertedGRUs`` of the layers ``indices``, each its own ``build.converted`` module (the exact GRU where
+    the source reads ``lengths``); and the key of each layer name (a name with characters a module attribute cannot
+    hold gets them replaced by ``_``)."""
     from onnxgru.frameworks.torch import build as builders
 
     keys: dict[str, str] = {}
     for k in indices:
         keys[layers[k].name] = _key(layers[k].name, k, dict.fromkeys(keys.values()))
-    modules = {keys[layers[k].name]: builders.converted([layers[k]], time_major, dtype, target, source=layers[k].name)
-               for k in indices}
+    modules = {keys[layers[k].name]: builders.converted([layers[k]], time_major, dtype, target, source=layers[k].name,
+                                                        lengths=lengths) for k in indices}
     return classes().ConvertedGRUs(modules, keys, source=source).eval(), keys
 
 
