@@ -59,6 +59,24 @@ def test_exact_stack_equals_the_onnx_reference(rng: np.random.Generator, lbr: in
     assert np.abs(other["output"] - want["output"]).max() > 1e-3, "the weights must tell the two families apart"
 
 
+@pytest.mark.parametrize(("lbr", "direction"), [(0, "bidirectional"), (1, "bidirectional"), (0, "reverse")])
+def test_exact_stack_takes_lengths_as_onnx_sequence_lens(rng: np.random.Generator, lbr: int, direction: str) -> None:
+    """``lengths`` as ONNX ``sequence_lens`` (and TF's ``sequence_length``): a row's later steps output 0 and hold the
+    state, the reverse direction starts at the row's own last step; both layers of a stack read them."""
+    stack = _stack(rng, lbr, direction, 2)
+    x, h0 = _inputs(rng, stack)
+    lengths = np.array([T, 2, 1], np.int64)  # N = 3 rows: full, two steps, one step
+    d = stack[0].attrs.num_directions
+    want, finals = reference.run_layers(stack, x, [h0[:d], h0[d:]], lengths)
+    module = _scripted(build.exact_stack(stack, batch_first=True))
+    with torch.no_grad():
+        out, state = module(torch.from_numpy(x), torch.from_numpy(h0), torch.from_numpy(lengths))
+        full, _ = module(torch.from_numpy(x), torch.from_numpy(h0))
+    np.testing.assert_allclose(out.numpy(), want, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(state.numpy(), np.concatenate(finals), atol=1e-5, rtol=1e-5)
+    assert np.abs(out.numpy() - full.numpy()).max() > 1e-3, "the lengths must change what short rows give"
+
+
 def test_exact_reset_after_equals_nn_gru_and_zero_state_is_the_default(rng: np.random.Generator) -> None:
     stack = _stack(rng, 1, "bidirectional", 2)
     x, _ = _inputs(rng, stack)
