@@ -16,9 +16,12 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def test_uint8_one_hot_ids_run_in_onnx_runtime() -> None:
-    """TF1 char models one-hot encode uint8 ids; ONNX Runtime has no OneHot kernel for uint8 indices."""
-    depth, values = numpy_helper.from_array(np.array(5, np.int64), "depth"), numpy_helper.from_array(
+def test_uint8_one_hot_ids_run_in_onnx_runtime_and_the_reference() -> None:
+    """TF1 char models one-hot encode uint8 ids; ONNX Runtime has no OneHot kernel for uint8 indices, and the ONNX
+    reference evaluator none for a depth of shape (1,), as tf2onnx writes it."""
+    from onnx.reference import ReferenceEvaluator
+
+    depth, values = numpy_helper.from_array(np.array([5], np.int32), "depth"), numpy_helper.from_array(
         np.array([0.0, 1.0], np.float32), "values")
     graph = helper.make_graph(
         [helper.make_node("OneHot", ["ids", "depth", "values"], ["y"], axis=-1, name="one_hot")], "g",
@@ -27,9 +30,13 @@ def test_uint8_one_hot_ids_run_in_onnx_runtime() -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(Exception, match="OneHot"):
         _session(model)
-    assert onnx_fuse.one_hot_indices_as_int64(model) == 1
+    with pytest.raises(Exception, match="OneHot"):
+        ReferenceEvaluator(model).run(None, {"ids": np.zeros((1, 1), np.uint8)})
+    assert onnx_fuse.one_hot_indices_as_int64(model) == 2
     ids = np.array([[0, 4, 2], [1, 3, 3]], np.uint8)
     (y,) = _session(model).run(None, {"ids": ids})
+    np.testing.assert_array_equal(y, np.eye(5, dtype=np.float32)[ids])
+    (y,) = ReferenceEvaluator(model).run(None, {"ids": ids})
     np.testing.assert_array_equal(y, np.eye(5, dtype=np.float32)[ids])
 
 

@@ -69,7 +69,19 @@ def tf1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                                       sequence_length=lens, dtype=tf.float32)
         tf.identity(tf.concat([fw, bw], 2), name="output")
 
+    def shakespeare() -> None:  # uint8 ids one-hot, DropoutWrapper'd cells in a MultiRNNCell, one concatenated state
+        pkeep = v1.placeholder(tf.float32, name="pkeep")
+        X = v1.placeholder(tf.uint8, [None, None], name="X")
+        Hin = v1.placeholder(tf.float32, [None, 8 * 3], name="Hin")
+        cells = [v1.nn.rnn_cell.DropoutWrapper(v1.nn.rnn_cell.GRUCell(8), input_keep_prob=pkeep) for _ in range(3)]
+        multi = v1.nn.rnn_cell.DropoutWrapper(v1.nn.rnn_cell.MultiRNNCell(cells, state_is_tuple=False),
+                                              output_keep_prob=pkeep)
+        Yr, H = v1.nn.dynamic_rnn(multi, tf.one_hot(X, 11, 1.0, 0.0), dtype=tf.float32, initial_state=Hin)
+        tf.identity(H, name="H")
+        tf.identity(tf.reshape(Yr, [-1, 8]), name="Y")
+
     out["tied"] = tf1_graph(tf, folder, "tied", tied, rng)
+    out["shakespeare"] = tf1_graph(tf, folder, "shakespeare", shakespeare, rng, v2=True, outputs=("Y", "H"))
     out["lengths"] = tf1_graph(tf, folder, "lengths", with_lengths, rng, outputs=("output",))
     np.save(folder / "lens.npy", np.array([9, 4, 2], np.int32))
     out["lens"] = folder / "lens.npy"
@@ -454,3 +466,24 @@ def test_an_nn_grucell_port_of_a_one_step_cell_is_checked(tf1, tmp_path: Path, c
     assert [(la["hidden_size"], la["input_size"], la["linear_before_reset"]) for la in torch_model["gru_layers"]] == [
         (32, 16, 1)]
     assert any(p["a"] == "torch:cell.pt" for p in rep["pairs"]), "the port ran at the graph's fixed batch of 50"
+
+
+@pytest.mark.tf
+def test_a_multirnncell_in_a_v2_loop_exports_fused_once_its_dropout_is_frozen(tf1, tmp_path: Path, capsys) -> None:
+    """martin-gorner's Shakespeare model as TF 2.x freezes it: three DropoutWrapper'd GRUCells in a MultiRNNCell with
+    one concatenated state, inside a ``While``. With pkeep frozen at 1 the dropout in the loop body goes, and the loop
+    becomes three GRU nodes that every runtime runs; with pkeep fed, the loop stays (and says so)."""
+    import onnx
+
+    out = tmp_path / "fused.onnx"
+    code, rep, err = run(["export", "tf", tf1["shakespeare"], "-o", out, "--freeze", "pkeep=1.0"], tmp_path, capsys)
+    assert code == 0 and out.is_file(), (err, [f["message"][:200] for f in rep["findings"]])
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("GRU") == 3 and "Loop" not in ops and "RandomUniformLike" not in ops
+    statuses = {r["runtime"]: r["status"] for r in rep["runtimes"]}  # OpenVINO's bf16 default may mismatch (GRU008)
+    assert statuses.get("onnxruntime") == "ok" and all(v == "ok" for k, v in statuses.items() if k != "openvino")
+    kept = tmp_path / "kept.onnx"
+    code, rep, err = run(["export", "tf", tf1["shakespeare"], "-o", kept, "--input", "pkeep=1.0", "--runtimes",
+                          "onnxruntime"], tmp_path, capsys)
+    assert code == 0 and "Loop" in [n.op_type for n in onnx.load(str(kept)).graph.node], err
+    assert any(f["code"] == "GRU005" for f in rep["findings"])

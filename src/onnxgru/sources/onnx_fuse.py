@@ -19,7 +19,7 @@ framework before anything is written; a rewrite that cannot be made leaves the g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,11 @@ _PASS = {"Identity", "Cast"}
 
 def prune(model: onnx.ModelProto) -> None:
     """Remove the nodes (and initializers) no graph output depends on."""
-    graph = model.graph
+    prune_graph(model.graph)
+
+
+def prune_graph(graph: onnx.GraphProto) -> None:
+    """``prune`` of one graph (a loop body too: its outputs are what it must compute)."""
     nodes = list(graph.node)
     live, seen = live_and_read(graph)
     kept = [n for k, n in enumerate(nodes) if k in live]
@@ -180,6 +184,208 @@ def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
     if fused:
         prune(model)
     return fused
+
+
+def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
+    """Replace every ``Loop`` whose body is a chain of the named TF1 GRU cells (a MultiRNNCell under control flow v2,
+    TF1 code frozen under TF 2.x; its dropout already gone at keep_prob 1, ``drop_inference_dropout``) by one GRU node
+    per cell; returns how many Loops.
+
+    The body reads step ``t`` of a time-major sequence (``Gather(seq, t)`` with ``t`` a counter from 0 by 1) into
+    cell 0, each later cell reads the one before, and each cell's state is a loop-carried value of its own
+    (``state_is_tuple=True``) or its columns of one carried value (``state_is_tuple=False``: a ``Slice`` in, the
+    cells' new states concatenated out). The loop's outputs: that state, and the last cell's new state stacked per
+    step. Anything else read from the loop leaves it as it is; the export is compared with TensorFlow either way."""
+    graph = model.graph
+    fused = 0
+    outer = constants(graph)
+    for node in list(graph.node):
+        body = next((a.g for a in node.attribute if a.name == "body"), None) if node.op_type == "Loop" else None
+        if body is None:
+            continue
+        read = {i for n in graph.node if n is not node for i in [*n.input, *outer_names(n)]}
+        read |= {o.name for o in graph.output}
+        plan = _loop_cells_plan(node, body, layers, read, outer)
+        if plan is None:
+            continue
+        new, seq, finals = [], plan.x, []
+        dtype = np.dtype(_float_type(model))
+        for k, (layer, h0, _) in enumerate(plan.cells):
+            names = _Names(graph, layer.name)
+            out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
+            final = names("state")
+            start = h0
+            if isinstance(h0, tuple):  # its columns of the one carried state
+                source, lo, hi = h0
+                start = names("initial_state")
+                args = [_const(graph, names, np.array([v], np.int64), w) for v, w in ((lo, "starts"), (hi, "ends"),
+                                                                                     (1, "axes"))]
+                from onnx import helper
+
+                new.append(helper.make_node("Slice", [source, *args], [start], name=names("columns")))
+            new += _gru_nodes(graph, names, layer, seq, start, dtype, out, final)
+            finals.append(final)
+            seq = out
+        new += _loop_states(plan, finals)
+        _replace(graph, node, new)
+        fused += 1
+    if fused:
+        prune(model)
+    return fused
+
+
+@dataclass
+class _LoopCells:
+    x: str  # the outer time-major sequence
+    cells: list[tuple[GRULayer, str | tuple[str, int, int], int]]  # layer, its initial state, the carried index
+    sequence: str  # the loop output stacking the last cell's new state
+    states: dict[int, str]  # carried index -> the loop output holding its final value (read outside)
+    concatenated: bool  # one carried state for every cell (state_is_tuple=False)
+
+
+def _loop_states(plan: _LoopCells, finals: list[str]) -> list[onnx.NodeProto]:
+    from onnx import helper
+
+    out = []
+    if plan.concatenated:
+        final = plan.states.get(plan.cells[0][2])
+        if final:
+            out.append(helper.make_node("Concat", finals, [final], axis=1, name=f"{final}/cells"))
+        return out
+    for (_, _, k), made in zip(plan.cells, finals):
+        if plan.states.get(k):
+            out.append(helper.make_node("Identity", [made], [plan.states[k]], name=f"{plan.states[k]}/cell"))
+    return out
+
+
+def _loop_cells_plan(  # noqa: PLR0911, PLR0912 - one early return per shape the loop must have
+    node: onnx.NodeProto, body: onnx.GraphProto, layers: Sequence[GRULayer], read: set[str],
+    outer: dict[str, np.ndarray],
+) -> _LoopCells | None:
+    b_in = [i.name for i in body.input]
+    b_out = [o.name for o in body.output]
+    carried = len(node.input) - 2
+    if carried < 1 or len(b_in) != carried + 2 or len(b_out) < carried + 1:
+        return None
+    made = {o: n for n in body.node for o in n.output}
+    consts = constants(body)
+
+    def through(name: str) -> str:
+        while (n := made.get(name)) is not None and n.op_type == "Identity":
+            name = n.input[0]
+        return name
+
+    def carried_index(name: str) -> int | None:  # a body input of a carried value -> its index in node.input
+        name = through(name)
+        return b_in.index(name) if name in b_in[2:] else None
+
+    cells: list[tuple[GRULayer, str | tuple[str, int, int], int]] = []
+    previous, x = "", ""
+    concatenated = False
+    for layer in layers:
+        if layer.attrs.num_directions != 1:
+            return None
+        concat = next((n for n in body.node if n.op_type == "Concat" and len(n.input) == 2 and (
+            n.name.endswith(f"{layer.name}/concat") or n.output[0].split(":")[0].endswith(f"{layer.name}/concat"))),
+            None)
+        if concat is None:
+            if cells:
+                break
+            continue
+        x_in, h_in = (through(i) for i in concat.input)
+        if not cells:
+            gather = made.get(x_in)
+            if gather is None or gather.op_type != "Gather" or any(a.i for a in gather.attribute if a.name == "axis"):
+                return None
+            t = carried_index(gather.input[1])
+            if gather.input[0] in b_in or gather.input[0] in made or t is None or not _counts_from_zero(
+                    t, node, b_in, b_out, made, consts, outer, through):
+                return None
+            x = gather.input[0]
+        elif x_in != previous:
+            return None
+        h = layer.attrs.hidden_size
+        k = carried_index(h_in)
+        if k is not None:
+            start: str | tuple[str, int, int] = node.input[k]
+        else:  # a Slice of the one carried state: its columns
+            sl = made.get(h_in)
+            k = carried_index(sl.input[0]) if sl is not None and sl.op_type == "Slice" else None
+            cols = _columns(sl, consts) if k is not None else None
+            if k is None or cols is None or cols[1] - cols[0] != h:
+                return None
+            concatenated = True
+            start = (node.input[k], *cols)
+        new_h = next((n.output[0] for n in body.node if n.op_type == "Add" and (
+            n.name.endswith(f"{layer.name}/add") or n.output[0].split(":")[0].endswith(f"{layer.name}/add"))), None)
+        if new_h is None:
+            return None
+        cells.append((layer, start, k))
+        previous = new_h
+    if not cells:
+        return None
+    news = [n for n in _cell_adds(body, [c[0] for c in cells])]
+    # the carried state(s): each cell's new state, or their concatenation in order
+    if concatenated:
+        k = cells[0][2]
+        cat = made.get(through(b_out[k - 1]))
+        if len({c[2] for c in cells}) != 1 or cat is None or cat.op_type != "Concat" or [
+                through(i) for i in cat.input] != news or not any(a.name == "axis" and a.i in (1, -1)
+                                                                   for a in cat.attribute):
+            return None
+        if [c[1][1:] for c in cells] != [(j * cells[0][0].attrs.hidden_size, (j + 1) * cells[0][0].attrs.hidden_size)
+                                          for j in range(len(cells))]:
+            return None
+    else:
+        if any(through(b_out[k - 1]) != new for (_, _, k), new in zip(cells, news)):
+            return None
+    # the scan outputs: one, the last cell's new state; the other carried values read by nobody outside
+    scans = list(range(carried + 1, len(b_out)))
+    wanted = [j for j in scans if node.output[j - 1] in read]
+    if len(wanted) != 1 or through(b_out[wanted[0]]) != news[-1]:
+        return None
+    states = {}
+    for k in range(2, carried + 2):
+        out = node.output[k - 2] if k - 2 < len(node.output) else ""
+        if out and out in read:
+            if k not in {c[2] for c in cells}:
+                return None
+            states[k] = out
+    return _LoopCells(x, cells, node.output[wanted[0] - 1], states, concatenated)
+
+
+def _cell_adds(body: onnx.GraphProto, layers: list[GRULayer]) -> list[str]:
+    return [next(n.output[0] for n in body.node if n.op_type == "Add" and (
+        n.name.endswith(f"{layer.name}/add") or n.output[0].split(":")[0].endswith(f"{layer.name}/add")))
+        for layer in layers]
+
+
+def _columns(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> tuple[int, int] | None:
+    """The columns (axis 1) a 2-D Slice takes, rows whole; None for anything else."""
+    starts, ends = consts.get(node.input[1]), consts.get(node.input[2])
+    axes = consts.get(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    steps = consts.get(node.input[4]) if len(node.input) > 4 and node.input[4] else None
+    if starts is None or ends is None or (steps is not None and np.any(steps != 1)):
+        return None
+    axes = np.arange(len(starts)) if axes is None else axes
+    cols = None
+    for s, e, a in zip(starts.tolist(), ends.tolist(), axes.tolist()):
+        if a in (1, -1):
+            cols = (int(s), int(e))
+        elif s != 0 or e < (1 << 30):
+            return None
+    return cols
+
+
+def _counts_from_zero(k: int, node: onnx.NodeProto, b_in: list[str], b_out: list[str], made: dict,
+                      consts: dict[str, np.ndarray], outer: dict[str, np.ndarray], through: Callable) -> bool:
+    """Whether carried value ``k`` starts at 0 and each step adds 1 (the time index of a dynamic_rnn loop)."""
+    start = outer.get(node.input[k])
+    step = made.get(through(b_out[k - 1]))
+    if start is None or np.any(start != 0) or step is None or step.op_type != "Add":
+        return False
+    others = [i for i in step.input if through(i) != b_in[k]]
+    return len(others) == 1 and others[0] in consts and np.all(consts[others[0]] == 1)
 
 
 @dataclass
@@ -655,22 +861,35 @@ _NARROW_INTS = {2, 3, 4, 5, 12, 13}  # uint8, int8, uint16, int16, uint32, uint6
 def one_hot_indices_as_int64(model: onnx.ModelProto) -> int:
     """ONNX Runtime implements ``OneHot`` for int32, int64 and float indices only; TensorFlow one-hot encodes uint8
     character ids (a TF1 char-RNN's ``X``) and tf2onnx writes them as they are. The same indices cast to int64 give
-    the same encoding, so a Cast goes in front. Returns how many OneHots changed."""
-    from onnx import TensorProto, helper
+    the same encoding, so a Cast goes in front. A depth of shape (1,) (tf2onnx's) becomes the scalar it holds: ONNX
+    allows both, and the ONNX reference evaluator (onnx 1.23.2) runs only the scalar. Returns how many OneHots
+    changed."""
+    from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
     types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info]}
+    inits = {t.name: t for t in graph.initializer}
     changed = 0
     for node in list(graph.node):
-        if node.op_type != "OneHot" or types.get(node.input[0]) not in _NARROW_INTS:
+        if node.op_type != "OneHot":
             continue
         names = _Names(graph, node.name or "one_hot")
+        depth = inits.get(node.input[1])
+        if depth is not None and list(depth.dims) == [1]:
+            scalar = names("depth")
+            graph.initializer.append(numpy_helper.from_array(_array(depth).reshape(()), scalar))
+            node.input[1] = scalar
+            changed += 1
+        if types.get(node.input[0]) not in _NARROW_INTS:
+            continue
         wide = names("indices_int64")
         index = list(graph.node).index(node)
         graph.node.insert(index, helper.make_node("Cast", [node.input[0]], [wide], to=TensorProto.INT64,
                                                   name=names("cast")))
         node.input[0] = wide
         changed += 1
+    if changed:
+        prune(model)
     return changed
 
 
@@ -764,12 +983,47 @@ def drop_unread_inputs(model: onnx.ModelProto) -> list[str]:
 
 def drop_inference_dropout(model: onnx.ModelProto) -> int:
     """TensorFlow's ``dropout`` keeps a value where ``random >= rate``; with the rate a constant of 0 (keep_prob fixed
-    at 1) the mask is all true: write it as a constant mask of the random tensor's shape. Returns how many."""
+    at 1) the mask is all true: write it as a constant mask of the random tensor's shape. Inside a loop body (a
+    ``DropoutWrapper`` in a control flow v2 ``While``) the keep probability arrives as a loop-invariant input: its
+    constant is read from outside, the mask goes the same way, and the select over it (``x / 1`` where the mask
+    holds) becomes ``x`` itself, so the cells chain directly again. Returns how many."""
     require("onnx")
+    graph = model.graph
+    outer = constants(graph)
+    changed = _drop_dropout(graph, outer)
+    for node in graph.node:
+        body = next((a.g for a in node.attribute if a.name == "body"), None) if node.op_type == "Loop" else None
+        if body is None:
+            continue
+        invariant = _loop_invariants(node, body, outer)
+        here = _drop_dropout(body, {**outer, **invariant}, invariant)
+        if here:
+            _keep_all_selects(body, invariant)
+            prune_graph(body)
+            changed += here
+    if changed:
+        prune(model)
+    return changed
+
+
+def _loop_invariants(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]
+                     ) -> dict[str, np.ndarray]:
+    """The small constants a Loop carries unchanged (its body passes the input straight to the output), by the body's
+    name for them."""
+    inputs = [i.name for i in body.input]
+    out = {}
+    for k in range(2, min(len(node.input), len(inputs))):
+        value = outer.get(node.input[k])
+        if value is not None and value.size <= 16 and k - 1 < len(body.output) and body.output[k - 1].name == inputs[k]:
+            out[inputs[k]] = value
+    return out
+
+
+def _drop_dropout(graph: onnx.GraphProto, known: dict[str, np.ndarray], extra: dict[str, np.ndarray] | None = None
+                  ) -> int:
     from onnx import TensorProto, helper
 
-    graph = model.graph
-    consts = constants(graph)
+    consts = {**known, **constants(_with_values(graph, extra or {}))}
     producer = {o: n for n in graph.node for o in n.output}
     changed = 0
     for node in list(graph.node):
@@ -792,6 +1046,75 @@ def drop_inference_dropout(model: onnx.ModelProto) -> int:
                                 value=helper.make_tensor("one", TensorProto.BOOL, [1], [True]))]
         _replace(graph, node, new)
         changed += 1
-    if changed:
-        prune(model)
     return changed
+
+
+def _with_values(graph: onnx.GraphProto, values: dict[str, np.ndarray]) -> onnx.GraphProto:
+    """A copy of ``graph`` whose named inputs are initializers of ``values`` (for folding what is computed from
+    them); ``graph`` itself unchanged."""
+    from onnx import numpy_helper
+
+    if not values:
+        return graph
+    copy = type(graph)()
+    copy.CopyFrom(graph)
+    copy.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in values.items())
+    return copy
+
+
+def _keep_all_selects(graph: onnx.GraphProto, known: dict[str, np.ndarray]) -> None:
+    """tf2onnx writes a float ``SelectV2(mask, a, b)`` as ``Cast(mask) * a + Cast(Not(mask)) * b``; over a mask that
+    keeps everything (``ConstantOfShape`` of true) that is ``a``, and ``a`` (dropout's ``x / keep_prob``) is ``x``
+    when the divisor is the constant 1 (``known``: the loop-invariant values it is computed from): the readers of each
+    such result read ``x`` instead."""
+    consts = constants(_with_values(graph, known))
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def made(name: str, op: str) -> onnx.NodeProto | None:
+        n = producer.get(name)
+        return n if n is not None and n.op_type == op else None
+
+    def all_true(name: str) -> bool:
+        n = made(name, "ConstantOfShape")
+        value = next((a.t for a in n.attribute if a.name == "value"), None) if n is not None else None
+        return value is not None and bool(_array(value).all())
+
+    def kept(name: str) -> str | None:  # Cast(mask) * a, with the mask all true: a
+        mul = made(name, "Mul")
+        if mul is None:
+            return None
+        for k in (0, 1):
+            cast = made(mul.input[k], "Cast")
+            if cast is not None and all_true(cast.input[0]):
+                return mul.input[1 - k]
+        return None
+
+    def dropped(name: str) -> bool:  # Cast(Not(mask)) * b, with the mask all true: 0
+        mul = made(name, "Mul")
+        return mul is not None and any(
+            (cast := made(i, "Cast")) is not None and (neg := made(cast.input[0], "Not")) is not None
+            and all_true(neg.input[0]) for i in mul.input)
+
+    rename: dict[str, str] = {}
+    for node in graph.node:
+        if node.op_type == "Add" and len(node.input) == 2:
+            for a, b in ((0, 1), (1, 0)):
+                value = kept(node.input[a])
+                if value is not None and dropped(node.input[b]):
+                    div = made(value, "Div")
+                    one = consts.get(div.input[1]) if div is not None else None
+                    rename[node.output[0]] = div.input[0] if one is not None and np.all(one == 1) else value
+                    break
+    if not rename:
+        return
+    outputs = {o.name for o in graph.output}
+    for node in graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+    from onnx import helper
+
+    for old, new in rename.items():  # a body output keeps its name, as an Identity of the value
+        if old in outputs:
+            graph.node.append(helper.make_node("Identity", [new], [old], name=f"{old}/kept"))
+    for node in list(graph.node):
+        if node.op_type == "Add" and node.output[0] in rename and node.output[0] in outputs:
+            graph.node.remove(node)

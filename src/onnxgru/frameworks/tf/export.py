@@ -225,6 +225,7 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
     onnx_fuse.fuse_keras_loops(proto)
     onnx_fuse.drop_unread_inputs(proto)
     onnx_fuse.fuse_cell_scans(proto, tfm.layers)
+    onnx_fuse.fuse_cell_loops(proto, tfm.layers)
     onnx_fuse.body_outputs_through_identity(proto)
     onnx_fuse.reverse_v2_as_slice(proto)
     onnx_fuse.merge_bidirectional(proto)
