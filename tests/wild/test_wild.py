@@ -472,7 +472,8 @@ def test_an_nn_grucell_port_of_a_one_step_cell_is_checked(tf1, tmp_path: Path, c
 def test_a_multirnncell_in_a_v2_loop_exports_fused_once_its_dropout_is_frozen(tf1, tmp_path: Path, capsys) -> None:
     """martin-gorner's Shakespeare model as TF 2.x freezes it: three DropoutWrapper'd GRUCells in a MultiRNNCell with
     one concatenated state, inside a ``While``. With pkeep frozen at 1 the dropout in the loop body goes, and the loop
-    becomes three GRU nodes that every runtime runs; with pkeep fed, the loop stays (and says so)."""
+    becomes three GRU nodes that every runtime runs; with pkeep fed, the loop stays (and says so). Each cell's columns
+    of the state are followed into the loop, so convert verifies each GRU on its own."""
     import onnx
 
     out = tmp_path / "fused.onnx"
@@ -487,3 +488,8 @@ def test_a_multirnncell_in_a_v2_loop_exports_fused_once_its_dropout_is_frozen(tf
                           "onnxruntime"], tmp_path, capsys)
     assert code == 0 and "Loop" in [n.op_type for n in onnx.load(str(kept)).graph.node], err
     assert any(f["code"] == "GRU005" for f in rep["findings"])
+    # the cells' columns of the one state followed into the loop: each GRU tapped, and converted on its own
+    exact = tmp_path / "exact.pt"
+    code, rep, err = run(["convert", tf1["shakespeare"], "-o", exact, "--input", "pkeep=1.0"], tmp_path, capsys)
+    assert code == 0 and exact.is_file(), (err, [f["message"][:200] for f in rep["findings"]])
+    assert len(rep["pairs"]) == 4 and all(p["passed"] for p in rep["pairs"])  # the last output, three states

@@ -125,6 +125,8 @@ def _signature(
     lengths: set[str] = set()
     for spec in specs:
         for k, per_layer in enumerate(spec.h0):
+            if spec.own_columns(k) is not None:  # one concatenated state for every cell: an input of its own kind
+                continue
             for d, tensor in enumerate(per_layer):
                 source = g.placeholder_behind(tensor)
                 if source:

@@ -45,6 +45,9 @@ class TapSpec:
     reverse_bw: bool = False  # the backward direction ran over the reversed sequence
     where: str = ""
     lengths: str = ""  # a tensor of per-row lengths the loop used, when it had one
+    # per layer: the columns (a, b) of its h0 and y_h tensors that are its own, where the cells share one
+    # concatenated state (a MultiRNNCell with state_is_tuple=False); None or absent: the whole tensor
+    columns: tuple[tuple[int, int] | None, ...] = ()
 
     def fetches(self) -> list[str]:
         out = [*self.x, *(t for d in self.h0 for t in d), *(t for d in self.y for t in d),
@@ -67,9 +70,19 @@ class TapSpec:
             if self.reverse_bw and len(Ys) == 2:
                 Ys[1] = _reverse(Ys[1], lens)
         Y = np.concatenate(Ys, axis=-1) if Ys else None
-        h0 = tuple(np.stack([values[t] for t in layer]) if layer else None for layer in self.h0)
-        y_h = tuple(np.stack([values[t] for t in layer]) if layer and all(layer) else None for layer in self.y_h)
+        h0 = tuple(np.stack([self._own(values[t], j) for t in layer]) if layer else None
+                   for j, layer in enumerate(self.h0))
+        y_h = tuple(np.stack([self._own(values[t], j) for t in layer]) if layer and all(layer) else None
+                    for j, layer in enumerate(self.y_h))
         return Tap(self.first, self.count, np.ascontiguousarray(X), h0, Y, y_h, lens, self.where)
+
+
+    def own_columns(self, j: int) -> tuple[int, int] | None:
+        return self.columns[j] if j < len(self.columns) else None
+
+    def _own(self, value: np.ndarray, j: int) -> np.ndarray:
+        cols = self.own_columns(j)
+        return np.asarray(value) if cols is None else np.asarray(value)[:, cols[0]:cols[1]]
 
 
 def _reverse(y: np.ndarray, lens: np.ndarray | None) -> np.ndarray:
@@ -322,6 +335,7 @@ def _v2_loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int)
         raise _NoTap("its input comes from another cell inside the same loop")
     count, h0s, finals = 1, [tuple(d["h0"] for d in directions)], [tuple(d["final"] for d in directions)]
     ys = [d["y"] for d in directions]
+    columns = [directions[0]["columns"] if len(cells) == 1 else None]
     while k + count < len(layers) and len(scopes[k + count]) == 1 and len(cells) == 1:
         try:
             inner = _v2_boundary(g, scopes[k + count][0])
@@ -331,12 +345,14 @@ def _v2_loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int)
             break
         h0s.append((inner["h0"],))
         finals.append((inner["final"],))
+        columns.append(inner["columns"])
         ys = [inner["y"]] if inner["y"] else ys
         count += 1
     if not all(ys):
         raise _NoTap("the loop's output list could not be found (the graph never reads the outputs)")
     return TapSpec(k, count, "loop", (x,), tuple(h0s), tuple((y,) for y in ys), tuple(finals),
-                   reverse_bw=len(cells) == 2, where=f"TF2 while loop of {cells[0]!r}", lengths=lens)
+                   reverse_bw=len(cells) == 2, where=f"TF2 while loop of {cells[0]!r}", lengths=lens,
+                   columns=tuple(columns) if any(columns) else ())
 
 
 def _v2_boundary(g: _Graph, scope: str) -> dict[str, str]:
@@ -363,13 +379,16 @@ def _v2_boundary(g: _Graph, scope: str) -> dict[str, str]:
 
 def _v2_ends(g: _Graph, loop: Any, body: Any, b: _Graph, args: list[str], outer: dict[str, str],
              concat: Any) -> dict[str, str]:
-    out = {"x": "", "h0": "", "final": "", "y": "", "lens": "", "loop": loop.name}
-    h_arg = _op(b.through(concat.input[1], {"Identity"})[0])
-    if h_arg not in outer:
+    out: dict[str, Any] = {"x": "", "h0": "", "final": "", "y": "", "lens": "", "loop": loop.name, "columns": None}
+    h, made = b.through(concat.input[1], {"Identity"})
+    h_arg = _op(h)
+    if h_arg not in outer and made is not None and made.op == "Slice":  # its columns of one concatenated state
+        h_arg, out["columns"] = _op(b.through(made.input[0], {"Identity"})[0]), _columns(b, made)
+    if h_arg not in outer or (made is not None and made.op == "Slice" and out["columns"] is None):
         raise _NoTap("its loop state could not be followed")
     out["h0"] = _tensor(outer[h_arg])
     out["final"] = f"{loop.name}:{args.index(h_arg)}"
-    item = b.producer(b.through(concat.input[0], {"Identity"})[0])
+    item = b.producer(_through_dropout(b, concat.input[0]))
     if item is not None and item.op == "TensorListGetItem":
         source = g.producer(outer.get(_op(item.input[0]), ""))
         if source is not None and source.op == "TensorListFromTensor":
@@ -390,3 +409,37 @@ def _v2_ends(g: _Graph, loop: Any, body: Any, b: _Graph, args: list[str], outer:
         if lens_arg in outer:
             out["lens"] = _tensor(g.through(outer[lens_arg], {"Identity", "Cast"})[0])
     return out
+
+
+def _through_dropout(b: _Graph, tensor: str) -> str:
+    """Back from a cell's input past a ``DropoutWrapper``'s input dropout (``SelectV2(mask, x / keep, 0)``, the
+    identity at keep_prob 1, how the tap runs it) to ``x``."""
+    for _ in range(8):
+        node = b.producer(tensor)
+        if node is None:
+            return tensor
+        if node.op == "Identity":
+            tensor = node.input[0]
+        elif node.op in ("SelectV2", "Select") and len(node.input) == 3:
+            tensor = node.input[1]
+        elif node.op in ("RealDiv", "Mul") and node.name.rsplit("/", 1)[0].endswith("dropout"):
+            tensor = node.input[0]
+        else:
+            return tensor
+    return tensor
+
+
+def _columns(b: _Graph, node: Any) -> tuple[int, int] | None:
+    """The columns a TF ``Slice(state, begin, size)`` of a (N, C) state takes, rows whole; None for anything else."""
+    from tensorflow.python.framework import tensor_util
+
+    values = []
+    for name in node.input[1:3]:
+        const = b.producer(name)
+        if const is None or const.op != "Const":
+            return None
+        values.append(tensor_util.MakeNdarray(const.attr["value"].tensor).tolist())
+    (begin, size) = values
+    if len(begin) != 2 or begin[0] != 0 or size[0] != -1 or size[1] < 1:
+        return None
+    return int(begin[1]), int(begin[1] + size[1])
