@@ -61,8 +61,8 @@ def test_exact_stack_equals_the_onnx_reference(rng: np.random.Generator, lbr: in
 
 @pytest.mark.parametrize(("lbr", "direction"), [(0, "bidirectional"), (1, "bidirectional"), (0, "reverse")])
 def test_exact_stack_takes_lengths_as_onnx_sequence_lens(rng: np.random.Generator, lbr: int, direction: str) -> None:
-    """``lengths`` as ONNX ``sequence_lens`` (and TF's ``sequence_length``): a row's later steps output 0 and hold the
-    state, the reverse direction starts at the row's own last step; both layers of a stack read them."""
+    """``forward_lengths``: ``lengths`` as ONNX ``sequence_lens`` (and TF's ``sequence_length``): a row's later steps
+    output 0 and hold the state, the reverse direction starts at the row's own last step; both layers read them."""
     stack = _stack(rng, lbr, direction, 2)
     x, h0 = _inputs(rng, stack)
     lengths = np.array([T, 2, 1], np.int64)  # N = 3 rows: full, two steps, one step
@@ -70,7 +70,7 @@ def test_exact_stack_takes_lengths_as_onnx_sequence_lens(rng: np.random.Generato
     want, finals = reference.run_layers(stack, x, [h0[:d], h0[d:]], lengths)
     module = _scripted(build.exact_stack(stack, batch_first=True))
     with torch.no_grad():
-        out, state = module(torch.from_numpy(x), torch.from_numpy(h0), torch.from_numpy(lengths))
+        out, state = module.forward_lengths(torch.from_numpy(x), torch.from_numpy(h0), torch.from_numpy(lengths))
         full, _ = module(torch.from_numpy(x), torch.from_numpy(h0))
     np.testing.assert_allclose(out.numpy(), want, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(state.numpy(), np.concatenate(finals), atol=1e-5, rtol=1e-5)

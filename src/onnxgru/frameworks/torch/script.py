@@ -111,7 +111,8 @@ def analyse(module: nn.Module) -> ScriptInfo:
     calls: list[Call] = []
     # onnxgru's exact GRUStack, called from forward itself: its call site survives until inlining
     for node in list(graph.nodes()):
-        if node.kind() != "prim::CallMethod" or node.s("name") not in ("forward", "forward_cells"):
+        if node.kind() != "prim::CallMethod" or node.s("name") not in (
+                "forward", "forward_cells", "forward_lengths", "forward_cells_lengths"):
             continue
         target = node.inputsAt(0)
         if "GRUStack" not in str(target.type()):
