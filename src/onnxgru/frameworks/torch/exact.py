@@ -208,6 +208,7 @@ def classes() -> SimpleNamespace:
             out, finals = self.forward_cells(input, self.split(hx))
             return out, torch.cat(finals, 0)
 
+        @torch.jit.export  # compiled with forward, so a scripted stack takes lengths too
         def forward_lengths(self, input: Tensor, hx: Tensor | None, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
             out, finals = self.forward_cells_lengths(input, self.split(hx), lengths)
             return out, torch.cat(finals, 0)
@@ -234,6 +235,7 @@ def classes() -> SimpleNamespace:
             out = x.transpose(0, 1) if self.batch_first else x
             return out, finals
 
+        @torch.jit.export  # compiled with forward, so a scripted stack takes lengths too
         def forward_cells_lengths(self, input: Tensor, states: list[Tensor] | None, lengths: Tensor | None
                                   ) -> tuple[Tensor, list[Tensor]]:
             """``forward_cells`` with ``lengths`` (N,); kept apart so that the plain path, which a whole model's
