@@ -7,6 +7,7 @@ Sections (each in its own processes, so TensorFlow and torch never share one):
   exact     the exact reset-before PyTorch module vs nn.GRU on CPU                           (target <= 1.5x)
   scaling   ``check --onnx`` time and peak memory as steps and hidden size grow
   whole     ``check`` of the bundled tagger pair with GRU taps vs ``--no-taps``                (target <= 1.1x)
+  zoo       each zoo model's first ``check`` vs its sources loaded and run once natively       (target <= 2x)
 
     python benchmarks/run.py [--sections compare,check,latency,exact,scaling,whole,zoo] [--quick] [--markdown]
                              [--repeats N] [--before-src DIR]
