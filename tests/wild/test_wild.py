@@ -402,14 +402,21 @@ def test_scripted_optional_state_exports_for_every_runtime(tmp_path: Path, capsy
 
 
 @pytest.mark.tf
-def test_a_cell_stacked_twice_says_its_layers_share_weights(tf1, tmp_path: Path, capsys) -> None:
-    """``MultiRNNCell([cell] * 2)`` runs one cell twice per step: inspect must not pass it off silently as one plain
-    layer, and check still compares the model's outputs (which agree)."""
+@pytest.mark.torch
+def test_a_cell_stacked_twice_is_two_layers_sharing_weights(tf1, tmp_path: Path, capsys) -> None:
+    """``MultiRNNCell([cell] * 2)`` runs one cell object twice per step: two layers with one set of weights, each
+    tapped at its own application in the loop (the second reads the first's new state), so check localises and
+    convert verifies both; it once read as one layer and convert refused it."""
     code, rep, err = run(["inspect", tf1["tied"]], tmp_path, capsys)
-    tied = [f["message"] for f in rep["findings"] if f["code"] == "GRU011"]
-    assert code == 0 and tied and "MultiRNNCell([cell] * 2)" in tied[0], (err, tied)
+    layers = rep["models"][0]["gru_layers"]
+    assert code == 0 and [la["name"].endswith(" #2") for la in layers] == [False, True], (err, layers)
+    assert not [f for f in rep["findings"] if f["code"] == "GRU011"]
     code, rep, err = run(["check", "--tf", tf1["tied"], "--runtimes", "onnxruntime"], tmp_path, capsys)
     assert code == 0 and rep["pairs"] and all(p["passed"] for p in rep["pairs"]), err
+    assert len([c for c in rep["gru_checks"] if c["execution"].startswith("tf")]) >= 1
+    out = tmp_path / "tied.pt"
+    code, rep, err = run(["convert", tf1["tied"], "-o", out], tmp_path, capsys)
+    assert code == 0 and out.is_file() and all(p["passed"] for p in rep["pairs"]), err
 
 
 @pytest.mark.tf

@@ -125,7 +125,37 @@ def find_with_scopes(graph_def: Any) -> tuple[list[GRULayer], list[list[str]]]:
         name = scope if partner is None else _common(scope, partner)
         layers.append(GRULayer(name, attrs, W, R, B, fused=True, detail="TF1 GRUCell variables"))
         layer_scopes.append(names)
+        # MultiRNNCell([cell] * n): one cell object stacked n times in a loop, its weights shared: n layers
+        applied = _applications(scope, nodes) if partner is None else 1
+        for j in range(2, applied + 1):
+            layers.append(GRULayer(f"{name} #{j}", attrs, W, R, B,
+                                   fused=True, detail=f"TF1 GRUCell variables, the cell stacked {applied} times "
+                                   "(MultiRNNCell([cell] * n)): one set of weights"))
+            layer_scopes.append(names)
     return layers, layer_scopes
+
+
+def _applications(scope: str, nodes: list[tuple[str, str, list[str], Any]]) -> int:
+    """How many times one step of a v1 while loop applies the cell ``scope``: its gates kernel read by that many
+    MatMuls inside the loop (a cell object stacked in a MultiRNNCell); 1 outside a loop."""
+    kernel = f"{scope}/gates/kernel"
+    reads: dict[str, str] = {}  # tensor -> what it passes through to
+    for name, op, inputs, _ in nodes:
+        if op in _PASS and inputs:
+            reads[name] = inputs[0].split(":")[0].lstrip("^")
+
+    def reaches(tensor: str) -> bool:
+        for _ in range(8):
+            if tensor == kernel:
+                return True
+            if tensor not in reads:
+                return False
+            tensor = reads[tensor]
+        return False
+
+    count = sum(1 for name, op, inputs, _ in nodes if op == "MatMul" and len(inputs) > 1 and "/while/" in name
+                and reaches(inputs[1].split(":")[0].lstrip("^")))
+    return max(count, 1)
 
 
 def _partner(scope: str, cells: dict) -> str | None:

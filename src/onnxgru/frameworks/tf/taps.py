@@ -236,12 +236,7 @@ def _loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) ->
     cells = scopes[k]
     directions = []
     for scope in cells:
-        applied = _steps(g, scope)
-        if len(applied) > 1:
-            raise _NoTap(f"its one cell runs {len(applied)} times in each step of the loop with the same weights (a "
-                         f"MultiRNNCell([cell] * {len(applied)}) stacks one cell object, so its layers share "
-                         "weights); onnxgru reads those weights once, as one layer, and compares the model's outputs")
-        directions.append(_loop_boundary(g, applied[0]))
+        directions.append(_loop_boundary(g, _applied(g, scope)[0]))
     x, lens = directions[0]["x"], directions[0]["lens"]
     if not x:
         raise _NoTap("its input comes from another cell inside the same loop")
@@ -249,10 +244,11 @@ def _loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) ->
     count, h0s, finals = 1, [tuple(d["h0"] for d in directions)], [tuple(d["final"] for d in directions)]
     ys = [d["y"] for d in directions]
     while k + count < len(layers) and len(scopes[k + count]) == 1 and len(cells) == 1:
-        concat = _steps(g, scopes[k + count][0])
-        if not concat:
+        applied = _applied(g, scopes[k + count][0])
+        again = sum(1 for j in range(k, k + count) if scopes[j] == scopes[k + count])  # a stacked cell object
+        if len(applied) <= again:
             break
-        inner = _loop_boundary(g, concat[0])
+        inner = _loop_boundary(g, applied[again])
         if inner["x"]:
             break
         h0s.append((inner["h0"],))
@@ -263,6 +259,26 @@ def _loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int) ->
         raise _NoTap("the loop's output TensorArray could not be found")
     return TapSpec(k, count, "loop", (x,), tuple(h0s), tuple((y,) for y in ys), tuple(finals),
                    reverse_bw=len(cells) == 2, where=f"dynamic_rnn loop of {cells[0]!r}", lengths=lens)
+
+
+def _applied(g: _Graph, scope: str) -> list[Any]:
+    """The cell's concat([x, h]) nodes in one loop step, in the order they run: one, or one per application of a cell
+    object a MultiRNNCell stacks (each after the one whose new state it reads)."""
+    concats = _steps(g, scope)
+    if len(concats) < 2:
+        return concats
+    news = {id(c): _new_state(g, c.input[1]) for c in concats}
+    made_by = {_tensor(news[id(c)]): c for c in concats}
+    first = [c for c in concats if _tensor(_through_dropout(g, c.input[0])) not in made_by]
+    if len(first) != 1:
+        raise _NoTap("its applications in the loop do not form one chain")
+    order = [first[0]]
+    while len(order) < len(concats):
+        following = [c for c in concats if _tensor(_through_dropout(g, c.input[0])) == _tensor(news[id(order[-1])])]
+        if len(following) != 1:
+            raise _NoTap("its applications in the loop do not form one chain")
+        order.append(following[0])
+    return order
 
 
 def _loop_boundary(g: _Graph, concat: Any) -> dict[str, str]:
