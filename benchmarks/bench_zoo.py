@@ -1,8 +1,7 @@
 """What a check costs beside the native runs it stands on: for each zoo model's first ``check`` command that reaches a
-verdict, the whole
-``onnxgru check`` (native runs, exports, every runtime, taps, reference) beside a hand-written script that loads the
-same sources and runs each once natively on inputs of the same sizes (what an owner's own test would spend),
-each a fresh process, interleaved, median of the rounds (target: <= 2x per model).
+verdict, the whole ``onnxgru check`` (native runs, exports, every runtime, taps, reference) beside a hand-written
+script that loads the same sources and runs each once natively on inputs of the same sizes (what an owner's own test
+would spend), each a fresh process, interleaved, median of the rounds (target: <= 2x per model).
 
     python benchmarks/bench_zoo.py [--repeats 1] [--only NAME,NAME]
 """
