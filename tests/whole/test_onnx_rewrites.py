@@ -1,5 +1,5 @@
-"""Graph rewrites of ``onnx_fuse`` on hand-built ONNX graphs, each run in ONNX Runtime before and after: the rewrite
-must compute the same values (or make a refused graph run) under the same output names."""
+"""Graph rewrites of ``onnx_fuse`` and ``onnx_tidy`` on hand-built ONNX graphs, each run in ONNX Runtime before and
+after: the rewrite must compute the same values (or make a refused graph run) under the same output names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxgru.sources import onnx_fuse
+from onnxgru.sources import onnx_fuse, onnx_tidy
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -32,7 +32,7 @@ def test_uint8_one_hot_ids_run_in_onnx_runtime_and_the_reference() -> None:
         _session(model)
     with pytest.raises(Exception, match="OneHot"):
         ReferenceEvaluator(model).run(None, {"ids": np.zeros((1, 1), np.uint8)})
-    assert onnx_fuse.one_hot_indices_as_int64(model) == 2
+    assert onnx_tidy.one_hot_indices_as_int64(model) == 2
     ids = np.array([[0, 4, 2], [1, 3, 3]], np.uint8)
     (y,) = _session(model).run(None, {"ids": ids})
     np.testing.assert_array_equal(y, np.eye(5, dtype=np.float32)[ids])
@@ -108,7 +108,7 @@ def _scan_whose_scan_output_feeds_its_state(fix: bool) -> onnx.ModelProto:
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("hT", "ys")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     if fix:
-        assert onnx_fuse.body_outputs_through_identity(model) == 1
+        assert onnx_tidy.body_outputs_through_identity(model) == 1
     return model
 
 

@@ -10,8 +10,10 @@ names, so everything around it (embeddings, heads, the model's inputs and output
 - ``splice``: a GRU whose input, initial state and outputs are named tensors of the graph (a ``static_rnn``'s steps,
   whose names tf2onnx keeps; a module's scope in a torch.onnx export): new nodes produce those names, the old
   producers go.
-- ``drop_inference_dropout``: TensorFlow's dropout with a fixed keep probability of 1 still draws random numbers; the
-  mask it compares them to is all true, so it is written as a constant (tract cannot load the random op).
+- ``merge_bidirectional``: two forward GRU nodes, one on the sequence reversed in time, as one bidirectional node.
+
+Rewrites that keep the computation and only make runtimes run it (dropout at keep_prob 1, one-hot indices, optional
+inputs) are ``onnx_tidy``'s; the editing primitives (names, constants, pruning) ``onnx_edit``'s.
 
 Every rewrite ends with ``prune`` (nodes no output depends on go). The callers verify the result against the
 framework before anything is written; a rewrite that cannot be made leaves the graph as it was.
@@ -25,12 +27,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onnxgru._lazy import require
 from onnxgru.core.spec import GRULayer
 from onnxgru.sources import onnx_loops
 from onnxgru.sources.onnx_build import gru_node_attrs
-from onnxgru.sources.onnx_constants import _array, constants
-from onnxgru.sources.onnx_describe import live_and_read, outer_names
+from onnxgru.sources.onnx_constants import constants
+from onnxgru.sources.onnx_describe import outer_names
+from onnxgru.sources.onnx_edit import Names, add_const, ordered, prune, swap_node
 
 if TYPE_CHECKING:
     import onnx
@@ -38,73 +40,21 @@ if TYPE_CHECKING:
 _PASS = {"Identity", "Cast"}
 
 
-def prune(model: onnx.ModelProto) -> None:
-    """Remove the nodes (and initializers) no graph output depends on."""
-    prune_graph(model.graph)
-
-
-def prune_graph(graph: onnx.GraphProto) -> None:
-    """``prune`` of one graph (a loop body too: its outputs are what it must compute)."""
-    nodes = list(graph.node)
-    live, seen = live_and_read(graph)
-    kept = [n for k, n in enumerate(nodes) if k in live]
-    del graph.node[:]
-    graph.node.extend(kept)
-    used = {i for n in kept for i in n.input} | set(seen)
-    inits = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
-
-
-class _Names:
-    """Fresh tensor and node names that collide with nothing in the graph."""
-
-    def __init__(self, graph: onnx.GraphProto, prefix: str) -> None:
-        self.taken = {o for n in graph.node for o in n.output} | {i.name for i in graph.input} | {
-            t.name for t in graph.initializer}
-        self.prefix = prefix
-        self.count = 0
-
-    def __call__(self, what: str) -> str:
-        while True:
-            self.count += 1
-            name = f"{self.prefix}/{what}_{self.count}"
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
-
-
-def _const(graph: onnx.GraphProto, names: _Names, value: np.ndarray, what: str) -> str:
-    from onnx import numpy_helper
-
-    name = names(what)
-    graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-    return name
-
-
-def _replace(graph: onnx.GraphProto, node: onnx.NodeProto, new: list[onnx.NodeProto]) -> None:
-    """``node`` replaced by ``new``, in its place (the graph's nodes stay in an order that computes)."""
-    index = list(graph.node).index(node)
-    graph.node.remove(node)
-    for k, n in enumerate(new):
-        graph.node.insert(index + k, n)
-
-
-def _gru_nodes(graph: onnx.GraphProto, names: _Names, layer: GRULayer, x: str, h0: str | None, dtype: np.dtype,
+def _gru_nodes(graph: onnx.GraphProto, names: Names, layer: GRULayer, x: str, h0: str | None, dtype: np.dtype,
                y: str | None, y_h: str | None) -> list[onnx.NodeProto]:
     """A GRU node on time-major ``x`` (T, N, I) with ``h0`` (N, H) or None, writing ``y`` as (T, N, D*H) and ``y_h``
     as (N, H) (one direction) or (D, N, H), under those exact names."""
     from onnx import helper
 
     d = layer.attrs.num_directions
-    W = _const(graph, names, layer.W.astype(dtype), "W")
-    R = _const(graph, names, layer.R.astype(dtype), "R")
-    B = _const(graph, names, layer.B.astype(dtype), "B")
+    W = add_const(graph, names, layer.W.astype(dtype), "W")
+    R = add_const(graph, names, layer.R.astype(dtype), "R")
+    B = add_const(graph, names, layer.B.astype(dtype), "B")
     nodes = []
     initial = ""
     if h0:
         initial = names("initial_h")
-        axes = _const(graph, names, np.array([0], np.int64), "axes")
+        axes = add_const(graph, names, np.array([0], np.int64), "axes")
         nodes.append(helper.make_node("Unsqueeze", [h0, axes], [initial], name=names("unsqueeze")) if d == 1 else
                      helper.make_node("Identity", [h0], [initial], name=names("identity")))
     Y, Yh = names("Y"), names("Y_h")
@@ -114,11 +64,11 @@ def _gru_nodes(graph: onnx.GraphProto, names: _Names, layer: GRULayer, x: str, h
         # (T, D, N, H) -> (T, N, D*H)
         perm = names("Y_perm")
         nodes.append(helper.make_node("Transpose", [Y], [perm], perm=[0, 2, 1, 3], name=names("transpose")))
-        shape = _const(graph, names, np.array([0, 0, -1], np.int64), "shape")
+        shape = add_const(graph, names, np.array([0, 0, -1], np.int64), "shape")
         nodes.append(helper.make_node("Reshape", [perm, shape], [y], name=names("reshape")))
     if y_h:
         if d == 1:
-            axes = _const(graph, names, np.array([0], np.int64), "axes")
+            axes = add_const(graph, names, np.array([0], np.int64), "axes")
             nodes.append(helper.make_node("Squeeze", [Yh, axes], [y_h], name=names("squeeze")))
         else:
             nodes.append(helper.make_node("Identity", [Yh], [y_h], name=names("identity")))
@@ -175,11 +125,11 @@ def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
         dtype = np.dtype(_float_type(model))
         new, seq = [], plan.x
         for k, (layer, h0, final) in enumerate(plan.cells):
-            names = _Names(graph, layer.name)  # the node named after its cell, as TensorFlow names it
+            names = Names(graph, layer.name)  # the node named after its cell, as TensorFlow names it
             out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
             new += _gru_nodes(graph, names, layer, seq, h0, dtype, out, final)
             seq = out
-        _replace(graph, node, new)
+        swap_node(graph, node, new)
         fused += 1
     if fused:
         prune(model)
@@ -188,8 +138,8 @@ def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
 
 def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
     """Replace every ``Loop`` whose body is a chain of the named TF1 GRU cells (a MultiRNNCell under control flow v2,
-    TF1 code frozen under TF 2.x; its dropout already gone at keep_prob 1, ``drop_inference_dropout``) by one GRU node
-    per cell; returns how many Loops.
+    TF1 code frozen under TF 2.x; its dropout already gone at keep_prob 1, ``onnx_tidy.drop_inference_dropout``) by
+    one GRU node per cell; returns how many Loops.
 
     The body reads step ``t`` of a time-major sequence (``Gather(seq, t)`` with ``t`` a counter from 0 by 1) into
     cell 0, each later cell reads the one before, and each cell's state is a loop-carried value of its own
@@ -211,14 +161,14 @@ def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
         new, seq, finals = [], plan.x, []
         dtype = np.dtype(_float_type(model))
         for k, (layer, h0, _) in enumerate(plan.cells):
-            names = _Names(graph, layer.name)
+            names = Names(graph, layer.name)
             out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
             final = names("state")
             start = h0
             if isinstance(h0, tuple):  # its columns of the one carried state
                 source, lo, hi = h0
                 start = names("initial_state")
-                args = [_const(graph, names, np.array([v], np.int64), w) for v, w in ((lo, "starts"), (hi, "ends"),
+                args = [add_const(graph, names, np.array([v], np.int64), w) for v, w in ((lo, "starts"), (hi, "ends"),
                                                                                      (1, "axes"))]
                 from onnx import helper
 
@@ -227,7 +177,7 @@ def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
             finals.append(final)
             seq = out
         new += _loop_states(plan, finals)
-        _replace(graph, node, new)
+        swap_node(graph, node, new)
         fused += 1
     if fused:
         prune(model)
@@ -504,9 +454,9 @@ def _loop_plan(graph: onnx.GraphProto, node: onnx.NodeProto, body: onnx.GraphPro
 
 def _replace_loop(model: onnx.ModelProto, node: onnx.NodeProto, plan: _LoopPlan) -> None:
     graph = model.graph
-    names = _Names(graph, node.name or "fused_gru")
+    names = Names(graph, node.name or "fused_gru")
     dtype = np.dtype(_float_type(model))
-    _replace(graph, node, _gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state))
+    swap_node(graph, node, _gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state))
 
 
 def _float_type(model: onnx.ModelProto) -> np.dtype:
@@ -549,13 +499,13 @@ def splice(model: onnx.ModelProto, spans: Sequence[Span]) -> bool:
             return False
     dtype = np.dtype(_float_type(model))
     for span in spans:
-        names = _Names(graph, f"{span.layer.name}/fused")
+        names = Names(graph, f"{span.layer.name}/fused")
         new: list[onnx.NodeProto] = []
-        axes0 = _const(graph, names, np.array([0], np.int64), "axes")
+        axes0 = add_const(graph, names, np.array([0], np.int64), "axes")
         if span.steps:
             parts = []
             # an exporter may keep a step as (N, 1, I) (tf2onnx's Split for Unpack): every step as (1, N, I)
-            row = _const(graph, names, np.array([1, -1, span.layer.attrs.input_size], np.int64), "step_shape")
+            row = add_const(graph, names, np.array([1, -1, span.layer.attrs.input_size], np.int64), "step_shape")
             for s in span.steps:
                 parts.append(names("step"))
                 new.append(helper.make_node("Reshape", [s, row], [parts[-1]], name=names("reshape")))
@@ -587,46 +537,25 @@ def splice(model: onnx.ModelProto, spans: Sequence[Span]) -> bool:
             else:
                 new.append(helper.make_node("Transpose", [seq], [span.output], perm=[1, 0, 2], name=names("out")))
         for t, name in enumerate(span.step_outputs):
-            index = _const(graph, names, np.array(t, np.int64), "t")
+            index = add_const(graph, names, np.array(t, np.int64), "t")
             new.append(helper.make_node("Gather", [seq, index], [name], axis=0, name=names("step_out")))
         if span.final and final:
             if d == 1:
                 new.append(helper.make_node("Identity", [final], [span.final[0]], name=names("final")))
             else:
                 for k, name in enumerate(span.final):
-                    index = _const(graph, names, np.array(k, np.int64), "dir")
+                    index = add_const(graph, names, np.array(k, np.int64), "dir")
                     new.append(helper.make_node("Gather", [final, index], [name], axis=0, name=names("final")))
         written = set(span.step_outputs) | ({span.output} if span.output else set()) | set(span.final)
         kept = [n for n in graph.node if not (set(n.output) & written)]
         del graph.node[:]
-        graph.node.extend(_ordered(kept + new, graph))
+        graph.node.extend(ordered(kept + new, graph))
     prune(model)
     return True
 
 
-def _ordered(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """The nodes in an order where each comes after what it reads (ONNX wants a topological order)."""
-    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    out, pending = [], list(nodes)
-    while pending:
-        progress = False
-        rest = []
-        for n in pending:
-            reads = [i for i in n.input if i] + outer_names(n)
-            if all(i in available for i in reads):
-                out.append(n)
-                available.update(n.output)
-                progress = True
-            else:
-                rest.append(n)
-        if not progress:  # a cycle or a name from nowhere: keep the rest as they were
-            return out + rest
-        pending = rest
-    return out
-
-
 # --- a whole GRU stack, by its scope ---------------------------------------------------------------------------
-def stack_nodes(graph: onnx.GraphProto, names: _Names, layers: Sequence[GRULayer], x: str, batch_first: bool,
+def stack_nodes(graph: onnx.GraphProto, names: Names, layers: Sequence[GRULayer], x: str, batch_first: bool,
                 dtype: np.dtype, output: str | None, state: str | None) -> list[onnx.NodeProto]:
     """GRU nodes for a stack of layers on ``x`` ((N, T, I) with ``batch_first``, else (T, N, I)), writing the last
     layer's sequence as ``output`` in the same layout and every layer's final state stacked ``(rows, N, H)`` as
@@ -680,7 +609,7 @@ def replace_scope(model: onnx.ModelProto, inside: list[onnx.NodeProto], new: lis
     drop = {id(n) for n in inside}
     kept = [n for n in graph.node if id(n) not in drop]
     del graph.node[:]
-    graph.node.extend(_ordered(kept + new, graph))
+    graph.node.extend(ordered(kept + new, graph))
     prune(model)
 
 
@@ -695,7 +624,7 @@ def reverse_v2_as_slice(model: onnx.ModelProto) -> int:
         if node.op_type != "ReverseSequence" or "ReverseV2" not in node.name:
             continue
         axis = next((a.i for a in node.attribute if a.name == "time_axis"), 0)
-        _replace(graph, node, [_time_reversal(graph, _Names(graph, node.name), node.input[0], node.output[0], axis)])
+        swap_node(graph, node, [_time_reversal(graph, Names(graph, node.name), node.input[0], node.output[0], axis)])
         changed += 1
     if changed:
         prune(model)
@@ -753,9 +682,9 @@ def _merge_one_bidirectional(model: onnx.ModelProto) -> bool:
                         activation_beta=f.attrs.activation_beta + b.attrs.activation_beta)
         both = GRULayer(_common_scope(f.name, b.name), attrs, np.concatenate([f.W, b.W]),
                         np.concatenate([f.R, b.R]), np.concatenate([f.B, b.B]))
-        names = _Names(graph, both.name)
+        names = Names(graph, both.name)
         dtype = f.W.dtype
-        W, R, B = (_const(graph, names, v.astype(dtype), what) for v, what in ((both.W, "W"), (both.R, "R"),
+        W, R, B = (add_const(graph, names, v.astype(dtype), what) for v, what in ((both.W, "W"), (both.R, "R"),
                                                                                  (both.B, "B")))
         Y, Yh = names("Y"), names("Y_h")
         new = []
@@ -765,10 +694,10 @@ def _merge_one_bidirectional(model: onnx.ModelProto) -> bool:
             new.append(helper.make_node("Concat", [_h0(fwd), _h0(back)], [h0], axis=0, name=names("concat")))
         new.append(helper.make_node("GRU", [rev.input[0], W, R, B, "", h0], [Y, Yh], name=names("GRU"),
                                     **gru_node_attrs(both.attrs)))
-        one = _const(graph, names, np.array([1], np.int64), "one")
+        one = add_const(graph, names, np.array([1], np.int64), "one")
         for k, node in enumerate((fwd, back)):
-            lo = _const(graph, names, np.array([k], np.int64), "start")
-            hi = _const(graph, names, np.array([k + 1], np.int64), "end")
+            lo = add_const(graph, names, np.array([k], np.int64), "start")
+            hi = add_const(graph, names, np.array([k + 1], np.int64), "end")
             outs = list(node.output) + ["", ""]
             if outs[0]:
                 sliced = outs[0] if k == 0 else names("Y_reverse")
@@ -776,11 +705,11 @@ def _merge_one_bidirectional(model: onnx.ModelProto) -> bool:
                 if k == 1:  # back to the order the backward node gave its steps in
                     new.append(_time_reversal(graph, names, sliced, outs[0]))
             if outs[1]:
-                zero = _const(graph, names, np.array([0], np.int64), "axis")
+                zero = add_const(graph, names, np.array([0], np.int64), "axis")
                 new.append(helper.make_node("Slice", [Yh, lo, hi, zero], [outs[1]], name=names("direction")))
         kept = [n for n in graph.node if n is not fwd and n is not back]
         del graph.node[:]
-        graph.node.extend(_ordered(kept + new, graph))
+        graph.node.extend(ordered(kept + new, graph))
         return True
     return False
 
@@ -814,307 +743,11 @@ def _reverses_time(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool:
     return int(axes[0]) == 0 and int(steps[0]) == -1 and int(starts[0]) == -1 and int(ends[0]) <= -(1 << 31)
 
 
-def _time_reversal(graph: onnx.GraphProto, names: _Names, x: str, out: str, axis: int = 0) -> onnx.NodeProto:
+def _time_reversal(graph: onnx.GraphProto, names: Names, x: str, out: str, axis: int = 0) -> onnx.NodeProto:
     """A Slice writing ``x`` reversed along ``axis`` as ``out`` (what ``_reverses_time`` recognises)."""
     from onnx import helper
 
-    args = [_const(graph, names, np.array([v], np.int64), what) for v, what in (
+    args = [add_const(graph, names, np.array([v], np.int64), what) for v, what in (
         (-1, "starts"), (np.iinfo(np.int64).min, "ends"), (axis, "axes"), (-1, "steps"))]
     return helper.make_node("Slice", [x, *args], [out], name=names("reverse"))
 
-
-# --- loop bodies tract reads ---------------------------------------------------------------------------------------
-def body_outputs_through_identity(model: onnx.ModelProto) -> int:
-    """Every output of a Scan or Loop body made by an Identity of its own. tf2onnx orders a MultiRNNCell loop's carried
-    values by set iteration, so from run to run the last cell's new state is a scan output read by the Identity that
-    carries it as a state, or the other way round; tract 0.23.9 refuses the first ("output-0-adjust-dim ... Impossible
-    to unify 2 with 3") and runs the second. With an Identity in front of every body output, every order runs, so a
-    check's verdict no longer depends on the hash seed. Returns how many outputs changed."""
-    from onnx import helper
-
-    changed = 0
-    for node in model.graph.node:
-        if node.op_type not in ("Scan", "Loop"):
-            continue
-        body = next((a.g for a in node.attribute if a.name == "body"), None)
-        if body is None:
-            continue
-        producer = {o: n for n in body.node for o in n.output}
-        names = _Names(body, "body_output")
-        for out in body.output:
-            made = producer.get(out.name)
-            if made is None or made.op_type == "Identity":
-                continue
-            inner = names(out.name.replace("/", "_"))
-            made.output[:] = [inner if o == out.name else o for o in made.output]
-            for n in body.node:
-                n.input[:] = [inner if i == out.name else i for i in n.input]
-            body.node.append(helper.make_node("Identity", [inner], [out.name], name=names("identity")))
-            changed += 1
-    return changed
-
-
-# --- indices ONNX Runtime has no kernel for ---------------------------------------------------------------------
-_NARROW_INTS = {2, 3, 4, 5, 12, 13}  # uint8, int8, uint16, int16, uint32, uint64: no OneHot kernel in ONNX Runtime
-
-
-def one_hot_indices_as_int64(model: onnx.ModelProto) -> int:
-    """ONNX Runtime implements ``OneHot`` for int32, int64 and float indices only; TensorFlow one-hot encodes uint8
-    character ids (a TF1 char-RNN's ``X``) and tf2onnx writes them as they are. The same indices cast to int64 give
-    the same encoding, so a Cast goes in front. A depth of shape (1,) (tf2onnx's) becomes the scalar it holds: ONNX
-    allows both, and the ONNX reference evaluator (onnx 1.23.2) runs only the scalar. Returns how many OneHots
-    changed."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    graph = model.graph
-    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info]}
-    inits = {t.name: t for t in graph.initializer}
-    changed = 0
-    for node in list(graph.node):
-        if node.op_type != "OneHot":
-            continue
-        names = _Names(graph, node.name or "one_hot")
-        depth = inits.get(node.input[1])
-        if depth is not None and list(depth.dims) == [1]:
-            scalar = names("depth")
-            graph.initializer.append(numpy_helper.from_array(_array(depth).reshape(()), scalar))
-            node.input[1] = scalar
-            changed += 1
-        if types.get(node.input[0]) not in _NARROW_INTS:
-            continue
-        wide = names("indices_int64")
-        index = list(graph.node).index(node)
-        graph.node.insert(index, helper.make_node("Cast", [node.input[0]], [wide], to=TensorProto.INT64,
-                                                  name=names("cast")))
-        node.input[0] = wide
-        changed += 1
-    if changed:
-        prune(model)
-    return changed
-
-
-# --- dropout at inference -----------------------------------------------------------------------------------------
-def optional_inputs_as_tensors(model: onnx.ModelProto) -> list[str]:
-    """A graph input of ``optional(tensor)`` type (torch.onnx's export of a scripted ``h: Optional[Tensor] = None``)
-    as the plain tensor it carries: ``OptionalHasElement`` of it is true, ``OptionalGetElement`` the tensor itself,
-    and each ``If`` that this makes constant is replaced by the branch it takes. ONNX Runtime runs optional inputs;
-    OpenVINO, tract and the ONNX reference evaluator do not, and a model given its initial state needs none of it.
-    Returns the inputs changed."""
-    from onnx import TensorProto, helper
-
-    graph = model.graph
-    changed = [i.name for i in graph.input if i.type.WhichOneof("value") == "optional_type"
-               and i.type.optional_type.elem_type.WhichOneof("value") == "tensor_type"]
-    if not changed:
-        return []
-    for i in graph.input:
-        if i.name in changed:
-            inner = type(i.type)()
-            inner.CopyFrom(i.type.optional_type.elem_type)
-            i.type.CopyFrom(inner)
-    present = set(changed)  # values that hold a tensor for sure: those inputs, Optional(x), their Identity copies
-    while True:  # an inlined branch brings its own Optional* nodes up
-        for node in list(graph.node):
-            if node.op_type == "Optional" and node.input and node.input[0]:
-                present.update(node.output)
-                _replace(graph, node, [helper.make_node("Identity", [node.input[0]], list(node.output),
-                                                        name=node.name)])
-            elif node.op_type == "Identity" and node.input[0] in present:
-                present.update(node.output)
-            elif node.op_type == "OptionalHasElement" and node.input and node.input[0] in present:
-                true = helper.make_tensor("present", TensorProto.BOOL, [], [True])
-                _replace(graph, node, [helper.make_node("Constant", [], list(node.output), name=node.name,
-                                                        value=true)])
-            elif node.op_type == "OptionalGetElement" and node.input and node.input[0] in present:
-                _replace(graph, node, [helper.make_node("Identity", list(node.input), list(node.output),
-                                                        name=node.name)])
-        if not _inline_constant_if(graph):
-            return changed
-
-
-def _inline_constant_if(graph: onnx.GraphProto) -> bool:
-    """The first ``If`` whose condition is a constant (through Not, Cast, Identity) replaced by the nodes of the branch
-    it takes, its outputs renamed to the If's; True when one was."""
-    from onnx import helper
-
-    producer = {o: n for n in graph.node for o in n.output}
-
-    def value(name: str) -> bool | None:
-        flips = 0
-        for _ in range(16):
-            node = producer.get(name)
-            if node is None:
-                return None
-            if node.op_type == "Constant" and node.attribute:
-                return bool(_array(node.attribute[0].t).reshape(-1)[0]) != bool(flips % 2)
-            if node.op_type == "Not":
-                flips += 1
-            elif node.op_type not in ("Cast", "Identity"):
-                return None
-            name = node.input[0]
-        return None
-
-    for node in graph.node:
-        cond = value(node.input[0]) if node.op_type == "If" else None
-        if cond is None:
-            continue
-        branch = next(a.g for a in node.attribute if a.name == ("then_branch" if cond else "else_branch"))
-        graph.initializer.extend(branch.initializer)
-        inlined = list(branch.node) + [helper.make_node("Identity", [b.name], [out], name=f"{node.name}/{out}")
-                                       for b, out in zip(branch.output, node.output) if out]
-        _replace(graph, node, inlined)
-        return True
-    return False
-
-
-def drop_unread_inputs(model: onnx.ModelProto) -> list[str]:
-    """Graph inputs no node reads any more (a ``keep_prob`` whose dropout sat inside a loop a GRU node replaced): an
-    input that changes nothing is dropped, since OpenVINO and tract refuse to be fed one their graph no longer has.
-    Returns the names dropped."""
-    graph = model.graph
-    read = {i for n in graph.node for i in [*n.input, *outer_names(n)]} | {o.name for o in graph.output}
-    dropped = [i.name for i in graph.input if i.name not in read]
-    if dropped:
-        keep = [i for i in graph.input if i.name in read]
-        del graph.input[:]
-        graph.input.extend(keep)
-    return dropped
-
-
-def drop_inference_dropout(model: onnx.ModelProto) -> int:
-    """TensorFlow's ``dropout`` keeps a value where ``random >= rate``; with the rate a constant of 0 (keep_prob fixed
-    at 1) the mask is all true: write it as a constant mask of the random tensor's shape. Inside a loop body (a
-    ``DropoutWrapper`` in a control flow v2 ``While``) the keep probability arrives as a loop-invariant input: its
-    constant is read from outside, the mask goes the same way, and the select over it (``x / 1`` where the mask
-    holds) becomes ``x`` itself, so the cells chain directly again. Returns how many."""
-    require("onnx")
-    graph = model.graph
-    outer = constants(graph)
-    changed = _drop_dropout(graph, outer)
-    for node in graph.node:
-        body = next((a.g for a in node.attribute if a.name == "body"), None) if node.op_type == "Loop" else None
-        if body is None:
-            continue
-        invariant = _loop_invariants(node, body, outer)
-        here = _drop_dropout(body, {**outer, **invariant}, invariant)
-        if here:
-            _keep_all_selects(body, invariant)
-            prune_graph(body)
-            changed += here
-    if changed:
-        prune(model)
-    return changed
-
-
-def _loop_invariants(node: onnx.NodeProto, body: onnx.GraphProto, outer: dict[str, np.ndarray]
-                     ) -> dict[str, np.ndarray]:
-    """The small constants a Loop carries unchanged (its body passes the input straight to the output), by the body's
-    name for them."""
-    inputs = [i.name for i in body.input]
-    out = {}
-    for k in range(2, min(len(node.input), len(inputs))):
-        value = outer.get(node.input[k])
-        if value is not None and value.size <= 16 and k - 1 < len(body.output) and body.output[k - 1].name == inputs[k]:
-            out[inputs[k]] = value
-    return out
-
-
-def _drop_dropout(graph: onnx.GraphProto, known: dict[str, np.ndarray], extra: dict[str, np.ndarray] | None = None
-                  ) -> int:
-    from onnx import TensorProto, helper
-
-    consts = {**known, **constants(_with_values(graph, extra or {}))}
-    producer = {o: n for n in graph.node for o in n.output}
-    changed = 0
-    for node in list(graph.node):
-        if node.op_type != "GreaterOrEqual":
-            continue
-        random = producer.get(node.input[0])
-        rate = consts.get(node.input[1])
-        if random is None or random.op_type not in ("RandomUniformLike", "RandomUniform") or rate is None:
-            continue
-        low = next((a.f for a in random.attribute if a.name == "low"), 0.0)
-        if float(np.max(rate)) > low:
-            continue
-        names = _Names(graph, node.name or "dropout")
-        shape = names("shape")
-        like = random.input[0] if random.op_type == "RandomUniformLike" else None
-        if like is None:
-            continue
-        new = [helper.make_node("Shape", [like], [shape], name=names("shape")),
-               helper.make_node("ConstantOfShape", [shape], [node.output[0]], name=names("keep_all"),
-                                value=helper.make_tensor("one", TensorProto.BOOL, [1], [True]))]
-        _replace(graph, node, new)
-        changed += 1
-    return changed
-
-
-def _with_values(graph: onnx.GraphProto, values: dict[str, np.ndarray]) -> onnx.GraphProto:
-    """A copy of ``graph`` whose named inputs are initializers of ``values`` (for folding what is computed from
-    them); ``graph`` itself unchanged."""
-    from onnx import numpy_helper
-
-    if not values:
-        return graph
-    copy = type(graph)()
-    copy.CopyFrom(graph)
-    copy.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in values.items())
-    return copy
-
-
-def _keep_all_selects(graph: onnx.GraphProto, known: dict[str, np.ndarray]) -> None:
-    """tf2onnx writes a float ``SelectV2(mask, a, b)`` as ``Cast(mask) * a + Cast(Not(mask)) * b``; over a mask that
-    keeps everything (``ConstantOfShape`` of true) that is ``a``, and ``a`` (dropout's ``x / keep_prob``) is ``x``
-    when the divisor is the constant 1 (``known``: the loop-invariant values it is computed from): the readers of each
-    such result read ``x`` instead."""
-    consts = constants(_with_values(graph, known))
-    producer = {o: n for n in graph.node for o in n.output}
-
-    def made(name: str, op: str) -> onnx.NodeProto | None:
-        n = producer.get(name)
-        return n if n is not None and n.op_type == op else None
-
-    def all_true(name: str) -> bool:
-        n = made(name, "ConstantOfShape")
-        value = next((a.t for a in n.attribute if a.name == "value"), None) if n is not None else None
-        return value is not None and bool(_array(value).all())
-
-    def kept(name: str) -> str | None:  # Cast(mask) * a, with the mask all true: a
-        mul = made(name, "Mul")
-        if mul is None:
-            return None
-        for k in (0, 1):
-            cast = made(mul.input[k], "Cast")
-            if cast is not None and all_true(cast.input[0]):
-                return mul.input[1 - k]
-        return None
-
-    def dropped(name: str) -> bool:  # Cast(Not(mask)) * b, with the mask all true: 0
-        mul = made(name, "Mul")
-        return mul is not None and any(
-            (cast := made(i, "Cast")) is not None and (neg := made(cast.input[0], "Not")) is not None
-            and all_true(neg.input[0]) for i in mul.input)
-
-    rename: dict[str, str] = {}
-    for node in graph.node:
-        if node.op_type == "Add" and len(node.input) == 2:
-            for a, b in ((0, 1), (1, 0)):
-                value = kept(node.input[a])
-                if value is not None and dropped(node.input[b]):
-                    div = made(value, "Div")
-                    one = consts.get(div.input[1]) if div is not None else None
-                    rename[node.output[0]] = div.input[0] if one is not None and np.all(one == 1) else value
-                    break
-    if not rename:
-        return
-    outputs = {o.name for o in graph.output}
-    for node in graph.node:
-        node.input[:] = [rename.get(i, i) for i in node.input]
-    from onnx import helper
-
-    for old, new in rename.items():  # a body output keeps its name, as an Identity of the value
-        if old in outputs:
-            graph.node.append(helper.make_node("Identity", [new], [old], name=f"{old}/kept"))
-    for node in list(graph.node):
-        if node.op_type == "Add" and node.output[0] in rename and node.output[0] in outputs:
-            graph.node.remove(node)

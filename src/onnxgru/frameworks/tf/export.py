@@ -218,15 +218,15 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
     inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``), a Keras ``Bidirectional``'s two
     loops as one bidirectional node, and one-hot ids in a type ONNX Runtime has no OneHot kernel for."""
     from onnxgru.frameworks.tf.graph_source import TFHandle
-    from onnxgru.sources import onnx_fuse
+    from onnxgru.sources import onnx_fuse, onnx_tidy
 
-    onnx_fuse.drop_inference_dropout(proto)
-    onnx_fuse.one_hot_indices_as_int64(proto)
+    onnx_tidy.drop_inference_dropout(proto)
+    onnx_tidy.one_hot_indices_as_int64(proto)
     onnx_fuse.fuse_keras_loops(proto)
-    onnx_fuse.drop_unread_inputs(proto)
+    onnx_tidy.drop_unread_inputs(proto)
     onnx_fuse.fuse_cell_scans(proto, tfm.layers)
     onnx_fuse.fuse_cell_loops(proto, tfm.layers)
-    onnx_fuse.body_outputs_through_identity(proto)
+    onnx_tidy.body_outputs_through_identity(proto)
     onnx_fuse.reverse_v2_as_slice(proto)
     onnx_fuse.merge_bidirectional(proto)
     if isinstance(tfm.handle, TFHandle):
@@ -237,7 +237,7 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
             for spec in tfm.handle.specs if spec.kind == "static" and len(spec.y) == 1]
         if spans:
             onnx_fuse.splice(proto, spans)
-    onnx_fuse.drop_unread_inputs(proto)
+    onnx_tidy.drop_unread_inputs(proto)
 
 
 def _float_type(proto: onnx.ModelProto) -> np.dtype | None:

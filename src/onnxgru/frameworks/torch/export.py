@@ -70,7 +70,7 @@ def export_model(
                                       "the module with shapes torch.onnx can leave free, e.g. no squeeze of a "
                                       "computed axis, for other batches and lengths)."))
         from onnxgru.frameworks.torch import fuse
-        from onnxgru.sources.onnx_fuse import optional_inputs_as_tensors
+        from onnxgru.sources.onnx_tidy import optional_inputs_as_tensors
 
         if optional_inputs_as_tensors(proto):
             route += "; an optional input written as the tensor it takes (its If branches resolved)"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onnxgru.sources import onnx_fuse
+from onnxgru.sources import onnx_edit, onnx_fuse
 
 if TYPE_CHECKING:
     import onnx
@@ -77,7 +77,7 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
             state_name = name
         else:
             return False  # something else leaves the scope: not a plain stack call
-    names = onnx_fuse._Names(proto.graph, prefix.strip("/") + "/fused")
+    names = onnx_edit.Names(proto.graph, prefix.strip("/") + "/fused")
     dtype = np.dtype(model.dtype)
     if other_layout and not output_name:
         output_name = names("output")
