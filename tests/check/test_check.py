@@ -176,7 +176,7 @@ def test_a_spent_budget_stops_the_runtimes_and_says_so(stack_file, rng: np.rando
                                                                         ("reference", "unavailable")]
     assert all("time budget" in r["detail"] for r in report["runtimes"])
     stopped = [f for f in report["findings"] if f["code"] == "GRU011" and "--budget" in f["message"]]
-    assert len(stopped) == 2 and report["verdict"] == "fail"
+    assert len(stopped) == 2 and all(f["severity"] == "error" for f in stopped) and report["verdict"] == "fail"
 
 
 def test_layout1_refused_is_gru007(rng: np.random.Generator, tmp_path: Path) -> None:

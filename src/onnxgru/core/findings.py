@@ -247,6 +247,13 @@ def not_exported(model: str) -> Finding:
                    f"export({model})")
 
 
+def stopped(runtime: str, model: str, detail: str) -> Finding:
+    """GRU011 as an error: a runtime the command was asked to run was stopped at the command's budget. The command
+    ends in a verdict instead of waiting, but a run that was not made is no pass."""
+    return Finding("GRU011", "error", f"{runtime} {detail}, so it ran nothing of {model} and this is no pass for it; "
+                   "give --budget SECONDS (or leave it out of --runtimes) to let it finish.", f"{runtime}: {model}")
+
+
 def as_errors(findings: list[Finding], code: str) -> list[Finding]:
     """``findings`` with those of ``code`` raised to errors: what was a partial result is, where the command needed
     it whole, a failure (an export ``check`` needs and could not make)."""

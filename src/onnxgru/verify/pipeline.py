@@ -199,8 +199,7 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
     if res.status == "unavailable":
         return RuntimeResult(name, res.version, m.role, "unavailable", None, res.detail)
     if res.status == "stopped":  # a verdict in bounded time: reported as not run, not waited for
-        v.findings.append(F.partial(f"{name}: {m.role}", f"{name} {res.detail}, so it ran nothing of {m.role}; "
-                                    "give --budget SECONDS (or leave it out of --runtimes) to change that."))
+        v.findings.append(F.stopped(name, m.role, res.detail))
         return RuntimeResult(name, res.version, m.role, "unavailable", None, res.detail)
     run = m.handle.to_run(res.outputs, settings.taps, v.inputs, m.time_major, res.precision)
     e = Execution(f"{name}({m.role})", m, run, name)
