@@ -86,8 +86,9 @@ class Command:
     ``cpu`` collects each run's CPU seconds (user + system) of the whole process tree, children it waited for
     included: on a busy machine that is the work a command makes, where wall time is also everyone else's."""
 
-    def __init__(self, args: Sequence[str], environment: dict[str, str], cwd: Path = ROOT) -> None:
-        self.args, self.environment, self.cwd = list(args), environment, cwd
+    def __init__(self, args: Sequence[str], environment: dict[str, str], cwd: Path = ROOT,
+                 ok: tuple[int, ...] = (0, 1)) -> None:
+        self.args, self.environment, self.cwd, self.ok = list(args), environment, cwd, ok
         self.cpu: list[float] = []
 
     def __call__(self) -> None:
@@ -98,7 +99,7 @@ class Command:
         )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        if done.returncode not in (0, 1):  # 1 is a failed verdict: the command still did its work
+        if done.returncode not in self.ok:  # by default 1 is a failed verdict: the command still did its work
             tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
             raise RuntimeError(f"{' '.join(self.args)} exited with {done.returncode}: {' | '.join(tail)}")
 

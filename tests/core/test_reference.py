@@ -122,3 +122,19 @@ def test_a_keras_mask_skips_steps_as_if_they_were_not_there(direction: str, carr
     ones, ones_h = reference.gru(layer.attrs, x, layer.W, layer.R, layer.B, mask=np.ones((3, 6), bool), carry=carry)
     np.testing.assert_array_equal(ones, full)  # nothing masked: the operator itself
     assert np.abs(y - full).max() > 0.05
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_input_projections_a_block_at_a_time_change_nothing(direction: str, rng: np.random.Generator,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input projections are made a block of steps at a time (one 2-D matmul each): blocks of 1 and 3 steps give
+    what one block of every step gives."""
+    layer = random_layer(rng, 5, 4, direction, 0)
+    x = rng.uniform(-1, 1, (10, 3, 5)).astype(np.float32)
+    lens = np.array([10, 4, 7])
+    whole = reference.gru(layer.attrs, x, layer.W, layer.R, layer.B, sequence_lens=lens)
+    for steps in (1, 3):
+        monkeypatch.setattr(reference, "_BLOCK_VALUES", steps * 3 * 3 * 4)  # N * 3H values per step
+        got = reference.gru(layer.attrs, x, layer.W, layer.R, layer.B, sequence_lens=lens)
+        for g, w in zip(got, whole):
+            np.testing.assert_allclose(g, w, atol=1e-14, rtol=0)

@@ -130,15 +130,17 @@ def verify(
     base = v.executions[0] if v.executions else None
     for e in v.executions[1:]:
         e.against = base
+    gathered = _gather(v, pool, queued, settings, progress, runtimes or ())
     for e in v.executions:
         _hold(v, e, settings, record=True)
         _check_taps(v, e, settings)
     for m, ticket in queued:
         v.findings += cuda_findings(m)
-        progress(f"running {m.role} in {', '.join(runtimes or ())}")
+        if id(m) not in gathered:
+            progress(f"running {m.role} in {', '.join(runtimes or ())}")
         source = native_runs.get(id(origin.get(id(m), baseline))) or base or (
             v.executions[0] if v.executions and m is not baseline else None)
-        _runtime_rows(v, pool.results(ticket), m, source, settings)  # type: ignore[union-attr]
+        _runtime_rows(v, gathered.get(id(m)) or pool.results(ticket), m, source, settings)  # type: ignore[union-attr]
     v.findings += discrimination(baseline, v.executions, settings)
     T.forget()
     return v
@@ -176,17 +178,47 @@ def _submit(pool: ProbePool, m: LoadedModel, inputs: Inputs, settings: Settings)
     return pool.submit(proto, inp.feeds(m.signature, inputs), start=light)
 
 
-def _runtime_rows(v: Verification, results: Iterable[tuple[str, ProbeResult]], m: LoadedModel,
-                  source: Execution | None, settings: Settings) -> None:
-    """Each runtime's row, one result at a time: a runtime's outputs are let go once its row is made (at 10,000 steps
-    each runtime's outputs and taps are several times the model's output)."""
-    for name, res in results:
-        v.runtimes.append(_runtime_row(v, name, res, m, source, settings))
-        del res  # before the next runtime's outputs are read
+_TOGETHER_BYTES = 256 << 20  # every execution's GRU taps held at once, when they fit in this
+
+
+def _gather(v: Verification, pool: ProbePool | None, queued: Sequence[tuple[LoadedModel, list]], settings: Settings,
+            progress: Progress, runtimes: Sequence[str]) -> dict[int, list[tuple[str, ProbeResult, Run | None]]]:
+    """When every runtime's GRU taps fit in memory together: each queued model's results read now, and the reference
+    run once for the GRUs of every execution, native and in a runtime (``taps.prefetch``). Else nothing: the
+    results are read one at a time as their rows are made (at 10,000 steps each runtime's outputs and taps are
+    several times the model's output)."""
+    per_value = 4 * v.inputs.batch * max(v.inputs.steps, 1)  # float32 bytes per unit of a tapped sequence
+    size = sum(len(ticket) * per_value * sum(la.attrs.input_size + la.attrs.num_directions * la.attrs.hidden_size
+                                             for la in m.layers) for m, ticket in queued)
+    if pool is None or not queued or not settings.taps or size > _TOGETHER_BYTES:
+        return {}
+    gathered = {}
+    for m, ticket in queued:
+        progress(f"running {m.role} in {', '.join(runtimes)}")
+        gathered[id(m)] = [(name, res, _run_of(v, res, m, settings)) for name, res in pool.results(ticket)]
+    T.prefetch([(t, e.model.layers) for e in v.executions for t in e.run.taps] + [
+        (t, m.layers) for m, _ in queued for _, _, run in gathered[id(m)] if run is not None for t in run.taps])
+    return gathered
+
+
+def _runtime_rows(v: Verification, results: Iterable[tuple], m: LoadedModel, source: Execution | None,
+                  settings: Settings) -> None:
+    """Each runtime's row, from its result (and its execution, when gathered); a runtime's outputs are let go once
+    its row is made."""
+    for name, res, *run in results:
+        v.runtimes.append(_runtime_row(v, name, res, m, source, settings, *run))
+        del res, run  # before the next runtime's outputs are read
+
+
+def _run_of(v: Verification, res: ProbeResult, m: LoadedModel, settings: Settings) -> Run | None:
+    """A runtime's outputs as an execution of ``m`` (its GRU taps apart), when it ran."""
+    if res.status != "ok":
+        return None
+    return m.handle.to_run(res.outputs, settings.taps, v.inputs, m.time_major, res.precision)
 
 
 def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, source: Execution | None,
-                 settings: Settings) -> RuntimeResult:
+                 settings: Settings, run: Run | None = None) -> RuntimeResult:
     """A runtime's result for ``m``: refused, unavailable, or its execution held against ``source`` (else ONNX
     Runtime's run of the same model) and each of its GRUs against the reference; the findings that follow."""
     from onnxgru.runtimes.limits import known_limits
@@ -201,7 +233,8 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
     if res.status == "stopped":  # a verdict in bounded time: reported as not run, not waited for
         v.findings.append(F.stopped(name, m.role, res.detail))
         return RuntimeResult(name, res.version, m.role, "unavailable", None, res.detail)
-    run = m.handle.to_run(res.outputs, settings.taps, v.inputs, m.time_major, res.precision)
+    run = run or _run_of(v, res, m, settings)
+    assert run is not None
     e = Execution(f"{name}({m.role})", m, run, name)
     e.against = _without_state(v, source, m, settings) if source is not None else next(
         (x for x in v.executions if x.model is m and x.runtime == "onnxruntime"), None)
