@@ -1,7 +1,7 @@
 # make zoo: GRU models rebuilt from public repositories, checked as their owners would (the table in ZOO.md).
 # make demo: create .venv, install onnxgru with every backend, run the bundled example.
 # make test: the same environment (made if needed), then the whole test suite (what CI runs, with make lint: .ci/run).
-# make test-fast: the numpy/ONNX core only (no TensorFlow, PyTorch, OpenVINO or tract; about 10 s): the quick loop.
+# make test-fast: the numpy/ONNX core only (no TensorFlow, PyTorch, OpenVINO or tract; under 20 s on 2 cores): the quick loop.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin

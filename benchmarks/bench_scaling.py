@@ -53,7 +53,7 @@ def write_model(path: Path, hidden: int) -> None:
     import onnx
 
     from onnxgru.core.spec import GRUAttrs, GRULayer
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     rng = np.random.default_rng(hidden)
     scale = 1 / np.sqrt(hidden)

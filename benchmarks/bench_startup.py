@@ -31,7 +31,7 @@ def onnx_pair(folder: Path) -> tuple[str, str]:
     import onnx
 
     from onnxgru.core.spec import GRUAttrs, GRULayer
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     rng = np.random.default_rng(0)
     attrs = GRUAttrs(hidden_size=16, input_size=8)

@@ -72,7 +72,7 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def stack_file(tmp_path: Path, rng: np.random.Generator):
     """Write a stack of layers as an ONNX file; returns its path."""
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     def make(layers: list[GRULayer], name: str = "model.onnx", **kw: object) -> str:
         return save(onnx_build.stack_model(layers, **kw), tmp_path / name)

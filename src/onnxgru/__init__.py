@@ -6,11 +6,11 @@ passed. Frameworks are imported only when a source needs them.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from onnxgru.version import __version__
 
 if TYPE_CHECKING:
     from onnxgru.report import Report, VerificationError
@@ -149,8 +149,8 @@ def export(
 ) -> Report:
     """Export a TensorFlow (``"tf"``) or PyTorch (``"torch"``) GRU to ONNX; ``output`` is written only when the
     export agrees with the framework (and, without ``force``, only when it does not exist yet)."""
-    from onnxgru.commands.common import check_output_path
     from onnxgru.commands.export_cmd import export as run
+    from onnxgru.files import Output
 
     if framework not in ("tf", "torch"):
         from onnxgru.errors import UserError
@@ -158,7 +158,7 @@ def export(
         raise UserError(f"framework must be 'tf' or 'torch', got {framework!r}.")
     (path,) = _paths(source, "source")
     _checked((f"export {framework}", path, ("tf", "keras") if framework == "tf" else ("torch",)))
-    target = check_output_path(None if output is None else os.fspath(output), force, [path])
+    target = Output.checked(output, force, [path])
     settings, opts = _settings_and_options(options)
     return run(framework, path, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset)
 
@@ -167,12 +167,12 @@ def convert(
     source: PathLike, output: PathLike | None = None, *, target: str = "exact", force: bool = False, **options: Any
 ) -> Report:
     """Convert a TensorFlow GRU into an exact PyTorch module (``target="exact"``) or the nearest ``nn.GRU``."""
-    from onnxgru.commands.common import check_output_path
     from onnxgru.commands.convert_cmd import convert as run
+    from onnxgru.files import Output
 
     (src,) = _paths(source, "source")
     _checked(("convert", src, ("tf", "keras")))
-    path = check_output_path(None if output is None else os.fspath(output), force, [src])
+    path = Output.checked(output, force, [src])
     settings, opts = _settings_and_options(options)
     return run(src, path, settings, opts, target_kind=target)
 

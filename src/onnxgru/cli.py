@@ -12,13 +12,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TextIO
 
-from onnxgru import __version__
 from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.errors import UserError
+from onnxgru.files import Output
 from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
+from onnxgru.version import __version__
 
 STDOUT = ("-", "/dev/stdout")
 COMMANDS = ("inspect", "compare", "check", "export", "convert", "explain")
@@ -385,11 +385,9 @@ def _explain(code: str | None) -> int:
     return 0
 
 
-def _outputs(args: argparse.Namespace, sources: list[str]) -> tuple[dict[str, Path | str | None], Path | None]:
+def _outputs(args: argparse.Namespace, sources: list[str]) -> tuple[dict[str, Output | str | None], Output | None]:
     """The report files, checked before any work; ``"-"`` for standard output (at most one)."""
-    from onnxgru.commands.common import check_output_path
-
-    outputs: dict[str, Path | str | None] = {}
+    outputs: dict[str, Output | str | None] = {}
     for key in ("json", "junit", "markdown", "plot"):
         value = getattr(args, key, None)
         if value in STDOUT:
@@ -397,11 +395,11 @@ def _outputs(args: argparse.Namespace, sources: list[str]) -> tuple[dict[str, Pa
                 raise UserError("--plot writes a PNG file; give a file path, not standard output.")
             outputs[key] = "-"
         else:
-            outputs[key] = check_output_path(value, args.force, sources)
+            outputs[key] = Output.checked(value, args.force, sources)
     if sum(1 for v in outputs.values() if v == "-") > 1:
         raise UserError("only one report can go to standard output (-); give the others file paths.")
-    target = check_output_path(getattr(args, "output", None), args.force, sources)
-    paths = [p for p in [*outputs.values(), target] if isinstance(p, Path)]
+    target = Output.checked(getattr(args, "output", None), args.force, sources)
+    paths = [p.path for p in [*outputs.values(), target] if isinstance(p, Output)]
     if len({str(p.resolve()) for p in paths}) < len(paths):
         raise UserError("two output options name the same file; give each output its own path.")
     return outputs, target
@@ -409,8 +407,6 @@ def _outputs(args: argparse.Namespace, sources: list[str]) -> tuple[dict[str, Pa
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse, run, render; returns the exit code. UserErrors propagate to ``main``."""
-    from onnxgru.commands.common import write_atomic
-
     given = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(given[0] if given and given[0] in COMMANDS else None)
     args, extras = parser.parse_known_args(given)
@@ -438,7 +434,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         sources = [("convert", args.source, ("tf", "keras"))]
     check_sources(sources)
     if getattr(args, "inputs", None):
-        from onnxgru.sources.files import existing
+        from onnxgru.files import existing
 
         existing(args.inputs, "--inputs")
     check_runtimes(getattr(args, "runtimes", None))
@@ -473,8 +469,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            assert isinstance(where, Path)
-            write_atomic(where, data)
+            assert isinstance(where, Output)
+            where.write(data)
     return report.exit_code
 
 
@@ -485,7 +481,7 @@ def _write_out(report_text: str, stream: TextIO) -> None:
     stream.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
 
 
-def _dispatch(args: argparse.Namespace, settings, options, target: Path | None):  # -> Report
+def _dispatch(args: argparse.Namespace, settings, options, target: Output | None):  # -> Report
     if args.command == "inspect":
         from onnxgru.commands.inspect_cmd import inspect
 

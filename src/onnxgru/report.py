@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from onnxgru import __version__
 from onnxgru.core.findings import SEVERITIES, Finding
 from onnxgru.core.numerics import PairResult
 from onnxgru.core.taps import LayerCheck
+from onnxgru.version import __version__
 
 SCHEMA_VERSION = "1.0"  # report.schema.json beside this file describes it
 FAIL_ON = ("error", "warning", "info")

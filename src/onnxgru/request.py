@@ -24,7 +24,7 @@ def fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
             raise UserError(f"--input {item!r} must be NAME=VALUE or NAME=FILE.npy, e.g. keep_prob=1.0.")
         if value.endswith(".npy"):
             from onnxgru.core.inputs import check_npy
-            from onnxgru.sources.files import existing
+            from onnxgru.files import existing
 
             try:
                 check_npy(existing(value, "--input"), f"--input {name}={value}")
@@ -94,7 +94,7 @@ def check_sources(sources: Sequence[tuple[str, str, Sequence[str] | None]]) -> N
     """Every source path, before any framework import: it exists (or is a TF1 checkpoint prefix), can be read, and
     is of a kind onnxgru reads, and of the kind its flag asks for. ``(flag, path, kinds)``: ``flag`` is the option
     (``--torch``) or the command (``convert``) that took the path; ``kinds`` None: any kind."""
-    from onnxgru.sources.files import existing
+    from onnxgru.files import existing
     from onnxgru.sources.load import KIND_NAMES, kind_of
 
     for flag, path, kinds in sources:

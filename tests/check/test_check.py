@@ -182,7 +182,7 @@ def test_a_spent_budget_stops_the_runtimes_and_says_so(stack_file, rng: np.rando
 def test_layout1_refused_is_gru007(rng: np.random.Generator, tmp_path: Path) -> None:
     import onnx
 
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     layer = with_attrs(random_layer(rng, 4, 3), layout=1)
     path = tmp_path / "layout1.onnx"

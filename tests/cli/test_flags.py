@@ -56,6 +56,7 @@ def junit_failures(path: Path) -> int:
     return int(suite.get("failures"))
 
 
+@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 def test_ignore_and_fail_on(lbr0: str, capsys, tmp_path: Path) -> None:
     args = ["check", "--onnx", lbr0, "--runtimes", "onnxruntime"]
     assert main([*args, "--junit", str(tmp_path / "a.xml")]) == 0  # a warning only: green, and so is the XML

@@ -40,7 +40,7 @@ def test_absent_attribute_equals_its_default(tmp_path: Path, rng: np.random.Gene
     import onnx
     from onnx import helper
 
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     layer = random_layer(rng, 3, 2, linear_before_reset=0)
     explicit = onnx_build.single_node(layer.attrs, layer.W, layer.R, layer.B)
@@ -149,7 +149,7 @@ def test_inputs_file_is_used(stack_file, two_layers, tmp_path: Path, rng: np.ran
 def test_layout1_refused_by_onnxruntime_is_gru007(tmp_path: Path, rng: np.random.Generator) -> None:
     import onnx
 
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     layer = with_attrs(random_layer(rng, 4, 3), layout=1)
     onnx.save(onnx_build.single_node(layer.attrs, layer.W, layer.R, layer.B), str(tmp_path / "l1.onnx"))

@@ -50,6 +50,7 @@ def test_raise_for_errors(pair: tuple[str, str]) -> None:
     assert isinstance(exc.value, AssertionError) and exc.value.report.verdict == "fail"
 
 
+@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 def test_ignore_and_fail_on_in_the_api(pair: tuple[str, str]) -> None:
     a, _ = pair
     report = onnxgru.check(onnx=a, runtimes="onnxruntime")

@@ -74,7 +74,7 @@ def test_model_without_gru(tmp_path: Path, capsys) -> None:
 def test_external_data_outside_the_folder(tmp_path: Path, rng: np.random.Generator, capsys) -> None:
     import onnx
 
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     layer = random_layer(rng, 5, 4)
     model = onnx_build.stack_model([layer])

@@ -7,8 +7,8 @@ import pytest
 
 from onnxgru.core import reference
 from onnxgru.core.spec import GRUAttrs
+from onnxgru.graph import build as onnx_build
 from onnxgru.runtimes import get
-from onnxgru.sources import onnx_build
 
 from ..conftest import random_layer
 

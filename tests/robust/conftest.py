@@ -26,7 +26,7 @@ def onnx_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import onnx
     from onnx import helper, numpy_helper
 
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     folder = tmp_path_factory.mktemp("robust_onnx")
     rng = np.random.default_rng(7)

@@ -305,7 +305,7 @@ def onnx_files(folder: Path) -> dict[str, Path]:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from onnxgru.sources import onnx_build
+    from onnxgru.graph import build as onnx_build
 
     from ..conftest import random_layer
 

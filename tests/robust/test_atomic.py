@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from onnxgru import files
 from onnxgru.cli import main
-from onnxgru.commands import common
 from onnxgru.errors import UserError
 
 
@@ -34,7 +34,7 @@ class _Interrupted:
 
 def interrupt_writes(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
     real = os.fdopen
-    monkeypatch.setattr(common.os, "fdopen", lambda fd, *a, **k: _Interrupted(real(fd, *a, **k), exc))
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, *a, **k: _Interrupted(real(fd, *a, **k), exc))
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -47,12 +47,12 @@ def test_a_write_is_a_link_or_a_rename(overwrite: bool, tmp_path: Path, monkeypa
     moves = []
     for name in ("replace", "link"):
         real = getattr(os, name)
-        monkeypatch.setattr(common.os, name, lambda a, b, _n=name, _r=real: (moves.append((_n, Path(a), Path(b))),
+        monkeypatch.setattr(files.os, name, lambda a, b, _n=name, _r=real: (moves.append((_n, Path(a), Path(b))),
                                                                              _r(a, b))[1])
     target = tmp_path / "r.json"
     if overwrite:
         target.write_bytes(b"old")
-    common.write_atomic(target, b"{}", overwrite=overwrite)
+    files.write_atomic(target, b"{}", overwrite=overwrite)
     assert target.read_bytes() == b"{}" and not leftovers(tmp_path)
     [(how, tmp, dest)] = moves
     assert how == ("replace" if overwrite else "link")
@@ -65,13 +65,14 @@ def test_a_write_is_a_link_or_a_rename(overwrite: bool, tmp_path: Path, monkeypa
 def test_a_file_that_appeared_meanwhile_is_kept(tmp_path: Path) -> None:
     """Two runs writing the same report without --force: the second finds the first's file and keeps it."""
     target = tmp_path / "r.json"
-    common.check_output_path(str(target), False)
+    output = files.Output.checked(str(target), False)
     target.write_bytes(b"the other run's report")
     with pytest.raises(UserError, match="appeared while onnxgru ran"):
-        common.write_atomic(target, b"{}")
+        output.write(b"{}")
     assert target.read_bytes() == b"the other run's report" and not leftovers(tmp_path)
-    common.check_output_path(str(target), True)  # with --force it is replaced
-    common.write_atomic(target, b"{}")
+    with pytest.raises(UserError, match="already exists; pass --force"):
+        files.Output.checked(str(target), False)
+    files.Output.checked(str(target), True).write(b"{}")  # with --force it is replaced
     assert target.read_bytes() == b"{}"
 
 
@@ -79,15 +80,16 @@ def test_no_hard_links_still_never_clobbers(tmp_path: Path, monkeypatch: pytest.
     def no_links(a: str, b: str) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(common.os, "link", no_links)
+    monkeypatch.setattr(files.os, "link", no_links)
     target = tmp_path / "r.json"
-    common.write_atomic(target, b"{}")
+    files.write_atomic(target, b"{}")
     assert target.read_bytes() == b"{}" and not leftovers(tmp_path)
     with pytest.raises(UserError, match="appeared while onnxgru ran"):
-        common.write_atomic(target, b"[]")
+        files.write_atomic(target, b"[]")
     assert target.read_bytes() == b"{}" and not leftovers(tmp_path)
 
 
+@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 def test_concurrent_runs_never_replace_each_other(stack_file, rng, tmp_path: Path) -> None:
     """Two real processes write the same --json at once: exactly one wins, the other says so (exit 2)."""
     import subprocess
@@ -119,10 +121,10 @@ def test_a_failed_rename_leaves_nothing(existing: bool, tmp_path: Path, monkeypa
     def full(a: str, b: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(common.os, "replace", full)
-    monkeypatch.setattr(common.os, "link", full)
+    monkeypatch.setattr(files.os, "replace", full)
+    monkeypatch.setattr(files.os, "link", full)
     with pytest.raises(UserError, match="No space left"):
-        common.write_atomic(target, b"new" * 1000, overwrite=existing)
+        files.write_atomic(target, b"new" * 1000, overwrite=existing)
     assert not leftovers(tmp_path)
     assert (target.read_bytes() == b"old") if existing else not target.exists()
 
@@ -173,7 +175,7 @@ def test_failed_rename_of_a_conversion(tf_files, tmp_path: Path, monkeypatch, ca
     def fail(a: str, b: str) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(common.os, "replace", fail)
+    monkeypatch.setattr(files.os, "replace", fail)
     assert main(["convert", str(tf_files["dynamic"]), "-o", str(out), "--force", "--steps", "4"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("onnxgru: error: ") and "Permission denied" in err and len(err.splitlines()) == 1

@@ -216,6 +216,7 @@ def test_deeply_nested_keras_config(tf_hostile, refused, env: Env) -> None:
     refused(["inspect", tf_hostile["deep_h5"]], "nests more than", watch, markers)
 
 
+@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 @pytest.mark.parametrize("command", ["inspect", "check", "compare"])
 def test_gru_whose_output_nothing_uses(command: str, onnx_hostile, refused, env: Env) -> None:
     watch, _ = _watched(env, onnx_hostile)
@@ -261,6 +262,7 @@ def test_scalar_graph_outputs(which: str, onnx_hostile, capsys) -> None:
 
 
 # --- outputs ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 @pytest.mark.parametrize("flag", ["--inputs", "--input"])
 def test_outputs_never_over_an_input_file(flag: str, onnx_hostile, refused, env: Env) -> None:
     watch, _ = _watched(env, onnx_hostile)
@@ -348,6 +350,7 @@ def test_endless_torchscript_forward_stops_at_the_time_limit(torch_hostile, tmp_
     assert "PyTorch model" in sentence and not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 def test_memory_limit_of_a_runtime_child() -> None:
     """A runtime's child runs under RLIMIT_AS: a model that needs more (900 MB, under the 1 GiB a graph may make
     from constants) fails in its child and is reported, instead of taking the machine's memory."""
@@ -357,8 +360,8 @@ def test_memory_limit_of_a_runtime_child() -> None:
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
+    from onnxgru.graph import build as onnx_build
     from onnxgru.runtimes.probe import probe
-    from onnxgru.sources import onnx_build
 
     from ..conftest import random_layer
 

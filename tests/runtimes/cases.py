@@ -20,8 +20,8 @@ import numpy as np
 from onnxgru import runtimes
 from onnxgru.core.reference import gru
 from onnxgru.core.spec import GRUAttrs
+from onnxgru.graph.build import single_node
 from onnxgru.runtimes.limits import limits
-from onnxgru.sources.onnx_build import single_node
 
 T, N = 5, 3
 BF16_ATOL = 5e-2  # a GRU computed in bf16 differs from float32 by about 1e-2 at most (measured 3e-3 to 6e-3)
@@ -46,7 +46,7 @@ _THREADS = """
 import numpy as np
 from onnxgru.core.spec import GRUAttrs
 from onnxgru.runtimes.openvino_rt import _compile
-from onnxgru.sources.onnx_build import single_node
+from onnxgru.graph.build import single_node
 model = single_node(GRUAttrs(hidden_size=2, input_size=2), np.ones((1, 6, 2)), np.ones((1, 6, 2)), np.ones((1, 12)))
 print(_compile(model, None).get_property("INFERENCE_NUM_THREADS"))
 """

@@ -12,8 +12,8 @@ import pytest
 
 from onnxgru import runtimes
 from onnxgru.core.spec import GRUAttrs
+from onnxgru.graph.build import single_node
 from onnxgru.runtimes.probe import ProbePool
-from onnxgru.sources.onnx_build import single_node
 
 pytestmark = pytest.mark.slow
 
@@ -109,8 +109,9 @@ def test_an_output_that_repeats_another_or_a_feed_crosses_once() -> None:
     the repeats as views (of the output it read, of its own feed) with the runtime's very values."""
     from onnxgru.core import inputs as inp
     from onnxgru.core.spec import GRULayer
+    from onnxgru.graph import build as onnx_build
     from onnxgru.runtimes.probe import probe
-    from onnxgru.sources import onnx_build, onnx_model
+    from onnxgru.sources import onnx_model
     from onnxgru.sources.load import LoadOptions
     from onnxgru.verify.inputs import make_inputs
     from onnxgru.verify.settings import Settings

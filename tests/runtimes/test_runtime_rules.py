@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from onnxgru.core.spec import GRUAttrs
+from onnxgru.graph.build import gru_node_attrs
 from onnxgru.runtimes.cuda_rules import cuda_fallback_reasons, cuda_hazards
 from onnxgru.runtimes.limits import known_limits, limits
-from onnxgru.sources.onnx_build import gru_node_attrs
 
 pytestmark = pytest.mark.runtime
 

@@ -9,7 +9,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxgru.core.spec import GRUAttrs
-from onnxgru.sources.onnx_build import gru_node_attrs
+from onnxgru.graph.build import gru_node_attrs
 
 F32 = TensorProto.FLOAT
 

@@ -9,7 +9,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxgru.sources import onnx_fuse, onnx_tidy
+from onnxgru.graph import fuse as onnx_fuse
+from onnxgru.graph import tidy as onnx_tidy
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:

@@ -112,7 +112,8 @@ def test_a_value_the_model_already_has_is_not_tapped_twice(models, tmp_path) -> 
     import onnx
 
     from onnxgru.core.spec import GRUAttrs, GRULayer
-    from onnxgru.sources import onnx_build, onnx_model
+    from onnxgru.graph import build as onnx_build
+    from onnxgru.sources import onnx_model
     from onnxgru.sources.load import LoadOptions
     from onnxgru.verify.inputs import make_inputs
     from onnxgru.verify.settings import Settings

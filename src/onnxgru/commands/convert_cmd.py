@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onnxgru.commands.common import write_atomic
 from onnxgru.core import findings as F
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
+from onnxgru.files import Output
 from onnxgru.report import Report
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 from onnxgru.verify.inputs import make_inputs
@@ -29,14 +29,14 @@ TARGETS = ("exact", "nn.GRU")
 
 
 def convert(
-    source: str, output: Path | None, settings: Settings | None = None, options: LoadOptions | None = None,
+    source: str, output: Output | None, settings: Settings | None = None, options: LoadOptions | None = None,
     target_kind: str = "exact",
 ) -> Report:
     settings = settings or Settings()
     options = options or LoadOptions()
     if target_kind not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, got {target_kind!r}.")
-    if output is not None and Path(output).suffix.lower() in (".onnx", ".pt2", ".pb", ".keras", ".h5"):
+    if output is not None and output.path.suffix.lower() in (".onnx", ".pt2", ".pb", ".keras", ".h5"):
         raise UserError(
             f"convert writes TorchScript, which loads with torch.jit.load; {str(output)!r} names another format "
             "(an ExportedProgram .pt2 would also fix the number of time steps): give a .pt path."
@@ -78,7 +78,7 @@ def convert(
         extra |= {"whole": True, "steps": plan.describe()}
     report = v.report("convert", {"convert": extra})
     if output is not None and (report or target_kind == "nn.GRU"):
-        write_atomic(Path(output), converted.data)
+        output.write(converted.data)
         report.extra["convert"]["written"] = True
     return report
 

@@ -5,12 +5,11 @@ equals its source in ONNX Runtime, and what other runtimes refuse or miscompute 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 from onnxgru import runtimes as rt
-from onnxgru.commands.common import write_atomic
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
+from onnxgru.files import Output
 from onnxgru.report import Report
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 from onnxgru.verify.pipeline import Verification, verify
@@ -23,7 +22,7 @@ KINDS = {"tf": ("tf", "keras"), "torch": ("torch",)}
 def export(
     framework: str,
     source: str,
-    output: Path | None,
+    output: Output | None,
     settings: Settings | None = None,
     options: LoadOptions | None = None,
     *,
@@ -40,7 +39,7 @@ def export(
         raise UserError(f"{source!r} is {KIND_NAMES[kind]} source; `onnxgru export {framework}` exports "
                         f"{'PyTorch' if framework == 'torch' else 'TensorFlow and Keras'} models"
                         + (f" (use `onnxgru export {other}`)." if kind in KINDS[other] else "."))
-    if output is not None and Path(output).suffix.lower() != ".onnx":
+    if output is not None and output.path.suffix.lower() != ".onnx":
         raise UserError(f"export writes an ONNX model; {str(output)!r} should end in .onnx.")
     names = sorted(rt.parse(runtimes), key=lambda n: n != "onnxruntime")
     module = importlib.import_module(EXPORTERS[framework])
@@ -64,7 +63,7 @@ def export(
     report = v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,
                                                         "written": False, "output": str(output or "")}})
     if output is not None and result.proto is not None and _onnxruntime_agrees(v):
-        write_atomic(Path(output), result.proto.SerializeToString())
+        output.write(result.proto.SerializeToString())
         report.extra["export"]["written"] = True
     return report
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime
 import xml.etree.ElementTree as ET
 
-from onnxgru import __version__
 from onnxgru.core.findings import Finding
 from onnxgru.report import SCHEMA_VERSION, Report, covers
+from onnxgru.version import __version__
 
 
 class _Case:

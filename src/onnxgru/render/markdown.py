@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import html
 
-from onnxgru import __version__
 from onnxgru.core import catalog
 from onnxgru.render.summary import Group, _get, headline, organise
 from onnxgru.report import Report
+from onnxgru.version import __version__
 
 ICON = {"pass": "✅", "fail": "❌"}
 MARK = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}

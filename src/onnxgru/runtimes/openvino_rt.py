@@ -78,7 +78,7 @@ def default_precision() -> str:
     import numpy as np
 
     from onnxgru.core.spec import GRUAttrs
-    from onnxgru.sources.onnx_build import single_node
+    from onnxgru.graph.build import single_node
 
     attrs = GRUAttrs(hidden_size=2, input_size=2)
     probe = single_node(attrs, np.ones((1, 6, 2)), np.ones((1, 6, 2)), np.ones((1, 12)))

@@ -408,7 +408,7 @@ def _warm_up(entry: str) -> None:
     Anything it raises is the real job's to report; a crash here only costs a fresh child."""
     try:
         from onnxgru.core.spec import GRUAttrs
-        from onnxgru.sources.onnx_build import single_node
+        from onnxgru.graph.build import single_node
 
         rt = runtimes.resolve(entry)
         rt.version()

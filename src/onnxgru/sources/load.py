@@ -11,7 +11,7 @@ import numpy as np
 from onnxgru import limits
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
-from onnxgru.sources.files import existing
+from onnxgru.files import existing
 
 ONNX_SUFFIXES = {".onnx"}
 TF_SUFFIXES = {".pb", ".meta", ".index"}

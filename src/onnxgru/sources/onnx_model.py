@@ -15,9 +15,11 @@ from onnxgru.core.numerics import same_values
 from onnxgru.core.signature import Signature
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
+from onnxgru.graph import bind as onnx_bind
+from onnxgru.graph import describe as onnx_describe
+from onnxgru.graph import read as onnx_read
+from onnxgru.graph.constants import constants
 from onnxgru.runtimes import get
-from onnxgru.sources import onnx_bind, onnx_describe, onnx_read
-from onnxgru.sources.onnx_constants import constants
 
 if TYPE_CHECKING:
     import onnx

@@ -20,7 +20,7 @@ from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel
 from onnxgru.core.signature import Port, port_to_canonical, state_from_port
 from onnxgru.errors import UserError
-from onnxgru.sources.files import existing
+from onnxgru.files import existing
 from onnxgru.verify.settings import Settings
 
 

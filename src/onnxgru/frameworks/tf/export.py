@@ -24,8 +24,8 @@ from onnxgru.core.findings import Finding
 from onnxgru.core.numerics import PairResult
 from onnxgru.errors import UserError
 from onnxgru.frameworks.tf import cells, convert, graph, rewrite
+from onnxgru.graph import build as onnx_build
 from onnxgru.runtimes import RuntimeRefused
-from onnxgru.sources import onnx_build
 from onnxgru.sources.onnx_model import from_proto
 from onnxgru.verify import pairs as P
 from onnxgru.verify.inputs import make_inputs
@@ -109,7 +109,7 @@ def export_model(
     details["chosen"] = chosen.how
     findings = list(chosen.findings)
     if not chosen.fused:
-        from onnxgru.sources.onnx_describe import what_it_holds
+        from onnxgru.graph.describe import what_it_holds
 
         assert chosen.proto is not None
         findings.append(F.no_fused_node(EXPORTED, what_it_holds(chosen.proto, len(tfm.layers)),
@@ -218,7 +218,8 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
     inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``), a Keras ``Bidirectional``'s two
     loops as one bidirectional node, and one-hot ids in a type ONNX Runtime has no OneHot kernel for."""
     from onnxgru.frameworks.tf.graph_source import TFHandle
-    from onnxgru.sources import onnx_fuse, onnx_tidy
+    from onnxgru.graph import fuse as onnx_fuse
+    from onnxgru.graph import tidy as onnx_tidy
 
     onnx_tidy.drop_inference_dropout(proto)
     onnx_tidy.one_hot_indices_as_int64(proto)

@@ -104,7 +104,7 @@ def _tensor_of(signature: Signature, names: dict[str, str], key: str) -> str:
 def _layers_via_onnx(tfg: graph.TFGraph) -> list[GRULayer]:
     """GRUs that are not TF1 GRUCell variables (Keras layers in a SavedModel): tf2onnx's conversion, recognised."""
     from onnxgru.frameworks.tf import convert
-    from onnxgru.sources import onnx_describe
+    from onnxgru.graph import describe as onnx_describe
 
     try:
         proto = convert.without_grappler(tfg, opset=None)

@@ -26,8 +26,8 @@ from onnxgru import limits
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
 from onnxgru.errors import UserError
+from onnxgru.files import existing
 from onnxgru.frameworks.tf.tfimport import keras3, quiet, tf, tf_keras
-from onnxgru.sources.files import existing
 
 # Keras activation names -> ONNX GRU activations (alpha, beta). hard_sigmoid changed between Keras 2 and 3.
 _ACTIVATIONS = {

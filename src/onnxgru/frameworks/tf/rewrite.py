@@ -16,7 +16,7 @@ import numpy as np
 
 from onnxgru.core import reference
 from onnxgru.core.inputs import Inputs
-from onnxgru.sources import onnx_build
+from onnxgru.graph import build as onnx_build
 
 if TYPE_CHECKING:
     import onnx

@@ -70,7 +70,7 @@ def export_model(
                                       "the module with shapes torch.onnx can leave free, e.g. no squeeze of a "
                                       "computed axis, for other batches and lengths)."))
         from onnxgru.frameworks.torch import fuse
-        from onnxgru.sources.onnx_tidy import optional_inputs_as_tensors
+        from onnxgru.graph.tidy import optional_inputs_as_tensors
 
         if optional_inputs_as_tensors(proto):
             route += "; an optional input written as the tensor it takes (its If branches resolved)"
@@ -289,7 +289,7 @@ def verify_linear_before_reset(
 
 def node_count(proto: onnx.ModelProto, layers: Sequence[GRULayer]) -> list[F.Finding]:
     """GRU005 when the exporter did not write one fused GRU node per layer."""
-    from onnxgru.sources.onnx_describe import what_it_holds
+    from onnxgru.graph.describe import what_it_holds
 
     if sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(layers):
         return []

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onnxgru.sources import onnx_edit, onnx_fuse
+from onnxgru.graph import edit as onnx_edit
+from onnxgru.graph import fuse as onnx_fuse
 
 if TYPE_CHECKING:
     import onnx

@@ -30,9 +30,9 @@ from onnxgru.core.signature import Port, Signature
 from onnxgru.core.spec import GRULayer
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
+from onnxgru.files import existing
 from onnxgru.frameworks.torch import screen
 from onnxgru.frameworks.torch.safety import file_format, first_line, load_exported_program, load_pickle
-from onnxgru.sources.files import existing
 
 if TYPE_CHECKING:
     from onnxgru.frameworks.torch.discover import Site

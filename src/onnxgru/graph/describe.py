@@ -15,8 +15,8 @@ from onnxgru.core import findings as F
 from onnxgru.core.spec import DIRECTIONS, GRUAttrs, GRULayer
 from onnxgru.core.walk import closure
 from onnxgru.errors import UserError
-from onnxgru.sources import onnx_loops
-from onnxgru.sources.onnx_constants import constants, node_name
+from onnxgru.graph import loops as onnx_loops
+from onnxgru.graph.constants import constants, node_name
 
 if TYPE_CHECKING:
     import onnx

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onnxgru.sources.onnx_describe import live_and_read, outer_names
+from onnxgru.graph.describe import live_and_read, outer_names
 
 if TYPE_CHECKING:
     import onnx

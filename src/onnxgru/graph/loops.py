@@ -22,7 +22,7 @@ import numpy as np
 
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
-from onnxgru.sources.onnx_constants import constants, node_name
+from onnxgru.graph.constants import constants, node_name
 
 if TYPE_CHECKING:
     import onnx

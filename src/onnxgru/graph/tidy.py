@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from onnxgru._lazy import require
-from onnxgru.sources.onnx_constants import _array, constants
-from onnxgru.sources.onnx_describe import outer_names
-from onnxgru.sources.onnx_edit import Names, prune, prune_graph, swap_node
+from onnxgru.graph.constants import _array, constants
+from onnxgru.graph.describe import outer_names
+from onnxgru.graph.edit import Names, prune, prune_graph, swap_node
 
 if TYPE_CHECKING:
     import onnx

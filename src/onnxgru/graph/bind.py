@@ -20,12 +20,12 @@ import numpy as np
 from onnxgru.core.signature import Port, Signature
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
-from onnxgru.sources.onnx_constants import node_name
+from onnxgru.graph.constants import node_name
 
 if TYPE_CHECKING:
     import onnx
 
-    from onnxgru.sources.onnx_describe import GRUScan
+    from onnxgru.graph.describe import GRUScan
 
 _PASS_THROUGH = {"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Dropout"}
 # Index arithmetic an exporter puts before an embedding lookup (Keras 3 wraps negative ids: Less, Where, Add): ids
@@ -68,7 +68,7 @@ class _Reach:
 def _reach(graph: onnx.GraphProto, start: str, consts: dict[str, np.ndarray], ids: bool = False) -> list[_Reach]:
     """Every computing node ``start`` reaches through shape-only nodes (and embedding lookups; for ``ids``, an
     integer input, through index arithmetic too), breadth first."""
-    from onnxgru.sources.onnx_describe import live_nodes
+    from onnxgru.graph.describe import live_nodes
 
     consumers: dict[str, list[onnx.NodeProto]] = {}
     live = live_nodes(graph)  # a dead branch is no path for the data

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from onnxgru import limits
 from onnxgru._lazy import require
 from onnxgru.errors import UserError
-from onnxgru.sources import onnx_sizes
-from onnxgru.sources.files import existing
+from onnxgru.files import existing
+from onnxgru.graph import sizes as onnx_sizes
 
 if TYPE_CHECKING:
     import onnx

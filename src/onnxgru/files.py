@@ -1,5 +1,5 @@
-"""What the commands share beyond the verification pipeline: where their files go (checked before any work,
-written atomically)."""
+"""The file policy, in one place: what onnxgru reads (it exists, is readable, is not empty: ``existing``) and what
+it writes (checked before any work, written atomically, never onto or into an input: ``Output``)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,63 @@ import errno
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from onnxgru.errors import UserError
 
-# Outputs ``check_output_path`` cleared for replacing (``--force``); ``write_atomic`` replaces no other file.
-_FORCED: set[str] = set()
 
-
-def check_output_path(path: str | None, force: bool, sources: Sequence[str] = ()) -> Path | None:
-    """Refuse, before any work, an output that would overwrite an existing file without ``--force``, write over or
-    into an input (even with ``--force``), replace something that is not a regular file, or cannot be created
-    (tried, not guessed: as root every permission check passes, yet /proc, /sys or a read-only mount still refuse
-    the file). ``sources`` are every file the command reads: models, ``--inputs``, ``--input NAME=FILE.npy``."""
-    if path is None:
-        return None
+def existing(path: str | Path, what: str = "model") -> Path:
+    """The path, checked: it exists and (for a file) is not empty. Raises a UserError saying which."""
     p = Path(path)
-    try:
-        _check_output_path(p, force, sources)
-    except OSError as exc:
-        raise UserError(
-            f"the output {str(p)!r} cannot be written ({exc.strerror or type(exc).__name__}); choose another path."
-        ) from None
-    (_FORCED.add if force else _FORCED.discard)(str(p.resolve()))
+    if not p.exists():
+        raise UserError(f"{what} file {str(p)!r} does not exist; check the path.")
+    if p.is_file():
+        try:
+            size = p.stat().st_size
+            with p.open("rb"):
+                pass
+        except OSError as exc:
+            raise UserError(f"{what} file {str(p)!r} cannot be read ({exc.strerror}); check its permissions.") from exc
+        if size == 0:
+            raise UserError(f"{what} file {str(p)!r} is empty; it was probably not written completely.")
     return p
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file a command writes: checked before any work (``Output.checked``), written atomically (``write``), and
+    replacing an existing file only when the user said so (``overwrite``: ``--force``)."""
+
+    path: Path
+    overwrite: bool = False
+
+    @classmethod
+    def checked(cls, path: str | os.PathLike[str] | None, force: bool, sources: Sequence[str] = ()) -> Output | None:
+        """Refuse, before any work, an output that would overwrite an existing file without ``--force``, write over
+        or into an input (even with ``--force``), replace something that is not a regular file, or cannot be
+        created (tried, not guessed: as root every permission check passes, yet /proc, /sys or a read-only mount
+        still refuse the file). ``sources`` are every file the command reads: models, ``--inputs``,
+        ``--input NAME=FILE.npy``. None stays None (nothing to write)."""
+        if path is None:
+            return None
+        p = Path(path)
+        try:
+            _check_output_path(p, force, sources)
+        except OSError as exc:
+            raise UserError(
+                f"the output {str(p)!r} cannot be written ({exc.strerror or type(exc).__name__}); choose another path."
+            ) from None
+        return cls(p, force)
+
+    def write(self, data: bytes) -> None:
+        write_atomic(self.path, data, self.overwrite)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
 
 
 def _check_output_path(p: Path, force: bool, sources: Sequence[str]) -> None:
@@ -63,14 +96,12 @@ def _check_output_path(p: Path, force: bool, sources: Sequence[str]) -> None:
     os.unlink(probe)
 
 
-def write_atomic(path: Path, data: bytes, overwrite: bool | None = None) -> None:
+def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
     """Write to a temporary file next to ``path``, then put it in place: an interrupted run leaves no half file.
 
-    Only a file ``check_output_path`` cleared with ``--force`` (or ``overwrite=True``) is replaced (a rename). Any
-    other output is created with a hard link of the finished file, which fails if a file of that name appeared
-    while the command ran (a concurrent run writing the same report): that file is kept and this write refused."""
-    if overwrite is None:
-        overwrite = str(Path(path).resolve()) in _FORCED
+    With ``overwrite`` (``--force``) an existing file is replaced (a rename). Otherwise the output is created with a
+    hard link of the finished file, which fails if a file of that name appeared while the command ran (a concurrent
+    run writing the same report): that file is kept and this write refused."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:

@@ -109,7 +109,7 @@ def check_declared_sizes(model: onnx.ModelProto, where: str) -> None:
     graph = model.graph
     if not any(n.op_type in _SIZED for n in graph.node):
         return
-    from onnxgru.sources.onnx_constants import constants
+    from onnxgru.graph.constants import constants
 
     consts = constants(graph)
     for node in graph.node:
