@@ -32,6 +32,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks models zoo
+	$(BIN)/python -m mypy
 
 # make bench: the ratio tables of BENCHMARKS.md (about 12 minutes on 2 cores, the zoo section half of it); BENCH_ARGS="--quick" for a smoke run,
 # BENCH_ARGS="--sections check,exact" for some of it, BENCH_ARGS="--markdown" for the tables as BENCHMARKS.md shows them.

@@ -63,6 +63,7 @@ def convert(
             converted = torch_convert.build(model, target_kind, path)
         else:
             converted = torch_convert.build_whole(model, plan, target_kind, path)
+        assert converted.model is not None  # a module loads back as a source (only ConvertedGRUs do not)
         v = verify([model, converted.model], settings, inputs=inputs)
     else:
         converted, v = _each(model, source, path, why, target_kind, settings, inputs)

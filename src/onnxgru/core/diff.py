@@ -172,7 +172,7 @@ def _explain(
     if untouched and by_change:
         sentences.append(f"{' and '.join(untouched)} {'is' if len(untouched) == 1 else 'are'} in the right order")
     text = "; ".join(sentences) + "."
-    perms = [p for p in by_change if p != "transposed"]
+    perms = [p for p in by_change if isinstance(p, tuple)]  # not "transposed"
     if perms:
         source = _likely_source(perms[0], _kind(la, a_name, a_kind), _kind(lb, b_name, b_kind), a_name, b_name)
         if source:

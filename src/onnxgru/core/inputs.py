@@ -71,7 +71,7 @@ class Inputs:
         return int(self.data[0].shape[0]) if self.data and self.data[0].ndim else 1
 
     def describe(self) -> dict:
-        out = {"seed": self.seed, "batch": self.batch, "steps": self.steps, "how": self.how}
+        out: dict[str, object] = {"seed": self.seed, "batch": self.batch, "steps": self.steps, "how": self.how}
         if self.named:
             out["fixed"] = {k: np.asarray(v).tolist() if np.asarray(v).size <= 8 else f"array {np.shape(v)}"
                             for k, v in self.named.items()}

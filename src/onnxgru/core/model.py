@@ -84,7 +84,7 @@ class LoadedModel:
     @property
     def accepts_h0(self) -> bool:
         """Its state inputs cover every row of the stack's initial state."""
-        covered = set()
+        covered: set[int] = set()
         for p in self.signature.by_role("state"):
             first, count = p.rows or (0, 0)
             covered.update(range(first, first + count))

@@ -74,7 +74,7 @@ def compare_arrays(
     maxima: list[tuple[float, float, float]] = []
     steps: list[np.ndarray] = []
     within = True
-    for part in parts(a.shape, axis):
+    for part in parts(a.shape, axis or 0):
         pa = np.asarray(a[part], dtype=np.float64)
         pb = np.asarray(b[part], dtype=np.float64)
         with np.errstate(invalid="ignore"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
-_ACTIVATIONS: dict[str, Callable[[np.ndarray, float | None, float | None], np.ndarray]] = {
+_ACTIVATIONS: dict[str, Callable[[np.ndarray, Any, Any], np.ndarray]] = {  # alpha, beta: floats where used
     "Sigmoid": lambda x, a, b: _sigmoid(x),
     "Tanh": lambda x, a, b: np.tanh(x),
     "Relu": lambda x, a, b: np.maximum(x, 0.0),

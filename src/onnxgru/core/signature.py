@@ -19,6 +19,7 @@ them to its own axes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class Port:
         d = self.shape[axis]
         return int(d) if isinstance(d, int) and d > 0 else None
 
-    def with_(self, **changes: object) -> Port:
+    def with_(self, **changes: Any) -> Port:
         return replace(self, **changes)
 
     def describe(self) -> dict:

@@ -168,7 +168,7 @@ def _data_axes(port: Port, reaches: list[_Reach], at_gru: list, scan: GRUScan) -
             note = "batch and time axes assumed first and second (a reshape sits between it and the GRU)"
     else:
         loop = next(r for r in reaches if r.node is not None and r.node.op_type in ("Loop", "Scan"))
-        if loop.node.op_type == "Scan" and loop.perm == [0, 1, 2]:
+        if loop.node is not None and loop.node.op_type == "Scan" and loop.perm == [0, 1, 2]:
             batch, time = 1, 0
         elif loop.perm == [1, 0, 2]:
             batch, time = 0, 1
@@ -177,9 +177,9 @@ def _data_axes(port: Port, reaches: list[_Reach], at_gru: list, scan: GRUScan) -
         feature = [a for a in range(3) if a not in (batch, time)][0]
         if shape[feature] is None:
             shape = tuple(scan.layers[gru[1]].attrs.input_size if a == feature else d for a, d in enumerate(shape))
-    if port.rank is not None and port.rank < 3 and not vocab:
-        time = None
-    return port.with_(role="data", batch_axis=batch, time_axis=time, vocab=vocab, shape=shape, note=note)
+    timed = not (port.rank is not None and port.rank < 3 and not vocab)
+    return port.with_(role="data", batch_axis=batch, time_axis=time if timed else None, vocab=vocab, shape=shape,
+                      note=note)
 
 
 # --- taps -------------------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def single_node(
 
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     d, h, i = attrs.num_directions, attrs.hidden_size, attrs.input_size
-    x_shape = ["T", "N", i] if attrs.layout == 0 else ["N", "T", i]
+    x_shape: list[str | int] = ["T", "N", i] if attrs.layout == 0 else ["N", "T", i]
     inputs = [helper.make_tensor_value_info("X", elem, x_shape)]
     inits = [numpy_helper.from_array(np.asarray(W, dtype), "W"), numpy_helper.from_array(np.asarray(R, dtype), "R")]
     node_inputs = ["X", "W", "R", ""]
@@ -68,13 +68,13 @@ def single_node(
         inputs.append(helper.make_tensor_value_info("sequence_lens", onnx.TensorProto.INT32, ["N"]))
     node_inputs.append("sequence_lens" if with_lens else "")
     if with_h0:
-        shape = [d, "N", h] if attrs.layout == 0 else ["N", d, h]
+        shape: list[str | int] = [d, "N", h] if attrs.layout == 0 else ["N", d, h]
         inputs.append(helper.make_tensor_value_info("initial_h", elem, shape))
         node_inputs.append("initial_h")
     while node_inputs and node_inputs[-1] == "":
         node_inputs.pop()
-    y_shape = ["T", d, "N", h] if attrs.layout == 0 else ["N", "T", d, h]
-    yh_shape = [d, "N", h] if attrs.layout == 0 else ["N", d, h]
+    y_shape: list[str | int] = ["T", d, "N", h] if attrs.layout == 0 else ["N", "T", d, h]
+    yh_shape: list[str | int] = [d, "N", h] if attrs.layout == 0 else ["N", d, h]
     node = helper.make_node("GRU", node_inputs, ["Y", "Y_h"], name="gru", **gru_node_attrs(attrs))
     graph = helper.make_graph(
         [node],
@@ -110,7 +110,7 @@ def stack_model(
     rows = sum(layer.attrs.num_directions for layer in layers)
     h = layers[-1].attrs.hidden_size
     nodes, inits = [], []
-    x_shape = ["T", "N", i] if time_major else ["N", "T", i]
+    x_shape: list[str | int] = ["T", "N", i] if time_major else ["N", "T", i]
     inputs = [helper.make_tensor_value_info(x_name, elem, x_shape)]
     if with_h0:
         inputs.append(helper.make_tensor_value_info("h0", elem, [rows, "N", h]))
@@ -154,7 +154,8 @@ def stack_model(
         nodes.append(helper.make_node("Identity", [seq], [out_name], name="output"))
     else:
         nodes.append(helper.make_node("Transpose", [seq], [out_name], perm=[1, 0, 2], name="to_batch_major"))
-    out_shape = ["T", "N", rows // len(layers) * h] if time_major else ["N", "T", layers[-1].attrs.num_directions * h]
+    out_shape: list[str | int] = (["T", "N", rows // len(layers) * h] if time_major
+                                  else ["N", "T", layers[-1].attrs.num_directions * h])
     outputs = [helper.make_tensor_value_info(out_name, elem, out_shape)]
     if len({layer.attrs.hidden_size for layer in layers}) == 1:  # layers of other sizes give no stacked state
         nodes.append(helper.make_node("Concat", states, [state_name], axis=0, name="states"))

@@ -164,7 +164,7 @@ def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
             names = Names(graph, layer.name)
             out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
             final = names("state")
-            start = h0
+            start: str | None = h0 if not isinstance(h0, tuple) else None
             if isinstance(h0, tuple):  # its columns of the one carried state
                 source, lo, hi = h0
                 start = names("initial_state")
@@ -261,7 +261,7 @@ def _loop_cells_plan(  # noqa: PLR0911, PLR0912 - one early return per shape the
         else:  # a Slice of the one carried state: its columns
             sl = made.get(h_in)
             k = carried_index(sl.input[0]) if sl is not None and sl.op_type == "Slice" else None
-            cols = _columns(sl, consts) if k is not None else None
+            cols = _columns(sl, consts) if sl is not None and k is not None else None
             if k is None or cols is None or cols[1] - cols[0] != h:
                 return None
             concatenated = True
@@ -335,7 +335,7 @@ def _counts_from_zero(k: int, node: onnx.NodeProto, b_in: list[str], b_out: list
     if start is None or np.any(start != 0) or step is None or step.op_type != "Add":
         return False
     others = [i for i in step.input if through(i) != b_in[k]]
-    return len(others) == 1 and others[0] in consts and np.all(consts[others[0]] == 1)
+    return len(others) == 1 and others[0] in consts and bool(np.all(consts[others[0]] == 1))
 
 
 @dataclass
@@ -367,7 +367,8 @@ def _scan_plan(node: onnx.NodeProto, layers: Sequence[GRULayer], read: set[str])
             name = n.input[0]
         return name
 
-    cells, carried, previous = [], set(), b_in[states]  # cell 0 reads the scan input
+    cells: list[tuple] = []
+    carried, previous = set(), b_in[states]  # cell 0 reads the scan input
     for layer in layers:
         if layer.attrs.num_directions != 1:
             return None
@@ -531,6 +532,7 @@ def splice(model: onnx.ModelProto, spans: Sequence[Span]) -> bool:
         if h0 and d == 1:  # _gru_nodes unsqueezes an (N, H) state; ours is (1, N, H) already
             gru[0] = helper.make_node("Identity", [h0], [gru[0].output[0]], name=names("identity"))
         new += gru
+        seq = seq or ""  # named whenever the sequence or a step output reads it
         if span.output:
             if span.time_major:
                 new.append(helper.make_node("Identity", [seq], [span.output], name=names("identity")))
@@ -738,7 +740,8 @@ def _reverses_time(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool:
     if node.op_type != "Slice" or len(node.input) != 5:
         return False
     starts, ends, axes, steps = (consts.get(i) for i in node.input[1:])
-    if any(v is None or v.size != 1 for v in (starts, ends, axes, steps)):
+    if starts is None or ends is None or axes is None or steps is None or any(
+            v.size != 1 for v in (starts, ends, axes, steps)):
         return False
     return int(axes[0]) == 0 and int(steps[0]) == -1 and int(starts[0]) == -1 and int(ends[0]) <= -(1 << 31)
 

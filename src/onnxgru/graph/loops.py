@@ -179,7 +179,7 @@ def _matmuls(b: _Body) -> list[tuple[onnx.NodeProto, np.ndarray, bool]]:
 def _tf1_cells(b: _Body, name: str, acts: tuple, alphas: tuple) -> list[GRULayer]:
     mms = [(n, v) for n, v, sliced in _matmuls(b) if not sliced]
     gates = [(n, v) for n, v in mms if v.shape[1] % 2 == 0]
-    layers = []
+    layers: list[GRULayer] = []
     used: set[int] = set()
     for gn, gk in gates:
         h = gk.shape[1] // 2

@@ -298,7 +298,8 @@ def _keep_all_selects(graph: onnx.GraphProto, known: dict[str, np.ndarray]) -> N
                 if value is not None and dropped(node.input[b]):
                     div = made(value, "Div")
                     one = consts.get(div.input[1]) if div is not None else None
-                    rename[node.output[0]] = div.input[0] if one is not None and np.all(one == 1) else value
+                    rename[node.output[0]] = div.input[0] if div is not None and one is not None and np.all(
+                        one == 1) else value
                     break
     if not rename:
         return

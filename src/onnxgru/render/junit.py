@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from onnxgru.core.findings import Finding
 from onnxgru.report import SCHEMA_VERSION, Report, covers
@@ -100,8 +101,8 @@ def render(report: Report) -> bytes:
     skipped = sum(1 for c in cases if c.skipped is not None)
     elapsed = f"{report.elapsed_s or 0.0:.3f}"
     name = f"onnxgru {report.command}"
-    counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0", "skipped": str(skipped),
-              "time": elapsed}
+    counts: dict[str, Any] = {"tests": str(len(cases)), "failures": str(failures), "errors": "0",
+                              "skipped": str(skipped), "time": elapsed}
     root = ET.Element("testsuites", name=name, **counts)
     suite = ET.SubElement(root, "testsuite", name=name, timestamp=_now(), **counts)
     props = ET.SubElement(suite, "properties")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from onnxgru.core.findings import SEVERITIES, Finding
 from onnxgru.report import Report
@@ -172,7 +173,7 @@ def _codes(report: Report) -> set[str]:
     return {f.code for f in report.all_findings}
 
 
-def _get(obj: object, name: str, default: object = None) -> object:
+def _get(obj: object, name: str, default: object = None) -> Any:
     """A field of a report entry, whether it is a dict (today's model entries) or an object (typed entries)."""
     if isinstance(obj, dict):
         return obj.get(name, default)

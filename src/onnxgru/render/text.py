@@ -291,10 +291,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, ind
     ]
     budget = width - indent - 2 * (n - 1)
     if sum(floor) > budget:  # too many columns for this terminal: one wrapped record per row instead
-        out: list[str] = []
+        records: list[str] = []
         for r in rows:
-            out += wrap(", ".join(f"{h}={c}" for h, c in zip(headers, r)), width, " " * indent, " " * (indent + 2))
-        return out
+            records += wrap(", ".join(f"{h}={c}" for h, c in zip(headers, r)), width, " " * indent, " " * (indent + 2))
+        return records
     columns = [[headers[i], *(r[i] for r in rows)] for i in range(n)]
 
     def lines_at(i: int, w: int) -> int:

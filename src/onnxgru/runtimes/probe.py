@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -193,7 +193,8 @@ class ProbePool:
         self._jobs += 1
         folder.mkdir()
         (folder / "model.onnx").write_bytes(model.SerializeToString())
-        np.savez(folder / "feeds.npz", **{k: np.asarray(v) for k, v in feeds.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in feeds.items()}
+        np.savez(folder / "feeds.npz", **arrays)
         if not start:
             self._separate_numpy_only()
         ticket = [_Job(folder, name, self._entries[name], feeds=feeds) for name in self.names]
@@ -465,7 +466,8 @@ def _run(folder: Path, name: str, entry: str) -> None:
         return report("unavailable", str(exc))
     # an output that repeats another or a feed (a GRU's tapped Y the model also returns) crosses once
     same = numerics.repeats(outputs, feeds)
-    np.savez(folder / f"{name}.npz", **{f"out{i}": v for i, v in enumerate(outputs) if i not in same})
+    kept: dict[str, Any] = {f"out{i}": v for i, v in enumerate(outputs) if i not in same}
+    np.savez(folder / f"{name}.npz", **kept)
     said = {i: [what, list(axes), list(np.shape(outputs[i]))] for i, (what, axes) in same.items()}
     del outputs
     report("ok", "", version, session.precision, said)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class _Session:
     def __init__(self, model: onnx.ModelProto) -> None:
         self._bytes = model.SerializeToString()
         self._key: tuple | None = None
-        self._runnable = None
+        self._runnable: Any = None  # tract.Runnable
         self._names: list[str] = []
         self._typed(None)  # parse now, so a model tract cannot read is refused at load time
 

@@ -116,11 +116,11 @@ def _unified(column: list[tuple[LoadedModel, Port]]) -> Port:
 
 
 def _fixed(column: list[tuple[LoadedModel, Port]], axis: int) -> int | None:
-    sizes = {}
+    sizes: dict[str, int] = {}
     for m, p in column:
         dims = _canonical_dims(p)
-        if axis < len(dims) and isinstance(dims[axis], int) and dims[axis] > 0:
-            sizes[m.role] = dims[axis]
+        if axis < len(dims) and isinstance(size := dims[axis], int) and size > 0:
+            sizes[m.role] = size
     if len(set(sizes.values())) > 1:
         said = ", ".join(f"{r}: {s}" for r, s in sizes.items())
         raise UserError(f"the models fix different sizes for the same input axis ({said}); they cannot run on the "
@@ -133,9 +133,9 @@ def _batch(ports: list, given: dict[int, np.ndarray], settings: Settings,
     """The batch: a given input's, else the one the models fix (on a data input, or on a state: a graph fixing its
     batch at 50 gets 50 rows everywhere), else ``--shape``'s, else ``--batch``."""
     fixed = {f for column in ports if (f := _fixed(column, 0)) is not None}
-    fixed |= {int(p.shape[1 if p.state_form == "DNH" else 0]) for m in models for p in m.signature.by_role("state")
-              if p.shape and len(p.shape) >= 2 and isinstance(p.shape[1 if p.state_form == "DNH" else 0], int)
-              and p.shape[1 if p.state_form == "DNH" else 0] > 0}
+    fixed |= {rows for m in models for p in m.signature.by_role("state")
+              if p.shape and len(p.shape) >= 2 and isinstance(rows := p.shape[1 if p.state_form == "DNH" else 0], int)
+              and rows > 0}
     if not fixed:
         fixed = {settings.shapes[p.name][0] for column in ports for _, p in column if p.name in settings.shapes}
     if given:
@@ -224,13 +224,15 @@ def _state(models: Sequence[LoadedModel], batch: int, given: np.ndarray | None, 
     if not feed:
         return None, []
     dtype = np.float64 if all(m.dtype == "float64" for m in with_layers) else np.float32
-    h0 = inp.draw_state(rng, rows.pop(), batch, hidden.pop(), np.dtype(dtype))
+    size = hidden.pop()
+    assert size is not None  # models with layers have a hidden size
+    h0 = inp.draw_state(rng, rows.pop(), batch, size, np.dtype(dtype))
     return h0, [f"initial state ~ U(-0.9, 0.9) of shape {h0.shape}"]
 
 
 # --- feeds with no natural value --------------------------------------------------------------------------------
 def _refuse_missing_feeds(models: Sequence[LoadedModel], named: dict[str, np.ndarray]) -> None:
-    missing = {}
+    missing: dict[str, Port] = {}
     for m in models:
         for p in m.signature.inputs:
             if p.role == "feed" and inp.given_for(p.name, named) is None and p.default is None and not p.optional:
@@ -298,11 +300,13 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 def _check_stored_sizes(path: Path, data: np.lib.npyio.NpzFile) -> None:
     """Refuse an archive whose arrays would be absurdly large, from their headers (values and bytes: a void dtype
     ``|V1073741824`` makes one value a gigabyte) and the zip's declared sizes, before decompressing any."""
-    members = set(data.zip.namelist())
+    archive = data.zip
+    assert archive is not None  # np.load of a .npz keeps its zip open
+    members = set(archive.namelist())
     for name in data.files:
-        member = data.zip.getinfo(f"{name}.npy" if f"{name}.npy" in members else name)
-        with data.zip.open(member) as f:
-            shape, dtype = inp.npy_header(f)
+        member = archive.getinfo(f"{name}.npy" if f"{name}.npy" in members else name)
+        with archive.open(member) as f:
+            shape, dtype = inp.npy_header(f)  # type: ignore[arg-type]  # a zip member reads as a binary file
         values = int(np.prod(shape, dtype=object))
         size = max(values * dtype.itemsize, member.file_size)
         if values > inp.MAX_ELEMENTS or size > inp.MAX_BYTES:

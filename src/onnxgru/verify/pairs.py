@@ -171,8 +171,8 @@ def localise(a: Sequence[T.Tap], layers_a: Sequence[GRULayer], b: Sequence[T.Tap
             where = "the layers before the first GRU" if k == 0 else f"what lies between GRU layer {k - 1} and it"
             return Localised("before", k, f"the input of GRU layer {k} ({name}) already differs by {dx:.3g}: "
                              f"{where} computes differently", agree, dx)
-        dy = max(filter(lambda v: v is not None, (_gap(T.output_of(a, k), T.output_of(b, k)),
-                                                   _gap(T.state_of(a, k), T.state_of(b, k)))), default=None)
+        gaps = (_gap(T.output_of(a, k), T.output_of(b, k)), _gap(T.state_of(a, k), T.state_of(b, k)))
+        dy = max((g for g in gaps if g is not None), default=None)
         if dy is not None and dy > bound:
             said = (f"everything before GRU layer {k} ({name}) agrees" + (
                 "" if dx is None else " (its input exactly)" if dx == 0 else f" (its input to {dx:.3g})")

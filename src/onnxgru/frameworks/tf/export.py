@@ -256,7 +256,7 @@ def _failure(attempts: list[Attempt]) -> list[Finding]:
     ran = [a for a in attempts if a.pairs]
     if ran:
         best = ran[0]
-        return [F.disagreement(p, f"{best.how}: {p.output}") for p in best.pairs if not p.passed]
+        return [F.disagreement(p, f"{best.how}: {p.output}") for p in best.pairs or () if not p.passed]
     refusals = [a for a in attempts if a.refusal]
     if refusals:
         return [F.refused("onnxruntime", EXPORTED, refusals[0].refusal)]

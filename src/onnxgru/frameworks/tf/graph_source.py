@@ -144,8 +144,8 @@ def _signature(
         port = Port(name, dtype.name, f.shape, default=f.default)
         if op in given and given[op].ndim >= 2 and dtype.kind == "f" and f.rank in (None, given[op].ndim):
             # a data input given to verify with (an image, a sequence): data, shaped like the value, never folded
-            shape = f.shape or (None, *given[op].shape[1:])
-            port = port.with_(role="data", shape=shape, batch_axis=0, time_axis=1 if len(shape) >= 3 else None)
+            shape: tuple | None = f.shape or (None, *given[op].shape[1:])
+            port = port.with_(role="data", shape=shape, batch_axis=0, time_axis=1 if len(shape or ()) >= 3 else None)
         elif f.rank is None and dtype.kind == "f" and (target := g.reshaped_to(f.name)):
             # no shape in the graph, but a Reshape fixes every axis but the batch: the flat rows it takes
             rows = int(np.prod(target[1:]))
@@ -153,7 +153,7 @@ def _signature(
                               note=f"shape (batch, {rows}) read from its Reshape to {list(target)}")
         elif op in given or f.default is not None and (f.rank == 0 or dtype.kind == "b"):
             port = port.with_(role="feed")
-        elif op in state_rows or (not specs and dtype.kind == "f" and f.rank == 2 and f.shape[-1] in hidden
+        elif op in state_rows or (not specs and dtype.kind == "f" and f.rank == 2 and f.shape and f.shape[-1] in hidden
                                   and len(layers) == 1 and layers[0].attrs.num_directions == 1):
             port = port.with_(role="state", rows=state_rows.get(op, (0, 1)), state_form="NH", batch_axis=0,
                               time_axis=None, optional=False)

@@ -215,7 +215,8 @@ def _static(g: _Graph, layers: list[GRULayer], k: int, cells: list[str], steps: 
         start = [c for c in concats if _tensor(c.input[1]) not in produced]
         if len(start) != 1:
             raise _NoTap("its unrolled steps do not form one chain")
-        order, c = [], start[0]
+        order: list = []
+        c = start[0]
         while c is not None and len(order) <= len(concats):
             order.append(c)
             c = chain.get(news[id(c)])
@@ -351,7 +352,7 @@ def _v2_loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int)
         raise _NoTap("its input comes from another cell inside the same loop")
     count, h0s, finals = 1, [tuple(d["h0"] for d in directions)], [tuple(d["final"] for d in directions)]
     ys = [d["y"] for d in directions]
-    columns = [directions[0]["columns"] if len(cells) == 1 else None]
+    columns: list[tuple[int, int] | None] = [directions[0]["columns"] if len(cells) == 1 else None]
     while k + count < len(layers) and len(scopes[k + count]) == 1 and len(cells) == 1:
         try:
             inner = _v2_boundary(g, scopes[k + count][0])
@@ -371,7 +372,7 @@ def _v2_loop(g: _Graph, layers: list[GRULayer], scopes: list[list[str]], k: int)
                    columns=tuple(columns) if any(columns) else ())
 
 
-def _v2_boundary(g: _Graph, scope: str) -> dict[str, str]:
+def _v2_boundary(g: _Graph, scope: str) -> dict[str, Any]:
     """For the cell ``scope`` inside some While's body: the loop's sequence, initial state, final state, stacked
     outputs and lengths, as tensors of the top graph."""
     kernel = f"{scope}/gates/kernel"

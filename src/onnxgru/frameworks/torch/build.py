@@ -93,7 +93,8 @@ def layers_from_gru_params(params: Mapping[str, np.ndarray], name: str = "gru") 
 def layers_from_stack(stack: nn.Module, name: str = "gru") -> list[GRULayer]:
     """A ``GRUStack`` (eager or loaded from TorchScript) -> its layers: the parameters are already canonical."""
     layers = []
-    for k, (_, layer) in enumerate(stack.layers.named_children()):
+    children: Any = stack.layers  # an nn.ModuleList (mypy sees nn.Module attributes as Tensor | Module)
+    for k, (_, layer) in enumerate(children.named_children()):
         W, R, B = (getattr(layer, p).detach().cpu().numpy() for p in ("W", "R", "B"))
         attrs = GRUAttrs(
             hidden_size=int(layer.hidden_size), input_size=int(W.shape[2]), direction=str(layer.direction),

@@ -112,8 +112,8 @@ def hold_each(converted: Converted, source: LoadedModel, run: Run, tolerance: Ca
             with torch.no_grad():
                 y, h = converted.loaded(layer.name, x, h0, lengths)
             x = y
-            if j < len(tap.Y_h) and tap.Y_h[j] is not None:
-                pairs.append(_pair(f"{layer.name} state", h.numpy(), tap.Y_h[j], source.role, tolerance))
+            if j < len(tap.Y_h) and (state := tap.Y_h[j]) is not None:
+                pairs.append(_pair(f"{layer.name} state", h.numpy(), state, source.role, tolerance))
         if tap.Y is not None:
             got = y.numpy().transpose(1, 0, 2) if source.time_major else y.numpy()
             if layers[-1].output_reversed:  # the module gives Keras's order; the tap is in input order

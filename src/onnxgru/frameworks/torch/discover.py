@@ -38,9 +38,10 @@ class Site:
 def _tensor_forward(m: nn.Module) -> Any:
     """The module's forward on tensors. A scripted ``nn.GRU`` has no ``forward``, only its two overloads
     (``forward__0`` on a Tensor, ``forward__1`` on a PackedSequence)."""
-    if _scripted(m) and "forward" not in m._c._method_names():
-        for name in m._c._method_names():
-            if name.startswith("forward__") and "Tensor input" in str(m._c._get_method(name).schema):
+    c: Any = getattr(m, "_c", None)  # a ScriptModule's C++ module
+    if _scripted(m) and "forward" not in c._method_names():
+        for name in c._method_names():
+            if name.startswith("forward__") and "Tensor input" in str(c._get_method(name).schema):
                 return getattr(m, name)
     return m
 
@@ -51,7 +52,7 @@ def _scripted(m: nn.Module) -> bool:
 
 def _class_name(m: nn.Module) -> str:
     """``GRU`` for an ``nn.GRU`` whether eager or scripted (a ScriptModule keeps its ``original_name``)."""
-    return m.original_name if _scripted(m) else type(m).__name__
+    return str(m.original_name) if _scripted(m) else type(m).__name__
 
 
 def _params(m: nn.Module) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def _scripted_gru(module: object) -> bool:
     return getattr(module, "original_name", "") == "GRU"
 
 
-def _is_converted(module: object) -> bool:
+def _is_converted(module: Any) -> bool:
     from onnxgru.frameworks.torch import discover
 
     return discover.is_converted(module)
@@ -111,7 +111,7 @@ def _whole(
 ) -> tuple[onnx.ModelProto, str]:
     """torch.onnx on the whole module, fed example inputs that fit its signature; the batch and time axes dynamic."""
     torch = require("torch", "export PyTorch models")
-    onnx = require("onnx")
+    onnx_lib = require("onnx")
     from onnxgru.core import inputs as inp
     from onnxgru.verify.inputs import make_inputs
 
@@ -140,7 +140,7 @@ def _whole(
                     f = io.BytesIO()
                     torch.onnx.export(target, args, f, dynamo=False, input_names=[p.name for p in ports],
                                       output_names=outputs, opset_version=opset, dynamic_axes=axes)
-                    return onnx.load_from_string(f.getvalue())
+                    return onnx_lib.load_from_string(f.getvalue())
 
                 try:
                     return export(dynamic), route

@@ -84,7 +84,7 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
         output_name = names("output")
     new = onnx_fuse.stack_nodes(proto.graph, names, call.layers, reads[0], batch_first, dtype,  # type: ignore[attr-defined]
                                 output_name, state_name)
-    if other_layout:
+    if other_layout and output_name:  # named above whenever the other layout is read
         from onnx import helper
 
         new.append(helper.make_node("Transpose", [output_name], [other_layout], perm=[1, 0, 2],

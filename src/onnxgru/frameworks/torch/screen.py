@@ -226,7 +226,8 @@ def _screen_pickle(data: bytes, name: str, path: Path) -> None:
                 module, _, qualname = str(arg).partition(" ")
                 _check_global(module, qualname, name, path)
             elif op.name == "STACK_GLOBAL":
-                _check_global(*(strings[-2:] if len(strings) >= 2 else ("?", "?")), name, path)
+                module, qualname = strings[-2:] if len(strings) >= 2 else ("?", "?")
+                _check_global(module, qualname, name, path)
     except UserError:
         raise
     except Exception:  # noqa: BLE001 - a pickle pickletools cannot walk is a pickle onnxgru cannot screen

@@ -184,7 +184,8 @@ def _converted_ports(module: Any, layers: list[GRULayer]) -> list[Port]:
 
 
 def _layers(calls: list) -> tuple[list[GRULayer], list[int]]:
-    layers, firsts = [], []
+    layers: list[GRULayer] = []
+    firsts: list[int] = []
     for c in calls:
         firsts.append(len(layers))
         layers += c.layers
@@ -199,6 +200,7 @@ def _tap(call: Any, first: int, got: dict[str, Any]) -> Tap:
     X, Y = arr(got.get("X")), arr(got.get("Y"))
     if call.kind == "aten::gru_cell":  # one step: (N, I) -> (N, H), as a sequence of one
         hx, h = arr(got.get("hx")), arr(got.get("h_n"))
+        assert X is not None  # the tapper records every call's input
         return Tap(first, 1, np.ascontiguousarray(X[:, None]), (None if hx is None else hx[None],),
                    None if Y is None else np.ascontiguousarray(Y[:, None]), (None if h is None else h[None],), None,
                    f"nn.GRUCell {call.path or 'cell'!r}")
@@ -274,7 +276,7 @@ def _from_program(ep: Any, path: str, role: str) -> LoadedModel:
     gm = ep.module()
     time_major = bool(signature.data) and signature.data[0].time_axis == 0
 
-    class Tapper(torch.fx.Interpreter):
+    class Tapper(torch.fx.Interpreter):  # type: ignore[name-defined]  # torch comes from require()
         def __init__(self) -> None:
             super().__init__(gm)
             self.taps: dict[str, Any] = {}
@@ -435,7 +437,7 @@ def from_eager(module: nn.Module, path: str, role: str, form: str = "pickled mod
     firsts = np.cumsum([0] + [len(s.layers) for s in sites]).tolist()
     params = [p for p in inspect.signature(module.forward).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    first_child = next(iter(module.children()), None)
+    first_child: Any = next(iter(module.children()), None)
     ports = []
     for k, p in enumerate(params):
         optional = p.default is not inspect.Parameter.empty

@@ -93,7 +93,7 @@ def classes() -> SimpleNamespace:
             self.conv = nn.Conv1d(cin, cout, width, stride=stride, dilation=dilation, bias=bias is not None)
             with torch.no_grad():
                 self.conv.weight.copy_(torch.from_numpy(kernel.transpose(2, 1, 0).copy()))
-                if bias is not None:
+                if bias is not None and self.conv.bias is not None:
                     self.conv.bias.copy_(torch.from_numpy(bias))
             total = (width - 1) * dilation if padding in ("same", "causal") else 0
             self.left = total if padding == "causal" else total // 2  # TensorFlow pads the extra step on the right
