@@ -18,6 +18,7 @@ from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.errors import UserError
 from onnxgru.files import Output
 from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
+from onnxgru.verify.settings import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_TOLERANCE
 from onnxgru.version import __version__
 
 STDOUT = ("-", "/dev/stdout")
@@ -93,6 +94,9 @@ def _tolerance(text: str) -> tuple[str | None, float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number or OUTPUT:number (e.g. state:1e-4)") from None
 
 
+_TOL = str(DEFAULT_TOLERANCE).replace("e-0", "e-")  # 1e-5, as a user writes it
+
+
 def _common_run(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("inputs and tolerances")
     for name in ("atol", "rtol"):
@@ -102,12 +106,15 @@ def _common_run(p: argparse.ArgumentParser) -> None:
             action="append",
             default=[],
             metavar="[OUTPUT:]TOL",
-            help=f"{'absolute' if name == 'atol' else 'relative'} tolerance, elementwise (default 1e-5); "
+            help=f"{'absolute' if name == 'atol' else 'relative'} tolerance, elementwise (default {_TOL}); "
             f"OUTPUT:TOL sets it for one output, e.g. --{name} state:1e-4 (repeatable)",
         )
-    g.add_argument("--seed", type=_int, default=0, help="seed of the generated inputs (default 0)")
-    g.add_argument("--batch", type=_int, default=3, help="batch rows of the generated inputs (default 3)")
-    g.add_argument("--steps", type=_int, default=12, help="time steps of the generated inputs (default 12)")
+    g.add_argument("--seed", type=_int, default=DEFAULT_SEED,
+                   help=f"seed of the generated inputs (default {DEFAULT_SEED})")
+    g.add_argument("--batch", type=_int, default=DEFAULT_BATCH,
+                   help=f"batch rows of the generated inputs (default {DEFAULT_BATCH})")
+    g.add_argument("--steps", type=_int, default=DEFAULT_STEPS,
+                   help=f"time steps of the generated inputs (default {DEFAULT_STEPS})")
     g.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="the whole shape of a model input whose axes are free or unknown, e.g. ids=4x30 (repeatable)")
     g.add_argument("--inputs", metavar="FILE.npz",

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from onnxgru.core.catalog import CATALOG
 from onnxgru.errors import UserError
+from onnxgru.verify.settings import DEFAULT_TOLERANCE
 
-CODES = tuple(f"GRU{i:03d}" for i in range(1, 12))
+CODES = tuple(CATALOG)
 
 
 def fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
@@ -54,7 +56,7 @@ def fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
 
 def tolerances(given: Sequence[tuple[str | None, float]], flag: str) -> tuple[float, dict[str, float]]:
     """``[(None, 1e-5), ("state", 1e-4)]`` -> the default and the per-output tolerances (the last one given wins)."""
-    default, per_output = 1e-5, {}
+    default, per_output = DEFAULT_TOLERANCE, {}
     for name, value in given:
         if not np.isfinite(value) or value < 0:
             raise UserError(f"--{flag} must be a finite number >= 0, got {value!r}.")

@@ -15,13 +15,6 @@ from onnxgru.core.spec import GRULayer
 from ..conftest import random_layer
 
 
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    T.forget()
-    yield
-    T.forget()
-
-
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     calls: list[tuple] = []
     run = reference.run_layers
@@ -60,9 +53,10 @@ def test_taps_sharing_a_run_each_get_their_own_result(rng: np.random.Generator,
     taps = [tap(2, False, False, False), tap(3, True, True, False), tap(1, True, False, True),
             tap(2, False, True, True)]
     calls = _counting(monkeypatch)
-    T.prefetch([(taps[0], layers)] + [(t, export) for t in taps[1:]])
+    refs = T.References()
+    refs.prefetch([(taps[0], layers)] + [(t, export) for t in taps[1:]])
     assert len(calls) == 1 and calls[0][1] == (8, steps, 5), calls  # one run, every row side by side
-    shares = [T.reference_of(t, owner) for t, owner in zip(taps, [layers, export, export, export])]
+    shares = [refs.of(t, owner) for t, owner in zip(taps, [layers, export, export, export])]
     assert len(calls) == 1, "each tap read its share of the shared run"
     for t, (out, states) in zip(taps, shares):
         want, want_states = _alone(t, layers)
@@ -75,10 +69,14 @@ def test_taps_of_other_weights_or_lengths_run_apart(rng: np.random.Generator, mo
     a, b = random_layer(rng, 5, 4, name="a"), random_layer(rng, 5, 4, name="b")
     taps = [T.Tap(0, 1, rng.uniform(-1, 1, (2, n, 5)).astype(np.float32), (None,), None, (None,)) for n in (6, 6, 7)]
     calls = _counting(monkeypatch)
-    T.prefetch([(taps[0], [a]), (taps[1], [b]), (taps[2], [a])])
+    refs = T.References()
+    refs.prefetch([(taps[0], [a]), (taps[1], [b]), (taps[2], [a])])
     assert calls == []  # no two taps could share a run: each runs when it is read
-    shares = [T.reference_of(t, owner)[0] for t, owner in zip(taps, ([a], [b], [a]))]
+    shares = [refs.of(t, owner)[0] for t, owner in zip(taps, ([a], [b], [a]))]
     assert len(calls) == 3
+    refs.clear()
+    refs.of(taps[0], [a])
+    assert len(calls) == 4, "a cleared run is run again"
     for t, owner, out in zip(taps, ([a], [b], [a]), shares):
         np.testing.assert_allclose(out, _alone(t, owner)[0], atol=1e-6, rtol=0)
 
@@ -94,7 +92,7 @@ def test_gru006_decides_on_the_first_steps_as_on_all_of_them(direction: str, rng
     x = rng.uniform(-1, 1, (2, steps, 5)).astype(np.float32)
     tap = T.Tap(0, 1, x, (None,), None, (None,))
     calls = _counting(monkeypatch)
-    assert T.discrimination("m", [distinct], [tap], 1e-4, 1e-4) == []
+    assert T.discrimination("m", [distinct], [tap], 1e-4, 1e-4, T.References()) == []
     flipped = [c for c in calls if c[2]]
     assert [c[1][1] for c in flipped] == ([T._EARLY_STEPS] if direction == "forward" else [steps])
 
@@ -104,3 +102,19 @@ def test_gru006_decides_on_the_first_steps_as_on_all_of_them(direction: str, rng
     found = T.discrimination("m", [faint], [tap], 1e-4, 1e-4)
     assert [f.code for f in found] == ["GRU006"]
     assert [c[1][1] for c in calls if c[2]][-1] == steps  # close on the first steps: measured on every step
+
+
+def test_kept_runs_stay_within_their_budget(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest kept run goes first once the runs would hold more than the budget; the newest stays."""
+    layer = random_layer(rng, 5, 4)
+    taps = [T.Tap(0, 1, rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32), (None,), None, (None,)) for _ in range(3)]
+    one = 2 * 6 * 4 * 4 + 1 * 2 * 4 * 8  # a float32 output and a float64 state
+    refs = T.References(budget=2 * one)
+    calls = _counting(monkeypatch)
+    for t in taps:
+        refs.of(t, [layer])
+    refs.of(taps[2], [layer])
+    refs.of(taps[1], [layer])
+    assert len(calls) == 3, "the two newest are kept"
+    refs.of(taps[0], [layer])
+    assert len(calls) == 4, "the oldest went"

@@ -11,14 +11,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from onnxgru.core.catalog import CATALOG
 from onnxgru.core.numerics import PairResult, growth_summary
 
 SEVERITIES = ("error", "warning", "info")
-SEVERITY = {
-    "GRU001": "error", "GRU002": "error", "GRU003": "error", "GRU004": "error", "GRU005": "warning",
-    "GRU006": "warning", "GRU007": "error", "GRU008": "warning", "GRU009": "warning", "GRU010": "error",
-    "GRU011": "warning",
-}
+SEVERITY = {code: entry.severity for code, entry in CATALOG.items()}  # the catalogue says each code once
 
 RESET_BEFORE_FORMULA = "h~ = tanh(Wh·x + Rh·(r⊙h) + b)  (reset before the recurrent matmul, linear_before_reset=0)"
 RESET_AFTER_FORMULA = "h~ = tanh(Wh·x + bWh + r⊙(Rh·h + bRh))  (reset after, linear_before_reset=1)"

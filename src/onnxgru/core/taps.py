@@ -8,6 +8,7 @@ numpy reference GRU on the tapped input checks each GRU in isolation, in every e
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,62 +84,99 @@ def checkable(taps: Sequence[Tap], layers: Sequence[GRULayer]) -> list[Tap]:
     return [t for t in taps if not unknown_to_reference(t.layers_of(layers))]
 
 
-def reference_of(tap: Tap, layers: Sequence[GRULayer], flip: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-    """What the reference GRU computes on the tap's input: the last layer's output and each layer's final state.
+class References:
+    """The reference GRU's runs on taps, kept by the content of what went in; a verification owns one. The reference
+    is the costliest step of a check: GRU006 and every runtime tapping the same input read a kept run again, and
+    ``prefetch`` runs many taps of the same weights side by side. What the kept runs may hold is bounded; the oldest
+    go first."""
 
-    Results are kept by the content of what went in (``prefetch`` fills them for several taps in one run): the
-    reference is the costliest step of a check, and GRU006 and every runtime tapping the same input read it again."""
-    chosen, x, initial, kept, masked = _prepared(tap, layers)
-    if flip:  # GRU006's one look at the other family: not kept
-        return reference.run_layers(chosen, x, initial, tap.lengths, flip_linear_before_reset=True, out_dtype=kept,
-                                    **masked)
-    key = _key(tap, chosen, x, initial)
-    if key not in _MEMO:
-        _remember(key, reference.run_layers(chosen, x, initial, tap.lengths, out_dtype=kept, **masked))
-    return _MEMO[key]
+    def __init__(self, budget: int = 256 << 20) -> None:
+        self._runs: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}  # oldest first
+        self._layers: dict[int, tuple[GRULayer, bytes]] = {}  # each layer's digest, the layer kept so its id stays
+        self._budget = budget
 
+    def of(self, tap: Tap, layers: Sequence[GRULayer], flip: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """What the reference GRU computes on the tap's input: the last layer's output and each layer's final
+        state. With ``flip``, the other GRU family on the same weights (GRU006's look; not kept)."""
+        chosen, x, initial, kept, masked = _prepared(tap, layers)
+        if flip:
+            return reference.run_layers(chosen, x, initial, tap.lengths, flip_linear_before_reset=True,
+                                        out_dtype=kept, **masked)
+        key = self._key(tap, chosen, x, initial)
+        if key not in self._runs:
+            self._remember(key, reference.run_layers(chosen, x, initial, tap.lengths, out_dtype=kept, **masked))
+        return self._runs[key]
 
-def prefetch(taps: Sequence[tuple[Tap, Sequence[GRULayer]]]) -> None:
-    """The reference on many taps of the same weights (a source and every runtime's run of its export) in one run,
-    their rows side by side: a step's recurrent product costs about as much for a dozen rows as for two.
-    ``reference_of`` then reads each tap's own share. Taps that cannot share a run (other weights, numbers of steps,
-    float types) run apart."""
-    groups: dict[tuple, list[tuple[Tap, list[GRULayer], bytes]]] = {}
-    for tap, layers in taps:
-        if unknown_to_reference(tap.layers_of(layers)):
-            continue
-        chosen, x, initial, _, _ = _prepared(tap, layers)
-        key = _key(tap, chosen, x, initial)
-        if key not in _MEMO and all(key != k for members in groups.values() for _, _, k in members):
-            groups.setdefault((_layers_digest(chosen), x.shape[1:], x.dtype.str, tap.carry), []).append(
-                (tap, chosen, key))
-    for members in groups.values():
-        if len(members) > 1:
-            _run_together(members)
+    def prefetch(self, taps: Sequence[tuple[Tap, Sequence[GRULayer]]]) -> None:
+        """The reference on many taps of the same weights (a source and every runtime's run of its export) in one
+        run, their rows side by side: a step's recurrent product costs about as much for a dozen rows as for two.
+        ``of`` then reads each tap's own share. Taps that cannot share a run (other weights, numbers of steps, float
+        types) run apart, when they are read."""
+        groups: dict[tuple, list[tuple[Tap, list[GRULayer], bytes]]] = {}
+        seen: set[bytes] = set()
+        for tap, layers in taps:
+            if unknown_to_reference(tap.layers_of(layers)):
+                continue
+            chosen, x, initial, _, _ = _prepared(tap, layers)
+            key = self._key(tap, chosen, x, initial)
+            if key not in self._runs and key not in seen:
+                seen.add(key)
+                groups.setdefault((self._layers_digest(chosen), x.shape[1:], x.dtype.str, tap.carry), []).append(
+                    (tap, chosen, key))
+        for members in groups.values():
+            if len(members) > 1:
+                self._run_together(members)
 
+    def clear(self) -> None:
+        """Let every kept run go (the verification that owns them is done)."""
+        self._runs.clear()
+        self._layers.clear()
 
-def _run_together(members: Sequence[tuple[Tap, list[GRULayer], bytes]]) -> None:
-    group = [t for t, _, _ in members]
-    chosen = members[0][1]
-    prepared = [_prepared(t, chosen, whole=True) for t in group]
-    rows = [len(x) for _, x, _, _, _ in prepared]
-    x = np.concatenate([x for _, x, _, _, _ in prepared])
-    steps = x.shape[1]
-    initial = [None if all(p[2][k] is None for p in prepared) else np.concatenate(
-        [np.zeros((la.attrs.num_directions, n, la.attrs.hidden_size), x.dtype) if p[2][k] is None else p[2][k]
-         for p, n in zip(prepared, rows)], axis=1) for k, la in enumerate(chosen)]
-    lengths = None if all(t.lengths is None for t in group) else np.concatenate(
-        [np.full(n, steps) if t.lengths is None else np.asarray(t.lengths) for t, n in zip(group, rows)])
-    mask = None if all(t.mask is None for t in group) else np.concatenate(
-        [np.ones((n, steps), bool) if t.mask is None else np.asarray(t.mask, bool) for t, n in zip(group, rows)])
-    try:
-        out, states = reference.run_layers(chosen, x, initial, lengths, out_dtype=prepared[0][3], mask=mask,
-                                           carry=group[0].carry)
-    except (ValueError, IndexError):  # a tap that does not fit: each is then run (and said) on its own
-        return
-    bounds = np.cumsum([0, *rows])
-    for (_, _, key), a, b in zip(members, bounds, bounds[1:]):
-        _remember(key, (out[a:b], [s[:, a:b] for s in states]))
+    def _run_together(self, members: Sequence[tuple[Tap, list[GRULayer], bytes]]) -> None:
+        group = [t for t, _, _ in members]
+        chosen = members[0][1]
+        prepared = [_prepared(t, chosen, whole=True) for t in group]
+        rows = [len(x) for _, x, _, _, _ in prepared]
+        x = np.concatenate([x for _, x, _, _, _ in prepared])
+        steps = x.shape[1]
+        initial = [None if all(p[2][k] is None for p in prepared) else np.concatenate(
+            [np.zeros((la.attrs.num_directions, n, la.attrs.hidden_size), x.dtype) if p[2][k] is None else p[2][k]
+             for p, n in zip(prepared, rows)], axis=1) for k, la in enumerate(chosen)]
+        lengths = None if all(t.lengths is None for t in group) else np.concatenate(
+            [np.full(n, steps) if t.lengths is None else np.asarray(t.lengths) for t, n in zip(group, rows)])
+        mask = None if all(t.mask is None for t in group) else np.concatenate(
+            [np.ones((n, steps), bool) if t.mask is None else np.asarray(t.mask, bool)
+             for t, n in zip(group, rows)])
+        try:
+            out, states = reference.run_layers(chosen, x, initial, lengths, out_dtype=prepared[0][3], mask=mask,
+                                               carry=group[0].carry)
+        except (ValueError, IndexError):  # a tap that does not fit: each is then run (and said) on its own
+            return
+        bounds = np.cumsum([0, *rows])
+        for (_, _, key), a, b in zip(members, bounds, bounds[1:]):
+            self._remember(key, (out[a:b], [s[:, a:b] for s in states]))
+
+    def _key(self, tap: Tap, chosen: Sequence[GRULayer], x: np.ndarray,
+             initial: Sequence[np.ndarray | None]) -> bytes:
+        return _digest(self._layers_digest(chosen), x, *initial, tap.lengths, tap.mask, np.array(tap.carry))
+
+    def _layers_digest(self, chosen: Sequence[GRULayer]) -> bytes:
+        """What the reference reads of the layers (attributes, weights), hashed once per layer object: the same
+        weights loaded from a source and from its export share their reference runs."""
+        out = []
+        for layer in chosen:
+            if id(layer) not in self._layers:
+                self._layers[id(layer)] = layer, _digest(repr((layer.attrs, layer.output_reversed)).encode(),
+                                                         layer.W, layer.R, layer.B)
+            out.append(self._layers[id(layer)][1])
+        return b"".join(out)
+
+    def _remember(self, key: bytes, result: tuple[np.ndarray, list[np.ndarray]]) -> None:
+        self._runs[key] = result
+        held = sum(out.nbytes + sum(s.nbytes for s in states) for out, states in self._runs.values())
+        while held > self._budget and len(self._runs) > 1:
+            out, states = self._runs.pop(next(iter(self._runs)))
+            held -= out.nbytes + sum(s.nbytes for s in states)
 
 
 def _prepared(tap: Tap, layers: Sequence[GRULayer], whole: bool = False) -> tuple[
@@ -154,46 +192,7 @@ def _prepared(tap: Tap, layers: Sequence[GRULayer], whole: bool = False) -> tupl
         "mask": tap.mask, "carry": tap.carry}
 
 
-def _key(tap: Tap, chosen: Sequence[GRULayer], x: np.ndarray, initial: Sequence[np.ndarray | None]) -> bytes:
-    return _digest(_layers_digest(chosen), x, *initial, tap.lengths, tap.mask, np.array(tap.carry))
-
-
-def _layers_digest(chosen: Sequence[GRULayer]) -> bytes:
-    """What the reference reads of the layers (attributes, weights), hashed once per layer object: the same weights
-    loaded from a source and from its export share their reference runs."""
-    out = []
-    for layer in chosen:
-        if id(layer) not in _LAYERS:
-            _LAYERS[id(layer)] = layer, _digest(repr((layer.attrs, layer.output_reversed)).encode(),
-                                                layer.W, layer.R, layer.B)
-        out.append(_LAYERS[id(layer)][1])
-    return b"".join(out)
-
-
-_LAYERS: dict[int, tuple[GRULayer, bytes]] = {}  # each layer's digest, the layer kept so its id stays its own
-
-
-_MEMO: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}  # reference runs by what went in, oldest first
-_MEMO_BYTES = 256 << 20  # what the kept runs may hold; the oldest go first
-
-
-def _remember(key: bytes, result: tuple[np.ndarray, list[np.ndarray]]) -> None:
-    _MEMO[key] = result
-    held = sum(out.nbytes + sum(s.nbytes for s in states) for out, states in _MEMO.values())
-    while held > _MEMO_BYTES and len(_MEMO) > 1:
-        out, states = _MEMO.pop(next(iter(_MEMO)))
-        held -= out.nbytes + sum(s.nbytes for s in states)
-
-
-def forget() -> None:
-    """Drop the kept reference runs (the end of a verification)."""
-    _MEMO.clear()
-    _LAYERS.clear()
-
-
 def _digest(head: bytes, *arrays: np.ndarray | None) -> bytes:
-    import hashlib
-
     h = hashlib.blake2b(head, digest_size=16)
     for a in arrays:
         if a is None:
@@ -227,7 +226,8 @@ def reach_of(chosen: Sequence[GRULayer], x: np.ndarray) -> float:
     return most
 
 
-def check(execution: str, tap: Tap, layers: Sequence[GRULayer], atol: float, rtol: float) -> LayerCheck:
+def check(execution: str, tap: Tap, layers: Sequence[GRULayer], atol: float, rtol: float,
+          references: References | None = None) -> LayerCheck:
     """Hold the tapped outputs against the reference GRU on the tapped input (float64, the oracle), within ``atol``
     or, where larger, the rounding a correct float32 GRU commits on that input: float32's epsilon times the reach of
     its pre-activations (``reach_of``), with a margin for the kernels' summation orders."""
@@ -235,7 +235,7 @@ def check(execution: str, tap: Tap, layers: Sequence[GRULayer], atol: float, rto
     chosen = tap.layers_of(layers)
     names = "+".join(layer.name for layer in chosen)
     try:
-        out, states = reference_of(tap, layers)
+        out, states = (references or References()).of(tap, layers)
     except (ValueError, IndexError) as exc:  # the tapped input does not fit the layer: the runtime's shapes are off
         return _unfit(execution, tap, names, f"its tapped input does not fit the layer ({exc})")
     reach = reach_of(chosen, tap.X)
@@ -288,20 +288,22 @@ def state_of(taps: Sequence[Tap], layer: int) -> np.ndarray | None:
     return None if t is None else t.Y_h[layer - t.first]
 
 
-def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], atol: float, rtol: float) -> list:
+def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], atol: float, rtol: float,
+                   references: References | None = None) -> list:
     """Measured: the reference run on each GRU's tapped input with ``linear_before_reset`` as it is and flipped. When
     every output stays within the tolerance, agreement proves nothing about the GRU family (GRU006)."""
     from onnxgru.core import findings as F
 
+    refs = references or References()
     gaps, close = [], True
     taps = checkable(taps, layers)
     reasons = [f"{layer.name}: {why}" for layer in layers if (why := layer.degenerate())]
     for t in taps:
-        same, same_states = reference_of(t, layers)
-        if not any("NaN or Inf" in r for r in reasons) and _apart_early(t, layers, same, atol, rtol):
+        same, same_states = refs.of(t, layers)
+        if not any("NaN or Inf" in r for r in reasons) and _apart_early(t, layers, same, atol, rtol, refs):
             close = False  # told apart on the first steps: the rest cannot bring them together again
             continue
-        flip, flip_states = reference_of(t, layers, flip=True)
+        flip, flip_states = refs.of(t, layers, flip=True)
         for x, y in [(same, flip), *zip(same_states, flip_states)]:
             # a slice of steps at a time (compare_arrays): no temporaries the size of the whole output
             p = compare_arrays("as it is", "flipped", "", x, y, atol, rtol, 1 if x.ndim == 3 else None)
@@ -319,7 +321,8 @@ def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], 
 _EARLY_STEPS = 32  # the steps GRU006 first measures the two families on
 
 
-def _apart_early(tap: Tap, layers: Sequence[GRULayer], same: np.ndarray, atol: float, rtol: float) -> bool:
+def _apart_early(tap: Tap, layers: Sequence[GRULayer], same: np.ndarray, atol: float, rtol: float,
+                 refs: References) -> bool:
     """Whether the other GRU family's outputs already leave the tolerance within the tap's first steps. A forward
     recurrence's first steps do not depend on the later ones, so they are ``same``'s first steps; a long sequence then
     costs GRU006 a few steps, not a second whole reference run. (A reverse or bidirectional GRU starts at the end.)"""
@@ -330,7 +333,7 @@ def _apart_early(tap: Tap, layers: Sequence[GRULayer], same: np.ndarray, atol: f
     head = Tap(tap.first, tap.count, tap.X[:, :_EARLY_STEPS], tap.initial_h, None, (None,) * tap.count,
                None if tap.lengths is None else np.minimum(tap.lengths, _EARLY_STEPS), tap.where,
                None if tap.mask is None else tap.mask[:, :_EARLY_STEPS], tap.carry)
-    flip, _ = reference_of(head, layers, flip=True)
+    flip, _ = refs.of(head, layers, flip=True)
     return not compare_arrays("as it is", "flipped", "", same[:, :_EARLY_STEPS], flip, atol, rtol, 1).passed
 
 

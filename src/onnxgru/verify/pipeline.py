@@ -59,6 +59,7 @@ class Verification:
     runtimes: list[RuntimeResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     cache: dict = field(default_factory=dict)  # executions made on the way (a source run without its initial state)
+    references: T.References = field(default_factory=T.References)  # the reference GRU's runs on the taps
     held: int = 0  # outputs held between two executions (a runtime's unrecorded pairs included)
 
     def report(self, command: str, extra: dict | None = None) -> Report:
@@ -141,8 +142,8 @@ def verify(
         source = native_runs.get(id(origin.get(id(m), baseline))) or base or (
             v.executions[0] if v.executions and m is not baseline else None)
         _runtime_rows(v, gathered.get(id(m)) or pool.results(ticket), m, source, settings)  # type: ignore[union-attr]
-    v.findings += discrimination(baseline, v.executions, settings)
-    T.forget()
+    v.findings += discrimination(baseline, v.executions, settings, v.references)
+    v.references.clear()  # the runs go with the verification's end, not with the report's
     return v
 
 
@@ -196,7 +197,7 @@ def _gather(v: Verification, pool: ProbePool | None, queued: Sequence[tuple[Load
     for m, ticket in queued:
         progress(f"running {m.role} in {', '.join(runtimes)}")
         gathered[id(m)] = [(name, res, _run_of(v, res, m, settings)) for name, res in pool.results(ticket)]
-    T.prefetch([(t, e.model.layers) for e in v.executions for t in e.run.taps] + [
+    v.references.prefetch([(t, e.model.layers) for e in v.executions for t in e.run.taps] + [
         (t, m.layers) for m, _ in queued for _, _, run in gathered[id(m)] if run is not None for t in run.taps])
     return gathered
 
@@ -238,7 +239,8 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
     e = Execution(f"{name}({m.role})", m, run, name)
     e.against = _without_state(v, source, m, settings) if source is not None else next(
         (x for x in v.executions if x.model is m and x.runtime == "onnxruntime"), None)
-    checks = [T.check(e.label, t, m.layers, settings.atol, settings.rtol) for t in T.checkable(run.taps, m.layers)]
+    checks = [T.check(e.label, t, m.layers, settings.atol, settings.rtol, v.references)
+              for t in T.checkable(run.taps, m.layers)]
     # a runtime at reduced precision (OpenVINO's bf16 default) is a warning, GRU008, as long as precision is all the
     # difference can be: finite and within what bf16 does to a GRU; anything more is the runtime's own error
     reduced = res.precision not in (None, "f32", "f64") and all(c.max_abs < bf16_bound(c.reach) for c in checks)
@@ -347,7 +349,7 @@ def _check_taps(v: Verification, e: Execution, settings: Settings) -> None:
         v.findings.append(F.partial(e.model.role, f"the GRUs of {e.model.role} are not held against the reference "
                                     f"GRU: {why}; they are compared on the model's outputs only."))
     for t in T.checkable(e.run.taps, e.model.layers):
-        c = T.check(e.label, t, e.model.layers, settings.atol, settings.rtol)
+        c = T.check(e.label, t, e.model.layers, settings.atol, settings.rtol, v.references)
         v.checks.append(c)
         if not c.passed:
             v.findings.append(F.gru_mismatch(e.label, c.layers, c.max_abs, c.required_atol, settings.atol, None,
@@ -355,9 +357,10 @@ def _check_taps(v: Verification, e: Execution, settings: Settings) -> None:
 
 
 # --- GRU006: can these weights and inputs tell the GRU families apart? ---------------------------------------------
-def discrimination(model: LoadedModel, executions: Sequence[Execution], settings: Settings) -> list[Finding]:
+def discrimination(model: LoadedModel, executions: Sequence[Execution], settings: Settings,
+                   references: T.References | None = None) -> list[Finding]:
     """GRU006, measured on the GRU inputs of the model's first tapped execution."""
     run = next((e.run for e in executions if e.model is model and e.run.taps), None)
     if run is None or not model.layers:
         return []
-    return T.discrimination(model.role, model.layers, run.taps, settings.atol, settings.rtol)
+    return T.discrimination(model.role, model.layers, run.taps, settings.atol, settings.rtol, references)

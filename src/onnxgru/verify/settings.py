@@ -9,6 +9,9 @@ import numpy as np
 from onnxgru.core import inputs as inp
 from onnxgru.errors import UserError
 
+# the defaults of every command that runs models, said once (the CLI's flags and help read them)
+DEFAULT_TOLERANCE = 1e-5  # --atol and --rtol
+DEFAULT_SEED = 0
 DEFAULT_BATCH = 3
 DEFAULT_STEPS = 12
 
@@ -17,9 +20,9 @@ DEFAULT_STEPS = 12
 class Settings:
     """How a verification runs: tolerances (per output too), the generated inputs' seed and sizes, taps."""
 
-    atol: float = 1e-5
-    rtol: float = 1e-5
-    seed: int = 0
+    atol: float = DEFAULT_TOLERANCE
+    rtol: float = DEFAULT_TOLERANCE
+    seed: int = DEFAULT_SEED
     batch: int = DEFAULT_BATCH
     steps: int = DEFAULT_STEPS
     inputs_file: str | None = None
