@@ -18,6 +18,7 @@ from ..conftest import random_layer
 HEAVY = ("tensorflow", "torch", "tf2onnx", "tf_keras", "keras", "openvino", "tract", "matplotlib")
 
 
+@pytest.mark.slow  # spawns onnxgru in a child: seconds (make test-fast skips it)
 def test_inspect_and_compare_of_onnx_never_import_frameworks(stack_file, rng: np.random.Generator) -> None:
     a = stack_file([random_layer(rng, 5, 4)], "a.onnx")
     code = (

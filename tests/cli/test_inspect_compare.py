@@ -81,6 +81,7 @@ def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_la
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # spawns onnxgru in a child: seconds (make test-fast skips it)
 def test_a_terminal_that_cannot_show_the_formulas_still_gets_the_report(stack_file, two_layers, tmp_path: Path) -> None:
     """GRU001 writes its formulas with '·' and '⊙'; a stdout in ASCII or Latin-1 (a locale, a Windows console,
     PYTHONIOENCODING) must still get the report, not an internal error and no JSON."""
