@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from onnxgru import example
+from onnxgru.commands.inspect_cmd import inspect as run
+from onnxgru.core import catalog
+from onnxgru.errors import UserError
+from onnxgru.files import Output
+from onnxgru.request import check_sources, ignored_codes
+from onnxgru.sources.load import LoadOptions
+from onnxgru.verify.settings import Settings
 from onnxgru.version import __version__
 
 if TYPE_CHECKING:
     from onnxgru.report import Report, VerificationError
+
 
 __all__ = [
     "Report", "UserError", "VerificationError", "__version__", "check", "compare", "convert", "explain", "export",
@@ -36,11 +46,9 @@ def _paths(value: Paths | None, what: str) -> tuple[str, ...]:
 
 
 def _policy(report: Report, ignore: str | Sequence[str], fail_on: str) -> Report:
-    from onnxgru.request import ignored_codes
 
     codes = ignored_codes([ignore] if isinstance(ignore, str) else list(ignore))
     if fail_on not in ("error", "warning", "info"):
-        from onnxgru.errors import UserError
 
         raise UserError(f"fail_on must be 'error' or 'warning', got {fail_on!r}.")
     return report.with_policy(codes, fail_on)
@@ -48,18 +56,13 @@ def _policy(report: Report, ignore: str | Sequence[str], fail_on: str) -> Report
 
 def _checked(*sources: tuple[str, str, Sequence[str] | None]) -> None:
     """Paths checked before any framework is imported (``request.check_sources``)."""
-    from onnxgru.request import check_sources
 
     check_sources(list(sources))
 
 
 def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
     """Split keyword options into ``Settings`` (atol, rtol, seed, batch, steps, inputs_file) and ``LoadOptions``."""
-    from dataclasses import fields
 
-    from onnxgru.errors import UserError
-    from onnxgru.sources.load import LoadOptions
-    from onnxgru.verify.settings import Settings
 
     s_names = {f.name for f in fields(Settings)}
     o_names = {f.name for f in fields(LoadOptions)}
@@ -73,7 +76,6 @@ def _settings_and_options(kw: dict[str, Any]) -> tuple[Any, Any]:
 
 def inspect(source: PathLike, *, ignore: str | Sequence[str] = (), fail_on: str = "error", **options: Any) -> Report:
     """Describe every GRU in ``source`` (see ``onnxgru inspect``). Options: ``time_major``, ``fixed``, ..."""
-    from onnxgru.commands.inspect_cmd import inspect as run
 
     (path,) = _paths(source, "source")
     _checked(("", path, None))
@@ -122,7 +124,6 @@ def check(
         runtimes = ",".join(runtimes)
     settings, opts = _settings_and_options(options)
     if not (tf_paths or torch_paths or onnx_paths):
-        from onnxgru import example
 
         return _policy(example.run(runtimes=runtimes, settings=settings, options=opts), ignore, fail_on)
     report = run(tf=tf_paths, torch=torch_paths, onnx=onnx_paths, runtimes=runtimes, settings=settings, options=opts)
@@ -131,7 +132,6 @@ def check(
 
 def explain(code: str) -> str:
     """What a finding code means, why it happens and how to fix it (``onnxgru explain CODE``)."""
-    from onnxgru.core import catalog
 
     return catalog.explain(code)
 
@@ -150,10 +150,8 @@ def export(
     """Export a TensorFlow (``"tf"``) or PyTorch (``"torch"``) GRU to ONNX; ``output`` is written only when the
     export agrees with the framework (and, without ``force``, only when it does not exist yet)."""
     from onnxgru.commands.export_cmd import export as run
-    from onnxgru.files import Output
 
     if framework not in ("tf", "torch"):
-        from onnxgru.errors import UserError
 
         raise UserError(f"framework must be 'tf' or 'torch', got {framework!r}.")
     (path,) = _paths(source, "source")
@@ -168,7 +166,6 @@ def convert(
 ) -> Report:
     """Convert a TensorFlow GRU into an exact PyTorch module (``target="exact"``) or the nearest ``nn.GRU``."""
     from onnxgru.commands.convert_cmd import convert as run
-    from onnxgru.files import Output
 
     (src,) = _paths(source, "source")
     _checked(("convert", src, ("tf", "keras")))
@@ -183,7 +180,6 @@ def __getattr__(name: str) -> Any:
 
         return Report
     if name == "UserError":
-        from onnxgru.errors import UserError
 
         return UserError
     if name == "VerificationError":

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -40,7 +42,6 @@ def _quiet_loggers() -> None:
     global _QUIET_LOGGERS
     if not _QUIET_LOGGERS:
         return
-    import logging
 
     _QUIET_LOGGERS = False
     for name in _FRAMEWORK_LOGGERS:
@@ -118,7 +119,6 @@ def set_verbose(verbose: bool) -> None:
     _VERBOSE = verbose
     if verbose:
         return
-    import warnings
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _QUIET_LOGGERS = True  # the frameworks' loggers, set before the first framework is required

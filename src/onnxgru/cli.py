@@ -7,18 +7,34 @@ any framework is imported: a missing ``--torch`` file is one sentence in millise
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import re
+import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TextIO
 
+from onnxgru import _lazy, limits
 from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
+from onnxgru.core import catalog
 from onnxgru.errors import UserError
-from onnxgru.files import Output
+from onnxgru.files import Output, existing
+from onnxgru.render import text
 from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
-from onnxgru.verify.settings import DEFAULT_BATCH, DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_TOLERANCE
+from onnxgru.sources.load import LoadOptions
+from onnxgru.verify.inputs import read_npz
+from onnxgru.verify.settings import (
+    DEFAULT_BATCH,
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_TOLERANCE,
+    Settings,
+    parse_shapes,
+)
 from onnxgru.version import __version__
 
 STDOUT = ("-", "/dev/stdout")
@@ -31,7 +47,6 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _columns() -> int:
-    import shutil
 
     return shutil.get_terminal_size((100, 24)).columns
 
@@ -44,7 +59,6 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         kwargs.setdefault("allow_abbrev", False)  # --input must never quietly mean --inputs; near misses are named
         if kwargs.get("description"):  # the raw formatter keeps the epilog's layout; the description is wrapped here
-            import textwrap
 
             kwargs["description"] = textwrap.fill(kwargs["description"], min(100, max(60, _columns())))
         super().__init__(*args, **kwargs)
@@ -57,7 +71,6 @@ def _suggest_choice(message: str) -> str:
     """``invalid choice: 'chek' (choose from 'inspect', 'check')`` -> ``; did you mean 'check'?``"""
     if "invalid choice:" not in message:
         return ""
-    import re
 
     m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if not m:
@@ -305,8 +318,6 @@ def _runtimes_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: s
 
 
 def _load_options(args: argparse.Namespace):  # -> LoadOptions
-    from onnxgru import limits
-    from onnxgru.sources.load import LoadOptions
 
     given = getattr(args, "time_limit", None)
     time_limit = limits.TIME_LIMIT_S if given is None else given
@@ -337,13 +348,11 @@ def _npz(path: str | None) -> dict:
     """The arrays of ``--inputs FILE.npz`` for the readers: an ONNX model's weights given as graph inputs."""
     if not path:
         return {}
-    from onnxgru.verify.inputs import read_npz
 
     return read_npz(path)
 
 
 def _settings(args: argparse.Namespace):  # -> Settings
-    from onnxgru.verify.settings import Settings, parse_shapes
 
     atol, atol_for = tolerances(args.atol, "atol")
     rtol, rtol_for = tolerances(args.rtol, "rtol")
@@ -375,7 +384,6 @@ def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
 
 
 def _explain(code: str | None) -> int:
-    from onnxgru.core import catalog
 
     if not code:
         width = max(len(c) for c in catalog.CATALOG)
@@ -424,7 +432,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "explain":
         return _explain(args.code)
-    from onnxgru import _lazy
 
     _lazy.set_verbose(args.verbose)
     if args.quiet and args.verbose:
@@ -441,7 +448,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         sources = [("convert", args.source, ("tf", "keras"))]
     check_sources(sources)
     if getattr(args, "inputs", None):
-        from onnxgru.files import existing
 
         existing(args.inputs, "--inputs")
     check_runtimes(getattr(args, "runtimes", None))
@@ -456,7 +462,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     report = replace(report, ignore=ignore, fail_on=args.fail_on, elapsed_s=round(time.monotonic() - started, 3))
     _warn_unused_tolerances(report, settings)
 
-    from onnxgru.render import text
 
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
     rendered = text.render(report, verbosity)
@@ -466,7 +471,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         where = outputs.get(key)
         if where is None:
             continue
-        import importlib
 
         module = importlib.import_module(f"onnxgru.render.{module_name}")
         data = module.render(report)
@@ -489,29 +493,31 @@ def _write_out(report_text: str, stream: TextIO) -> None:
 
 
 def _dispatch(args: argparse.Namespace, settings, options, target: Output | None):  # -> Report
+    # each command is imported when it runs: a mistake is answered before any of them loads (0.1 s of imports)
     if args.command == "inspect":
-        from onnxgru.commands.inspect_cmd import inspect
+        from onnxgru.commands.inspect_cmd import inspect  # noqa: PLC0415
 
         return inspect(args.source, options)
     if args.command == "compare":
-        from onnxgru.commands.compare_cmd import compare
+        from onnxgru.commands.compare_cmd import compare  # noqa: PLC0415
 
         return compare(args.a, args.b, settings, options)
     if args.command == "check" and not (args.tf or args.torch or args.onnx):
-        from onnxgru import example
+        from onnxgru import example  # noqa: PLC0415
 
         return example.run(runtimes=args.runtimes, settings=settings, options=options)
     if args.command == "check":
-        from onnxgru.commands.check_cmd import check
+        from onnxgru.commands.check_cmd import check  # noqa: PLC0415
 
         return check(tf=args.tf, torch=args.torch, onnx=args.onnx, runtimes=args.runtimes, settings=settings,
                      options=options)
     if args.command == "export":
-        from onnxgru.commands.export_cmd import export
+        from onnxgru.commands.export_cmd import export  # noqa: PLC0415
 
         return export(args.framework, args.source, target, settings, options, dtype=args.dtype,
                       exporter=getattr(args, "exporter", "torchscript"), opset=args.opset, runtimes=args.runtimes)
-    from onnxgru.commands.convert_cmd import convert
+
+    from onnxgru.commands.convert_cmd import convert  # noqa: PLC0415
 
     return convert(args.source, target, settings, options, target_kind=args.target)
 
@@ -530,7 +536,6 @@ def _warn_unused_tolerances(report, settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: user errors are one sentence on stderr and exit 2, never a traceback."""
-    from onnxgru import limits
 
     limits.enable_hard_stop()  # this process is the command's: a native run past --time-limit may end it
     try:

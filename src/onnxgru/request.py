@@ -4,6 +4,7 @@ that names the near miss where there is one. The command line and the Python API
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from onnxgru.core.catalog import CATALOG
+from onnxgru.core.inputs import check_npy
 from onnxgru.errors import UserError
+from onnxgru.files import existing
+from onnxgru.runtimes import NAMES
+from onnxgru.sources.load import KIND_NAMES, kind_of
 from onnxgru.verify.settings import DEFAULT_TOLERANCE
 
 CODES = tuple(CATALOG)
@@ -25,8 +30,6 @@ def fixed_inputs(items: Sequence[str]) -> dict[str, np.ndarray]:
         if not sep or not name:
             raise UserError(f"--input {item!r} must be NAME=VALUE or NAME=FILE.npy, e.g. keep_prob=1.0.")
         if value.endswith(".npy"):
-            from onnxgru.core.inputs import check_npy
-            from onnxgru.files import existing
 
             try:
                 check_npy(existing(value, "--input"), f"--input {name}={value}")
@@ -96,8 +99,6 @@ def check_sources(sources: Sequence[tuple[str, str, Sequence[str] | None]]) -> N
     """Every source path, before any framework import: it exists (or is a TF1 checkpoint prefix), can be read, and
     is of a kind onnxgru reads, and of the kind its flag asks for. ``(flag, path, kinds)``: ``flag`` is the option
     (``--torch``) or the command (``convert``) that took the path; ``kinds`` None: any kind."""
-    from onnxgru.files import existing
-    from onnxgru.sources.load import KIND_NAMES, kind_of
 
     for flag, path, kinds in sources:
         p = Path(path)
@@ -114,7 +115,6 @@ def check_sources(sources: Sequence[tuple[str, str, Sequence[str] | None]]) -> N
 
 
 def check_runtimes(text: str | None) -> None:
-    from onnxgru.runtimes import NAMES
 
     for name in (t.strip() for t in (text or "").split(",") if t.strip()):
         if name not in NAMES:
@@ -125,6 +125,5 @@ def check_runtimes(text: str | None) -> None:
 
 def close_matches(word: str, choices: Sequence[str], n: int, cutoff: float) -> list[str]:
     """difflib's near misses (imported only when a request is wrong: it costs every command 2 ms)."""
-    import difflib
 
     return difflib.get_close_matches(word, choices, n=n, cutoff=cutoff)

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onnxgru import runtimes as rt
+from onnxgru.core import findings as F
 from onnxgru.core.findings import Finding
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.progress import Progress
 from onnxgru.report import Report
+from onnxgru.runtimes.probe import ProbePool
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
+from onnxgru.sources.onnx_model import from_proto
 from onnxgru.verify.pipeline import Verification, verify
 from onnxgru.verify.settings import Settings
 
@@ -63,7 +66,6 @@ def check(
             raise UserError("give at least one source with --tf, --torch or --onnx (with none, `onnxgru check` checks "
                             "the bundled example).")
         groups = [Group("", tf, torch, onnx)]
-    from onnxgru.runtimes.probe import ProbePool
 
     done: list[Verification] = []
     # the runtimes' children import while this process loads and exports
@@ -108,8 +110,6 @@ def _exporter(settings: Settings, options: LoadOptions, group: Group) -> Callabl
     """Each native source's export, as ``export`` would write it, as an ONNX model the check runs in the runtimes."""
 
     def export(m: LoadedModel) -> tuple[LoadedModel | None, list[Finding]]:
-        from onnxgru.core import findings as F
-        from onnxgru.sources.onnx_model import from_proto
 
         module = importlib.import_module(EXPORTERS[m.kind])
         try:

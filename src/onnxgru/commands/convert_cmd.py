@@ -16,6 +16,8 @@ from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.files import Output
+from onnxgru.frameworks.tf import plan as tf_plan
+from onnxgru.frameworks.torch import convert as torch_convert
 from onnxgru.report import Report
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 from onnxgru.verify.inputs import make_inputs
@@ -49,8 +51,6 @@ def convert(
         )
     model = load(source, "source", options, kind)
 
-    from onnxgru.frameworks.tf import plan as tf_plan
-    from onnxgru.frameworks.torch import convert as torch_convert
 
     inputs = make_inputs([model], settings, options.fixed)
     path = str(output) if output else "converted"
@@ -88,7 +88,6 @@ def _each(model: LoadedModel, source: str, path: str, why: str, target: str, set
           ) -> tuple[Converted, Verification]:
     """Each GRU of a model that cannot be rebuilt whole as its own module, held against what the source's GRU
     received and gave (its taps); GRU011 says what was not converted and why."""
-    from onnxgru.frameworks.torch import convert as torch_convert
 
     v = verify([model], settings, inputs=inputs)
     runs = [e.run for e in v.executions if e.model is model]

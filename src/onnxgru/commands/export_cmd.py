@@ -11,7 +11,9 @@ from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.files import Output
 from onnxgru.report import Report
+from onnxgru.runtimes.probe import ProbePool
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
+from onnxgru.sources.onnx_model import from_proto
 from onnxgru.verify.pipeline import Verification, verify
 from onnxgru.verify.settings import Settings
 
@@ -50,12 +52,10 @@ def export(
     def exported(m: LoadedModel) -> tuple[LoadedModel | None, list]:
         if result.proto is None:
             return None, list(result.findings)
-        from onnxgru.sources.onnx_model import from_proto
 
         return from_proto(result.proto, str(output or "exported.onnx"), f"export({m.role})",
                           options.without_fixed(), like=m), list(result.findings)
 
-    from onnxgru.runtimes.probe import ProbePool
 
     with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
         v = verify([model], settings, fixed=options.fixed, runtimes=names, export=exported, pool=pool)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from onnxgru.core.findings import Finding
-from onnxgru.core.inputs import Inputs
+from onnxgru.core.inputs import Inputs, feeds
 from onnxgru.core.signature import Signature
 from onnxgru.core.spec import GRULayer
 from onnxgru.core.taps import Tap
@@ -108,7 +108,6 @@ class LoadedModel:
 def model_raised(model: LoadedModel, inputs: Inputs, exc: BaseException) -> str:
     """One sentence for a model that raised on the inputs it was given: which model, each input's shape, what the
     model said (the last line of a framework's message names the failing op and shapes), and what to give instead."""
-    from onnxgru.core.inputs import feeds
 
     try:
         given = feeds(model.signature, inputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -149,7 +150,6 @@ def repeated(base: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]) ->
 
 
 def _axes_to(c: np.ndarray, v: np.ndarray) -> tuple[int, ...] | None:
-    import itertools
 
     if c.dtype != v.dtype or c.size != v.size:
         return None

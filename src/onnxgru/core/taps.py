@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onnxgru.core import findings as F
 from onnxgru.core import reference
 from onnxgru.core.numerics import PairResult, compare_arrays
 from onnxgru.core.spec import GRULayer
@@ -292,7 +293,6 @@ def discrimination(model: str, layers: Sequence[GRULayer], taps: Sequence[Tap], 
                    references: References | None = None) -> list:
     """Measured: the reference run on each GRU's tapped input with ``linear_before_reset`` as it is and flipped. When
     every output stays within the tolerance, agreement proves nothing about the GRU family (GRU006)."""
-    from onnxgru.core import findings as F
 
     refs = references or References()
     gaps, close = [], True

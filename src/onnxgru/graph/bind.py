@@ -21,6 +21,7 @@ from onnxgru.core.signature import Port, Signature
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
 from onnxgru.graph.constants import node_name
+from onnxgru.graph.describe import live_nodes
 
 if TYPE_CHECKING:
     import onnx
@@ -68,7 +69,6 @@ class _Reach:
 def _reach(graph: onnx.GraphProto, start: str, consts: dict[str, np.ndarray], ids: bool = False) -> list[_Reach]:
     """Every computing node ``start`` reaches through shape-only nodes (and embedding lookups; for ``ids``, an
     integer input, through index arithmetic too), breadth first."""
-    from onnxgru.graph.describe import live_nodes
 
     consumers: dict[str, list[onnx.NodeProto]] = {}
     live = live_nodes(graph)  # a dead branch is no path for the data

@@ -31,7 +31,7 @@ from onnxgru.core.spec import GRULayer
 from onnxgru.graph import loops as onnx_loops
 from onnxgru.graph.build import gru_node_attrs
 from onnxgru.graph.constants import constants
-from onnxgru.graph.describe import outer_names
+from onnxgru.graph.describe import gru_layer, outer_names
 from onnxgru.graph.edit import Names, add_const, ordered, prune, swap_node
 
 if TYPE_CHECKING:
@@ -78,7 +78,6 @@ def _gru_nodes(graph: onnx.GraphProto, names: Names, layer: GRULayer, x: str, h0
 # --- Keras GRU loops --------------------------------------------------------------------------------------------
 def fuse_keras_loops(model: onnx.ModelProto) -> int:
     """Replace every Keras GRU ``Loop`` whose sequence and state can be followed by one GRU node; returns how many."""
-    from onnxgru.graph import loops as onnx_loops
 
     graph = model.graph
     consts = constants(graph)
@@ -651,7 +650,6 @@ def merge_bidirectional(model: onnx.ModelProto) -> int:
 def _merge_one_bidirectional(model: onnx.ModelProto) -> bool:
     from onnx import helper
 
-    from onnxgru.graph.describe import gru_layer
 
     graph = model.graph
     consts = constants(graph)

@@ -15,6 +15,7 @@ import numpy as np
 
 from onnxgru import limits
 from onnxgru.errors import UserError
+from onnxgru.graph.constants import constants
 
 if TYPE_CHECKING:
     import onnx
@@ -109,7 +110,6 @@ def check_declared_sizes(model: onnx.ModelProto, where: str) -> None:
     graph = model.graph
     if not any(n.op_type in _SIZED for n in graph.node):
         return
-    from onnxgru.graph.constants import constants
 
     consts = constants(graph)
     for node in graph.node:

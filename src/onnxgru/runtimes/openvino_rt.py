@@ -13,11 +13,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from onnxgru._lazy import require
+from onnxgru.core.spec import GRUAttrs
+from onnxgru.graph.build import single_node
 from onnxgru.runtimes.base import Runtime, RuntimeRefused, Session
 
 if TYPE_CHECKING:
     import onnx
+
 
 F32 = "f32"
 
@@ -75,10 +80,7 @@ def _load_f32(model: onnx.ModelProto) -> Session:
 def default_precision() -> str:
     """The inference precision OpenVINO's CPU plugin picks by default for a float32 GRU on this machine
     (``"f32"``, ``"bf16"`` or ``"f16"``), read from a compiled model's properties."""
-    import numpy as np
 
-    from onnxgru.core.spec import GRUAttrs
-    from onnxgru.graph.build import single_node
 
     attrs = GRUAttrs(hidden_size=2, input_size=2)
     probe = single_node(attrs, np.ones((1, 6, 2)), np.ones((1, 6, 2)), np.ones((1, 12)))

@@ -47,6 +47,9 @@ import numpy as np
 
 from onnxgru import limits, runtimes
 from onnxgru.core import numerics
+from onnxgru.core.spec import GRUAttrs
+from onnxgru.errors import UserError
+from onnxgru.graph.build import single_node
 
 if TYPE_CHECKING:
     import onnx
@@ -385,7 +388,7 @@ def _limit_memory() -> None:
     """Cap this child's address space at ``ONNXGRU_MEMORY_LIMIT`` bytes, before any runtime is imported."""
     value = os.environ.get(_MEMORY_ENV)
     try:
-        import resource
+        import resource  # noqa: PLC0415  # not on every platform (Windows)
     except ImportError:  # not on this platform (Windows): the time limit still holds
         return
     if value:
@@ -408,8 +411,6 @@ def _warm_up(entry: str) -> None:
     """Import a runtime and run a tiny GRU in it (plugins load, kernels register) before the first real job.
     Anything it raises is the real job's to report; a crash here only costs a fresh child."""
     try:
-        from onnxgru.core.spec import GRUAttrs
-        from onnxgru.graph.build import single_node
 
         rt = runtimes.resolve(entry)
         rt.version()
@@ -440,9 +441,8 @@ def _job(folder: Path, name: str, entry: str) -> None:
 
 
 def _run(folder: Path, name: str, entry: str) -> None:
-    import onnx
+    import onnx  # noqa: PLC0415  # in the runtime's child, not in every command that probes
 
-    from onnxgru.errors import UserError
 
     def report(status: str, detail: str, version: str | None = None, precision: str | None = None,
                same: dict | None = None) -> None:

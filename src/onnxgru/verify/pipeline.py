@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from onnxgru.core import findings as F
+from onnxgru.core import inputs as inp
 from onnxgru.core import taps as T
 from onnxgru.core.diff import diff_layers
 from onnxgru.core.findings import Finding
@@ -28,6 +29,7 @@ from onnxgru.core.taps import LayerCheck
 from onnxgru.progress import Progress
 from onnxgru.report import Report, RuntimeResult
 from onnxgru.runtimes import RuntimeRefused, cuda_rules
+from onnxgru.runtimes.limits import known_limits, loops_with_scan_outputs
 from onnxgru.verify import pairs as P
 from onnxgru.verify.inputs import make_inputs
 from onnxgru.verify.settings import Settings
@@ -170,7 +172,6 @@ def bf16_bound(reach: float) -> float:
 def _submit(pool: ProbePool, m: LoadedModel, inputs: Inputs, settings: Settings) -> list:
     """Queue ``m`` (tapped) in every runtime. A small GRU starts at once, beside this process's own work; a bigger
     one waits until this process is done, so the runtimes' thread pools and numpy do not fight over the cores."""
-    from onnxgru.core import inputs as inp
 
     per_step = sum(2 * a.num_directions * 3 * a.hidden_size * (a.input_size + a.hidden_size)
                    for a in (la.attrs for la in m.layers))
@@ -222,7 +223,6 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
                  settings: Settings, run: Run | None = None) -> RuntimeResult:
     """A runtime's result for ``m``: refused, unavailable, or its execution held against ``source`` (else ONNX
     Runtime's run of the same model) and each of its GRUs against the reference; the findings that follow."""
-    from onnxgru.runtimes.limits import known_limits
 
     known = _known(name, m, res.precision, known_limits)
     if res.status in ("refused", "crashed"):
@@ -291,7 +291,6 @@ def _without_state(v: Verification, source: Execution, m: LoadedModel, settings:
 
 def _known(name: str, m: LoadedModel, precision: str | None, known_limits: Callable) -> str | None:
     said = []
-    from onnxgru.runtimes.limits import loops_with_scan_outputs
 
     lens = bool(m.signature.by_role("lengths"))
     h0 = bool(m.signature.by_role("state"))

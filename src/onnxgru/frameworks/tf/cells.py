@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from onnxgru.core import gatemaps
-from onnxgru.core.spec import GRUAttrs, GRULayer
+from onnxgru.core.spec import ACTIVATIONS, GRUAttrs, GRULayer
 from onnxgru.errors import UserError
 
 _PARTS = ("gates/kernel", "gates/bias", "candidate/kernel", "candidate/bias")
@@ -186,7 +186,6 @@ def _common(a: str, b: str) -> str:
 
 def fusable(layer: GRULayer) -> str | None:
     """Why no ONNX GRU node can compute this layer, or None when one can."""
-    from onnxgru.core.spec import ACTIVATIONS
 
     odd = [a for a in layer.attrs.activations if a not in ACTIVATIONS]
     if odd:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from onnxgru.frameworks.tf import graph
+from onnxgru.frameworks.tf.keras import concrete_function, io_specs
 from onnxgru.frameworks.tf.tfimport import quiet, tf, tf2onnx
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ def without_grappler(tfg: graph.TFGraph, opset: int | None, graph_def: Any = Non
 
 def from_keras(km: KerasModel, opset: int | None) -> onnx.ModelProto:
     """tf2onnx's path for Keras: the model traced as a ``tf.function``."""
-    from onnxgru.frameworks.tf.keras import concrete_function, io_specs
 
     t2o = tf2onnx()
     call, specs = concrete_function(km)

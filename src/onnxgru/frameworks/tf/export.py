@@ -23,9 +23,14 @@ from onnxgru.core import findings as F
 from onnxgru.core.findings import Finding
 from onnxgru.core.numerics import PairResult
 from onnxgru.errors import UserError
-from onnxgru.frameworks.tf import cells, convert, graph, rewrite
+from onnxgru.frameworks.tf import cells, convert, graph, keras, rewrite
+from onnxgru.frameworks.tf.graph_source import TFHandle
 from onnxgru.graph import build as onnx_build
+from onnxgru.graph import fuse as onnx_fuse
+from onnxgru.graph import tidy as onnx_tidy
+from onnxgru.graph.describe import what_it_holds
 from onnxgru.runtimes import RuntimeRefused
+from onnxgru.sources.load import LoadOptions
 from onnxgru.sources.onnx_model import from_proto
 from onnxgru.verify import pairs as P
 from onnxgru.verify.inputs import make_inputs
@@ -36,7 +41,6 @@ if TYPE_CHECKING:
 
     from onnxgru.core.inputs import Inputs
     from onnxgru.core.model import LoadedModel, Run
-    from onnxgru.sources.load import LoadOptions
 
 EXPORTED = "exported ONNX"
 
@@ -109,7 +113,6 @@ def export_model(
     details["chosen"] = chosen.how
     findings = list(chosen.findings)
     if not chosen.fused:
-        from onnxgru.graph.describe import what_it_holds
 
         assert chosen.proto is not None
         findings.append(F.no_fused_node(EXPORTED, what_it_holds(chosen.proto, len(tfm.layers)),
@@ -121,7 +124,6 @@ def export_model(
 def _candidates(
     tfm: LoadedModel, inputs: Inputs, want: np.dtype, opset: int | None
 ) -> Iterator[tuple[str, Callable[[], onnx.ModelProto]]]:
-    from onnxgru.frameworks.tf.graph_source import TFHandle
 
     handle = tfm.handle
     if isinstance(handle, TFHandle):
@@ -165,7 +167,6 @@ def _try(
     how: str, make: Callable[[], onnx.ModelProto], tfm: LoadedModel, want: np.dtype, inputs: Inputs,
     expected: Run, settings: Settings,
 ) -> Attempt:
-    from onnxgru.sources.load import LoadOptions
 
     attempt = Attempt(how)
     try:
@@ -217,9 +218,6 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
     loops written as a ``Scan``, static_rnn cells (by the names of their steps, which tf2onnx keeps), and the
     inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``), a Keras ``Bidirectional``'s two
     loops as one bidirectional node, and one-hot ids in a type ONNX Runtime has no OneHot kernel for."""
-    from onnxgru.frameworks.tf.graph_source import TFHandle
-    from onnxgru.graph import fuse as onnx_fuse
-    from onnxgru.graph import tidy as onnx_tidy
 
     onnx_tidy.drop_inference_dropout(proto)
     onnx_tidy.one_hot_indices_as_int64(proto)
@@ -265,7 +263,6 @@ def _failure(attempts: list[Attempt]) -> list[Finding]:
 
 
 def _why_not_fused(tfm: LoadedModel, attempts: list[Attempt]) -> str:
-    from onnxgru.frameworks.tf import keras
 
     km = getattr(tfm.handle, "km", None)  # a Keras model (a TF graph has no masking layer)
     masking = keras.masking_layer(km) if km is not None else ""

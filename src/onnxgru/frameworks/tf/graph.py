@@ -19,7 +19,7 @@ from onnxgru.core.walk import closure
 from onnxgru.errors import UserError
 from onnxgru.files import existing
 from onnxgru.frameworks.tf import allowlist
-from onnxgru.frameworks.tf.tfimport import quiet, tf
+from onnxgru.frameworks.tf.tfimport import quiet, tf, tf2onnx
 
 _VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 # Sinks that are bookkeeping, not results: saving, initialising, training.
@@ -285,7 +285,6 @@ def _signature(signatures: Any, folder: Path) -> Any:
 def _saved_model_v2(
     folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool
 ) -> TFGraph:
-    from onnxgru.frameworks.tf.tfimport import tf2onnx
 
     loader = tf2onnx().tf_loader
     try:

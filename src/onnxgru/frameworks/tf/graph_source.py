@@ -22,7 +22,10 @@ from onnxgru.core.model import LoadedModel, Run, batch_major
 from onnxgru.core.signature import Port, Signature
 from onnxgru.core.spec import GRULayer
 from onnxgru.errors import UserError
-from onnxgru.frameworks.tf import cells, graph, taps
+from onnxgru.frameworks.tf import cells, convert, graph, taps
+from onnxgru.frameworks.tf.convert import renames
+from onnxgru.frameworks.tf.tfimport import tf
+from onnxgru.graph import describe as onnx_describe
 
 if TYPE_CHECKING:
     from onnxgru.sources.load import LoadOptions
@@ -58,7 +61,6 @@ def load(path: Path, role: str, options: LoadOptions) -> LoadedModel:
             f"{str(path)!r} contains no GRU (no TF1 GRUCell and no GRU-like loop){_others(tfg)}; give a model with "
             "a GRU."
         )
-    from onnxgru.frameworks.tf.convert import renames
 
     names = renames(tfg)
     signature, time_major = _signature(tfg, layers, specs, names, options)
@@ -103,8 +105,6 @@ def _tensor_of(signature: Signature, names: dict[str, str], key: str) -> str:
 
 def _layers_via_onnx(tfg: graph.TFGraph) -> list[GRULayer]:
     """GRUs that are not TF1 GRUCell variables (Keras layers in a SavedModel): tf2onnx's conversion, recognised."""
-    from onnxgru.frameworks.tf import convert
-    from onnxgru.graph import describe as onnx_describe
 
     try:
         proto = convert.without_grappler(tfg, opset=None)
@@ -247,7 +247,6 @@ class _Consumers:
         node = self.nodes.get(graph.op_name(tensor))
         if node is None or node.op != "Const":
             return None
-        from onnxgru.frameworks.tf.tfimport import tf
 
         return np.asarray(tf().make_ndarray(node.attr["value"].tensor))
 

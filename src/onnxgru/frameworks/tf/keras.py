@@ -10,6 +10,7 @@ SavedModel folder's TensorFlow functions must pass the op allowlist; then Keras 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -23,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from onnxgru import limits
+from onnxgru._lazy import require
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
 from onnxgru.errors import UserError
 from onnxgru.files import existing
+from onnxgru.frameworks.tf import graph
 from onnxgru.frameworks.tf.tfimport import keras3, quiet, tf, tf_keras
 
 # Keras activation names -> ONNX GRU activations (alpha, beta). hard_sigmoid changed between Keras 2 and 3.
@@ -139,7 +142,6 @@ def _safe_mode(module: Any) -> Any:
     lib = getattr(getattr(module, "src", None), "saving", None)
     lib = getattr(lib, "serialization_lib", None)
     if lib is None or not hasattr(lib, "SafeModeScope"):
-        import contextlib
 
         return contextlib.nullcontext()
     return lib.SafeModeScope(True)
@@ -161,7 +163,6 @@ def _inflated_dataset(f: Any) -> str | None:
 
 
 def _h5py() -> Any:
-    from onnxgru._lazy import require
 
     return require("h5py", "read Keras .h5 files")
 
@@ -243,7 +244,6 @@ def load_model(path: Path, trust_code: bool = False) -> KerasModel:
         )
     tf()
     if Path(path).is_dir():  # Keras revives layers it has no class for from their traced TensorFlow functions
-        from onnxgru.frameworks.tf import graph
 
         graph.check_saved_model(Path(path), trust_code)
     module = keras3() if major == 3 else tf_keras()

@@ -24,6 +24,8 @@ from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel
 from onnxgru.core.plan import ACTIVATIONS, Plan, Step
 from onnxgru.core.spec import GRULayer
+from onnxgru.frameworks.tf import rewrite
+from onnxgru.frameworks.tf.graph_source import TFHandle
 from onnxgru.frameworks.tf.keras import KerasModel, _flat_layers, _is_gru, run
 
 _NO_OPS = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
@@ -36,8 +38,6 @@ class NotAChain(Exception):
 
 def plan_for(model: LoadedModel, inputs: Inputs) -> Plan:
     """The model as a chain of steps, measured on ``inputs``; ``NotAChain`` says why it is none."""
-    from onnxgru.frameworks.tf import rewrite
-    from onnxgru.frameworks.tf.graph_source import TFHandle
 
     if not isinstance(model.handle, TFHandle):
         km = model.handle.km

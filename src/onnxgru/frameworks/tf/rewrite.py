@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from onnxgru.core import inputs as inp
 from onnxgru.core import reference
 from onnxgru.core.inputs import Inputs
+from onnxgru.frameworks.tf.graph_source import TFHandle
 from onnxgru.graph import build as onnx_build
 
 if TYPE_CHECKING:
@@ -33,8 +35,6 @@ def _match(v: np.ndarray, candidates: list[tuple[tuple, np.ndarray]]) -> tuple |
 
 def raw_outputs(tfm: LoadedModel, inputs: Inputs) -> list[np.ndarray]:
     """The model's outputs as it returns them (a time-major graph's outputs time-major)."""
-    from onnxgru.core import inputs as inp
-    from onnxgru.frameworks.tf.graph_source import TFHandle
 
     handle = tfm.handle
     if isinstance(handle, TFHandle):

@@ -22,6 +22,10 @@ from onnxgru.core import findings as F
 from onnxgru.core.model import LoadedModel, Run
 from onnxgru.core.numerics import PairResult, compare_arrays
 from onnxgru.core.plan import Plan
+from onnxgru.frameworks.torch import build as builders
+from onnxgru.frameworks.torch import whole
+from onnxgru.frameworks.torch.source import from_script
+from onnxgru.verify.pairs import same_shape
 
 TARGETS = ("exact", "nn.GRU")
 
@@ -46,7 +50,6 @@ def _saved(module: Any, path: str, kind: str, analyse: bool = True, keys: dict[s
            takes_lengths: bool = False) -> Converted:
     """Script and save ``module``, then load the bytes back (what a user's ``torch.jit.load`` gets)."""
     torch = require("torch", "convert to PyTorch")
-    from onnxgru.frameworks.torch.source import from_script
 
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(module), buffer)
@@ -62,7 +65,6 @@ def _saved(module: Any, path: str, kind: str, analyse: bool = True, keys: dict[s
 def build(source: LoadedModel, target: str = "exact", path: str = "converted") -> Converted:
     """A bare GRU stack as one converted module."""
     torch = require("torch", "convert to PyTorch")
-    from onnxgru.frameworks.torch import build as builders
 
     lengths = bool(source.signature.by_role("lengths")) and target != "nn.GRU"
     module = builders.converted(source.layers, source.time_major, _dtype(source), target, source=Path(source.path).name,
@@ -73,7 +75,6 @@ def build(source: LoadedModel, target: str = "exact", path: str = "converted") -
 
 def build_whole(source: LoadedModel, plan: Plan, target: str = "exact", path: str = "converted") -> Converted:
     """A model with layers around its GRUs, rebuilt whole (``whole.ConvertedModel``)."""
-    from onnxgru.frameworks.torch import whole
 
     module = whole.build(plan, source.layers, _dtype(source), target, source=Path(source.path).name)
     return _saved(module, path, "ConvertedModel")
@@ -83,7 +84,6 @@ def build_each(source: LoadedModel, layers: list[int], target: str = "exact", pa
                lengths: bool = False) -> Converted:
     """Each of the GRU layers ``layers`` on its own (``whole.ConvertedGRUs``); ``lengths``: the source's GRUs read
     sequence lengths, so each module is the exact GRU taking them (unless ``target`` is "nn.GRU")."""
-    from onnxgru.frameworks.torch import whole
 
     lengths = lengths and target != "nn.GRU"
     module, keys = whole.build_each(source.layers, layers, source.time_major, _dtype(source), target,
@@ -129,7 +129,6 @@ def _to_torch(torch: Any, x: np.ndarray, time_major: bool) -> Any:
 
 def _pair(name: str, got: np.ndarray, want: np.ndarray, role: str, tolerance: Callable[[str], tuple[float, float]]
           ) -> PairResult:
-    from onnxgru.verify.pairs import same_shape
 
     fitted, want = same_shape(np.asarray(got), np.asarray(want))
     # a module giving another shape than the GRU it converts differs from it everywhere (a failed pair, not a crash)

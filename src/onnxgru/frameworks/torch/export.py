@@ -18,10 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxgru._lazy import require
+from onnxgru._lazy import native_output_silenced, require
 from onnxgru.core import findings as F
+from onnxgru.core import inputs as inp
 from onnxgru.core.spec import GRULayer
 from onnxgru.errors import UserError
+from onnxgru.frameworks.torch import build, discover, fuse, onnx_ops
+from onnxgru.graph.describe import what_it_holds
+from onnxgru.graph.tidy import optional_inputs_as_tensors
+from onnxgru.verify.inputs import make_inputs
 from onnxgru.verify.settings import Settings
 
 if TYPE_CHECKING:
@@ -69,12 +74,9 @@ def export_model(
             findings.append(F.partial(model.role, f"exported {route}; the file runs only at those shapes (export "
                                       "the module with shapes torch.onnx can leave free, e.g. no squeeze of a "
                                       "computed axis, for other batches and lengths)."))
-        from onnxgru.frameworks.torch import fuse
-        from onnxgru.graph.tidy import optional_inputs_as_tensors
 
         if optional_inputs_as_tensors(proto):
             route += "; an optional input written as the tensor it takes (its If branches resolved)"
-        from onnxgru.verify.inputs import make_inputs
 
         left = fuse.fuse_stacks(proto, model, make_inputs([model], settings, options.fixed))
         findings += verify_linear_before_reset(proto, [la for la in model.layers if la.fused], exporter) if (
@@ -96,7 +98,6 @@ def _scripted_gru(module: object) -> bool:
 
 
 def _is_converted(module: Any) -> bool:
-    from onnxgru.frameworks.torch import discover
 
     return discover.is_converted(module)
 
@@ -112,8 +113,6 @@ def _whole(
     """torch.onnx on the whole module, fed example inputs that fit its signature; the batch and time axes dynamic."""
     torch = require("torch", "export PyTorch models")
     onnx_lib = require("onnx")
-    from onnxgru.core import inputs as inp
-    from onnxgru.verify.inputs import make_inputs
 
     inputs = make_inputs([model], settings, options.fixed)
     feeds = inp.feeds(model.signature, inputs)
@@ -194,7 +193,6 @@ def to_onnx(
     (torch.onnx's own nn.GRU export, or onnxgru's ``onnxgru::gru`` op). ``h0`` is an input only ``with_h0``."""
     torch = require("torch", "export PyTorch models")
     onnx = require("onnx")
-    from onnxgru.frameworks.torch import build, onnx_ops
 
     ops = onnx_ops.ops()
     module = ops.ExportGRU(layers, batch_first=batch_first, dtype=dtype, allow_nn_gru=exporter == "torchscript")
@@ -245,7 +243,6 @@ def _quiet_exporter(sink: io.StringIO) -> Iterator[None]:
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    from onnxgru._lazy import native_output_silenced
 
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
@@ -289,7 +286,6 @@ def verify_linear_before_reset(
 
 def node_count(proto: onnx.ModelProto, layers: Sequence[GRULayer]) -> list[F.Finding]:
     """GRU005 when the exporter did not write one fused GRU node per layer."""
-    from onnxgru.graph.describe import what_it_holds
 
     if sum(1 for n in proto.graph.node if n.op_type == "GRU") == len(layers):
         return []

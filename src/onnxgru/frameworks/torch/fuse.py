@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from onnxgru.core import inputs as inp
 from onnxgru.graph import edit as onnx_edit
 from onnxgru.graph import fuse as onnx_fuse
+from onnxgru.runtimes import RuntimeRefused, get
 
 if TYPE_CHECKING:
     import onnx
@@ -43,8 +45,6 @@ def fuse_stacks(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs) -> l
 
 
 def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: object, tap: object) -> bool:
-    from onnxgru.core import inputs as inp
-    from onnxgru.runtimes import RuntimeRefused, get
 
     # torch.onnx names a module's nodes by the path of calls (``/encoder/gru/...``); a module reached through a
     # ModuleDict or ModuleList that forward iterates is named by its key alone (``/gru_a/...``)

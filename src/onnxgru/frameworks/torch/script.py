@@ -23,7 +23,7 @@ from onnxgru.core.signature import Port
 from onnxgru.core.spec import GRULayer
 from onnxgru.errors import UserError
 from onnxgru.frameworks.torch import build
-from onnxgru.frameworks.torch.discover import gru_param_names
+from onnxgru.frameworks.torch.discover import _tensor_forward, gru_param_names
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,7 +55,6 @@ class ScriptInfo:
 def forward_of(module: Any) -> Any:
     """The module's ``forward`` on tensors: a scripted ``nn.GRU`` has only its overloads (``forward__0`` takes a
     Tensor, ``forward__1`` a PackedSequence)."""
-    from onnxgru.frameworks.torch.discover import _tensor_forward
 
     return _tensor_forward(module) if "forward" not in module._c._method_names() else module.forward
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from onnxgru import limits
 from onnxgru._lazy import require
+from onnxgru.core import findings as F
 from onnxgru.core import inputs as inp
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run, batch_major
@@ -31,7 +32,8 @@ from onnxgru.core.spec import GRULayer
 from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
 from onnxgru.files import existing
-from onnxgru.frameworks.torch import screen
+from onnxgru.frameworks.torch import discover, screen, script
+from onnxgru.frameworks.torch.build import is_gru_param
 from onnxgru.frameworks.torch.safety import file_format, first_line, load_exported_program, load_pickle
 
 if TYPE_CHECKING:
@@ -130,7 +132,6 @@ def _other_rnns(module: Any) -> list[str]:
 
 # --- TorchScript --------------------------------------------------------------------------------------------------
 def from_script(module: Any, path: str, role: str) -> LoadedModel:
-    from onnxgru.frameworks.torch import discover, script
 
     info = script.analyse(module)
     forward = script.forward_of(module)
@@ -360,7 +361,6 @@ def _from_state_dict(flat: dict, path: str, role: str, batch_first: bool) -> Loa
     sites = discover.sites_of_state_dict(flat, batch_first)
     if not sites:
         raise _no_gru(path, discover.gru_cells(flat), [])
-    from onnxgru.frameworks.torch.build import is_gru_param
 
     torch = require("torch")
     half = sorted({str(v.dtype).replace("torch.", "") for v in flat.values() if v.dtype in (torch.float16,
@@ -375,7 +375,6 @@ def _from_state_dict(flat: dict, path: str, role: str, batch_first: bool) -> Loa
 
 
 def _partial_state_dict(role: str, rest: list[str], grus: list[str]) -> Any:
-    from onnxgru.core import findings as F
 
     shown = ", ".join(rest[:4]) + (f" and {len(rest) - 4} more" if len(rest) > 4 else "")
     return F.partial(role, f"{role} is a state dict: it holds weights but not the model's code, so onnxgru ran its "

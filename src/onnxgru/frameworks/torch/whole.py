@@ -17,6 +17,7 @@ import numpy as np
 from onnxgru._lazy import require
 from onnxgru.core.plan import Plan, Step
 from onnxgru.core.spec import GRULayer
+from onnxgru.frameworks.torch import build as builders
 
 WHOLE_FORMAT = "onnxgru.ConvertedModel/1"
 EACH_FORMAT = "onnxgru.ConvertedGRUs/1"
@@ -210,7 +211,6 @@ def classes() -> SimpleNamespace:
 
 def build(plan: Plan, layers: tuple[GRULayer, ...], dtype: str, target: str, source: str = "") -> Any:
     """The ``ConvertedModel`` of ``plan``; each GRU is ``build.inner`` of ``target``, batch-major."""
-    from onnxgru.frameworks.torch import build as builders
 
     c = classes()
     head: list[Any] = []
@@ -239,7 +239,6 @@ def build_each(layers: tuple[GRULayer, ...], indices: list[int], time_major: boo
     """A ``ConvertedGRUs`` of the layers ``indices``, each its own ``build.converted`` module (the exact GRU where
     the source reads ``lengths``); and the key of each layer name (a name with characters a module attribute cannot
     hold gets them replaced by ``_``)."""
-    from onnxgru.frameworks.torch import build as builders
 
     keys: dict[str, str] = {}
     for k in indices:
