@@ -77,11 +77,11 @@ def convert(
         extra |= {"whole": False, "why_not_whole": why, "keys": converted.keys}
     else:
         extra |= {"whole": True, "steps": plan.describe()}
-    report = v.report("convert", {"convert": extra})
-    if output is not None and (report or target_kind == "nn.GRU"):
+    # written when the conversion passes (an nn.GRU that cannot equal its source is written with the reasons)
+    if output is not None and (v.report("convert") or target_kind == "nn.GRU"):
         output.write(converted.data)
-        report.extra["convert"]["written"] = True
-    return report
+        extra["written"] = True
+    return v.report("convert", {"convert": extra})
 
 
 def _each(model: LoadedModel, source: str, path: str, why: str, target: str, settings: Settings, inputs: Inputs

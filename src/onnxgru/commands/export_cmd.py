@@ -60,12 +60,12 @@ def export(
     with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
         v = verify([model], settings, fixed=options.fixed, runtimes=names, export=exported, pool=pool)
     gru_nodes = sum(1 for n in result.proto.graph.node if n.op_type == "GRU") if result.proto is not None else 0
-    report = v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,
-                                                        "written": False, "output": str(output or "")}})
+    written = False  # decided, and the file written, before the report is made
     if output is not None and result.proto is not None and _onnxruntime_agrees(v):
         output.write(result.proto.SerializeToString())
-        report.extra["export"]["written"] = True
-    return report
+        written = True
+    return v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,
+                                                      "written": written, "output": str(output or "")}})
 
 
 def _onnxruntime_agrees(v: Verification) -> bool:
