@@ -80,7 +80,7 @@ def ignored_codes(items: Sequence[str]) -> frozenset[str]:
             if code not in CODES:
                 close = close_matches(code, CODES, n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]}?" if close else f"; codes are {CODES[0]}-{CODES[-1]}."
-                raise UserError(f"--ignore {code!r} is not a finding code{hint}".rstrip(".") + ".")
+                raise UserError(f"--ignore {code!r} is not a finding code{hint}")
             codes.add(code)
     return frozenset(codes)
 

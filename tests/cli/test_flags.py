@@ -213,3 +213,16 @@ def test_tensorflow_log_lines_only_with_verbose() -> None:
                           timeout=300, env={k: v for k, v in __import__("os").environ.items()
                                             if k != "TF_CPP_MIN_LOG_LEVEL"})
     assert loud.returncode == 0 and loud.stderr.strip(), "with -v the frameworks' own lines come through"
+
+
+def test_an_unknown_ignored_code_is_one_sentence_with_one_stop() -> None:
+    """A near miss ends on its question mark (not "GRU009?."); a code with none names the range, one full stop."""
+    from onnxgru.errors import UserError
+    from onnxgru.request import ignored_codes
+
+    with pytest.raises(UserError) as near:
+        ignored_codes(["GRU0009"])
+    assert str(near.value).endswith("did you mean GRU009?")
+    with pytest.raises(UserError) as far:
+        ignored_codes(["XYZ"])
+    assert str(far.value).endswith("codes are GRU001-GRU011.") and ".." not in str(far.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,20 @@ def test_gru004_names_a_partial_swap(rng: np.random.Generator) -> None:
     only_w = type(a)(a.name, a.attrs, _gates(a.W, (0, 2, 1), 1), a.R, a.B)
     msg = diff_weights(a, only_w)
     assert "gate blocks of W are in the order [z|h|r]" in msg and "R and B are in the right order" in msg
+
+
+def test_zero_biases_cannot_show_an_order_and_are_not_called_left_alone(rng: np.random.Generator) -> None:
+    """A port copied with the gates in torch's order and zero biases: the biases fit every order, so GRU004 says they
+    cannot tell (reorder them the same way), not that only part of the parameters was reordered."""
+    a = replace(random_layer(rng, 4, 3), B=np.zeros((1, 18), np.float32))
+    b = permute_gates(a, (1, 0, 2))
+    [found] = diff_layers("A", (a,), "B", (b,))
+    assert found.code == "GRU004"
+    assert "gate blocks of W and R are in the order" in found.message
+    assert "B cannot show an order" in found.message
+    assert "Only part of the parameters" not in found.message and "B is in the right order" not in found.message
+    # biases that can tell, left in place: still said as such
+    c = replace(permute_gates(a, (1, 0, 2)), B=rng.normal(0, 0.4, (1, 18)).astype(np.float32))
+    a2 = replace(a, B=c.B)
+    [partial] = diff_layers("A", (a2,), "B", (c,))
+    assert "B is in the right order" in partial.message and "Only part of the parameters" in partial.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -115,8 +116,18 @@ def diff_weights(
         explained[name] = next((p for p in _PERMS if same(x, reorder(y, p))), None)
         if explained[name] is None and name in ("W", "R") and same(x, _transpose_gates(y)):
             explained[name] = "transposed"
+    # a tensor whose gate blocks are all alike (zero biases) fits the identity and any order: it cannot tell, so it
+    # follows the order the other tensors show instead of reading as "left in the right order"
+    shown = {v for v in explained.values() if isinstance(v, tuple) and v != _IDENTITY}
+    blind = []
+    if len(shown) == 1:
+        (perm,) = shown
+        for name, (x, y, reorder) in tensors.items():
+            if explained[name] == _IDENTITY and same(x, reorder(y, perm)):
+                explained[name] = perm
+                blind.append(name)
     if all(v is not None for v in explained.values()):
-        return _explain(explained, h, la, lb, a_name, b_name, a_kind, b_kind, index)
+        return _explain(explained, h, la, lb, a_name, b_name, a_kind, b_kind, index, blind)
     if same(Wa, Wb) and same(Ra, Rb):
         wb_a, rb_a = np.split(la.B.astype(np.float64), 2, axis=-1)
         wb_b, rb_b = np.split(lb.B.astype(np.float64), 2, axis=-1)
@@ -144,9 +155,10 @@ _PERMS = [_IDENTITY, *(p for p in itertools.permutations(range(3)) if p != _IDEN
 
 def _explain(
     explained: dict[str, tuple[int, ...] | str | None], h: int, la: GRULayer, lb: GRULayer, a_name: str, b_name: str,
-    a_kind: str | None, b_kind: str | None, index: int,
+    a_kind: str | None, b_kind: str | None, index: int, blind: Sequence[str] = (),
 ) -> str:
-    """Words for a difference every tensor's own reordering explains: one sentence per kind of change."""
+    """Words for a difference every tensor's own reordering explains: one sentence per kind of change. ``blind``
+    tensors have gate blocks all alike (zero biases): they fit that order, and the words say they cannot tell."""
     sentences = []
     by_change: dict[tuple[int, ...] | str, list[str]] = {}
     for name, how in explained.items():
@@ -154,6 +166,7 @@ def _explain(
             by_change.setdefault(how, []).append(name)  # type: ignore[arg-type]
     untouched = [n for n, how in explained.items() if how == _IDENTITY]
     for how, names in by_change.items():
+        names = [n for n in names if n not in blind] or names
         which = " and ".join(names)
         if how == "transposed":
             sentences.append(
@@ -171,6 +184,9 @@ def _explain(
         )
     if untouched and by_change:
         sentences.append(f"{' and '.join(untouched)} {'is' if len(untouched) == 1 else 'are'} in the right order")
+    if blind:
+        sentences.append(f"{' and '.join(blind)} cannot show an order: {'its' if len(blind) == 1 else 'their'} gate "
+                         "blocks are all alike (zero biases, say), so reorder them the same way")
     text = "; ".join(sentences) + "."
     perms = [p for p in by_change if isinstance(p, tuple)]  # not "transposed"
     if perms:
