@@ -98,3 +98,19 @@ def test_str_of_a_report_is_the_text_report() -> None:
     report = example_like()
     assert str(report).splitlines()[0].startswith("onnxgru check: FAIL")
     assert "GRU001" in str(report) and "Report(" not in str(report)
+
+
+def test_where_a_disagreement_starts_is_said_by_default() -> None:
+    """A GRU010 that follows from a GRU001 is nested under it; its localisation (which layer the two models part at)
+    is the line a user needs, so it shows without -v, once, however many outputs disagree."""
+    from dataclasses import replace as changed
+
+    base = example_like(explicit_cause=True)
+    where = "everything before GRU layer 0 (gru.l0) agrees (its input exactly); layer 0 differs by 0.035"
+    findings = tuple(changed(f, located=where) if f.code == "GRU010" else f for f in base.findings)
+    out = text.render(changed(base, findings=findings), 0, 100)
+    assert out.count("everything before GRU layer 0") == 1
+    assert "everything before GRU layer 0" not in text.render(base, 0, 100)  # nothing located: nothing said
+    other = tuple(changed(f, located=f"{where} ({i})") if f.code == "GRU010" else f
+                  for i, f in enumerate(base.findings))
+    assert "more: -v)" in text.render(changed(base, findings=other), 0, 100)

@@ -32,6 +32,7 @@ class Finding:
     where: str = ""
     cause: str = ""
     models: tuple[str, ...] = ()
+    located: str = ""  # a disagreement's localisation ("everything before GRU layer 0 agrees; ..."), also in message
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity
@@ -195,7 +196,8 @@ def disagreement(p: PairResult, where: str = "", said: str = "", cause: str = ""
             f"beyond atol={p.atol:g}, rtol={p.rtol:g}; atol={p.required_atol:.3g} would be needed"
             + (f"; {growth}" if growth else "") + "."
         )
-    return _make("GRU010", msg + (f" {said}" if said else ""), where or f"{p.a} vs {p.b}: {p.output}", cause)
+    found = _make("GRU010", msg + (f" {said}" if said else ""), where or f"{p.a} vs {p.b}: {p.output}", cause)
+    return replace(found, located=said)
 
 
 def misshapen(where: str, said: str, known: str | None = None) -> Finding:

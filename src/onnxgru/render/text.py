@@ -128,6 +128,10 @@ def _group(g: Group, width: int, verbosity: int, indent: str, report: Report, br
         for c in g.consequences:
             out += wrap(f"{c.code} ×{c.count}: {catalog.title(c.code)}", width, body + "  ", body + "    ")
             out += _wheres(c, width, body + "    ", verbosity, report)
+            located = list(dict.fromkeys(f.located for f in c.members if f.located))
+            if verbosity <= 0 and located:  # where the disagreement starts: the line that says which layer
+                out += wrap(located[0] + (f" (and {len(located) - 1} more: -v)" if len(located) > 1 else ""), width,
+                            body + "    ", body + "      ")
             if verbosity > 0:
                 for f in c.members:
                     out += wrap(f"- {f.message}", width, body + "    ", body + "      ")
