@@ -211,7 +211,8 @@ def _report_flags(p: argparse.ArgumentParser, plot: bool = True) -> None:
     )
     g.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     g.add_argument(
-        "-v", "--verbose", action="store_true", help="print every table and section, and the frameworks' own logs"
+        "-v", "--verbose", action="count", default=0,
+        help="print every table and section; -vv also lets the frameworks' own log lines through"
     )
     g.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
 
@@ -433,7 +434,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "explain":
         return _explain(args.code)
 
-    _lazy.set_verbose(args.verbose)
+    _lazy.set_verbose(args.verbose >= 2)  # TensorFlow's C++ lines and Torch IR dumps only with -vv
     if args.quiet and args.verbose:
         raise UserError("-q and -v contradict each other; give one of them.")
     ignore = ignored_codes(args.ignore)
@@ -463,7 +464,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     _warn_unused_tolerances(report, settings)
 
 
-    verbosity = -1 if args.quiet else 1 if args.verbose else 0
+    verbosity = -1 if args.quiet else 1 if args.verbose else 0  # -v and -vv: every table
     rendered = text.render(report, verbosity)
     _write_out(rendered, sys.stderr if "-" in outputs.values() else sys.stdout)
     renderers = {"json": "json_out", "junit": "junit", "markdown": "markdown", "plot": "plot"}
