@@ -59,3 +59,25 @@ def test_checkpoint_without_meta(cli, tmp_path) -> None:
 
 def test_unknown_output_name(cli, tmp_path, tf1_models) -> None:
     _refused(cli, tmp_path, "inspect", tf1_models["dynamic"], "--output-names", "nothing", says="no node named")
+
+
+def test_a_graph_computing_more_than_its_grus_says_which_output_and_its_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """convert's reason keeps the output's shape: "(output 0 of shape (3, 2) is not a GRU sequence or state)", not
+    "(output 0 of shape)" (the reason was cut at its first parenthesis, the shape's)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from onnxgru.core.signature import Port, Signature
+    from onnxgru.frameworks.tf import plan, rewrite
+    from onnxgru.frameworks.tf.graph_source import TFHandle
+
+    model = SimpleNamespace(handle=object.__new__(TFHandle),
+                            signature=Signature((Port("x", "float32", (None, None, 4)),)))
+    monkeypatch.setattr(rewrite, "raw_outputs", lambda m, i: [np.zeros((3, 2))])
+    monkeypatch.setattr(rewrite, "output_roles", lambda m, raw, i: (
+        f"output 0 of shape {np.shape(raw[0])} is not a GRU sequence or state (the model computes more than its GRUs)"))
+    with pytest.raises(plan.NotAChain) as said:
+        plan.plan_for(model, None)  # type: ignore[arg-type]
+    assert str(said.value) == ("the graph computes more than its GRUs (output 0 of shape (3, 2) is not a GRU sequence "
+                               "or state)")

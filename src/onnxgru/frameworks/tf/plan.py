@@ -52,7 +52,7 @@ def plan_for(model: LoadedModel, inputs: Inputs) -> Plan:
         raise NotAChain("its input is not the GRUs' input sequence: the graph computes more than its GRUs")
     roles = rewrite.output_roles(model, rewrite.raw_outputs(model, inputs), inputs)
     if isinstance(roles, str):
-        raise NotAChain(f"the graph computes more than its GRUs ({roles.split(' (')[0]})")
+        raise NotAChain(f"the graph computes more than its GRUs ({roles.split(' (the model computes')[0]})")
     return _bare(model)
 
 
