@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from onnxgru.commands.check_cmd import Group, check
+from onnxgru.entries import Example
 from onnxgru.errors import UserError
 
 FILES = {
@@ -54,10 +55,10 @@ def groups() -> list[Group]:
     ]
 
 
-def describe() -> dict:
-    return {
-        "folder": str(folder()),
-        "story": (
+def describe() -> Example:
+    return Example(
+        folder=str(folder()),
+        story=(
             "A TF1 dynamic_rnn GRUCell (reset before the recurrent matmul) ported to torch.nn.GRU (reset after): "
             "with real weights the naive port disagrees (GRU001, GRU010) and the exact port from `onnxgru convert` "
             "agrees; with all-zero weights, as the blog tested, every GRU returns 0.5*h0 and the test proves "
@@ -65,9 +66,9 @@ def describe() -> dict:
             "ported by hand to PyTorch) fails the same way, and the check says where: the embedding agrees, the "
             "GRU layer differs (GRU001); the exact port agrees."
         ),
-    }
+    )
 
 
 def run(**kw: Any) -> Any:
     """``onnxgru check`` on the bundled example: its groups, and its story in the report."""
-    return check(groups=groups(), extra={"example": describe()}, **kw)
+    return check(groups=groups(), example=describe(), **kw)

@@ -1,4 +1,7 @@
-"""The report every command returns: a frozen object that text, JSON, JUnit, Markdown and plots render.
+"""The report every command returns: a frozen object made of typed entries (``entries``), with what it means beside
+it (``meaning``: the verdict line, root causes, grouping), that text, JSON, JUnit, Markdown and plots render.
+The entries and the meaning know no renderer; the report sits above the renderers only to give ``str()``,
+``_repr_html_`` and ``VerificationError`` their text.
 
 A report is true when it passed. What counts is set by its policy: ``ignore`` (codes left out of the verdict and
 of every rendering but the JSON's ``ignored_findings``) and ``fail_on`` (the lowest severity that fails the run,
@@ -10,16 +13,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib import resources
 
+from onnxgru import meaning
 from onnxgru.core.findings import SEVERITIES, Finding, disagreement
 from onnxgru.core.numerics import PairResult
 from onnxgru.core.taps import LayerCheck
-from onnxgru.version import __version__
+from onnxgru.entries import (
+    NO_EXECUTION,
+    ConvertDetails,
+    Example,
+    ExportDetails,
+    InputsEntry,
+    ModelEntry,
+    RuntimeResult,
+)
+from onnxgru.meaning import covers, pair_where
+from onnxgru.render import markdown, text
+from onnxgru.version import SCHEMA_VERSION, __version__
 
-SCHEMA_VERSION = "1.0"  # report.schema.json beside this file describes it
+__all__ = ["FAIL_ON", "SCHEMA_VERSION", "ConvertDetails", "Example", "ExportDetails", "InputsEntry", "ModelEntry",
+           "Report", "RuntimeResult", "VerificationError", "covers", "pair_where", "schema"]
+
 FAIL_ON = ("error", "warning", "info")
 _RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # error 3, warning 2, info 1
 
@@ -34,46 +51,8 @@ class VerificationError(AssertionError):
     """``Report.raise_for_errors()``: the run failed; ``.report`` holds the report, ``str()`` its summary."""
 
     def __init__(self, report: Report) -> None:
-        from onnxgru.render import text  # noqa: PLC0415  # up a floor: issue 21 (KNOWN_UP in the layering test)
-
         super().__init__(text.render(report, verbosity=0, width=100).rstrip())
         self.report = report
-
-
-@dataclass(frozen=True)
-class RuntimeResult:
-    """One runtime's run of one ONNX model: ok, mismatch, refused or unavailable, with its largest difference."""
-
-    runtime: str
-    version: str | None
-    model: str
-    status: str  # "ok" | "refused" | "mismatch" | "unavailable"
-    max_abs: float | None
-    detail: str
-
-    def to_dict(self) -> dict:
-        return {
-            "runtime": self.runtime,
-            "version": self.version,
-            "model": self.model,
-            "status": self.status,
-            "max_abs": self.max_abs,
-            "detail": self.detail,
-        }
-
-
-def pair_where(p: PairResult) -> str:
-    """The ``where`` of the GRU010 that reports a failed pair (``commands.common.disagreement``'s default)."""
-    return f"{p.a} vs {p.b}: {p.output}"
-
-
-def covers(f: Finding, p: PairResult) -> bool:
-    """True when ``f`` is the GRU010 that reports the failed pair ``p``."""
-    if f.code != "GRU010":
-        return False
-    return f.where == pair_where(p) or (
-        f.where.endswith(f": {p.output}") and f"{p.a} and {p.b} disagree on {p.output}" in f.message
-    )
 
 
 @dataclass(frozen=True)
@@ -82,12 +61,14 @@ class Report:
     its findings and policy."""
 
     command: str
-    inputs: dict | None = None
-    models: tuple[dict, ...] = ()
+    inputs: InputsEntry | None = None  # None: nothing was executed
+    models: tuple[ModelEntry, ...] = ()
     pairs: tuple[PairResult, ...] = ()
     runtimes: tuple[RuntimeResult, ...] = ()
     findings: tuple[Finding, ...] = ()
-    extra: dict = field(default_factory=dict)
+    export: ExportDetails | None = None  # export commands
+    convert: ConvertDetails | None = None
+    example: Example | None = None  # check of the bundled example
     checks: tuple[LayerCheck, ...] = ()  # every GRU tap held against the reference GRU on its own input
     ignore: frozenset[str] = frozenset()
     fail_on: str = "error"
@@ -141,6 +122,21 @@ class Report:
     def exit_code(self) -> int:
         return 0 if self else 1
 
+    @cached_property
+    def groups(self) -> list[meaning.Group]:
+        """The active findings as root causes, each with its consequences, repeats collapsed (``meaning.organise``)."""
+        return meaning.organise(self.active_findings)
+
+    @property
+    def headline(self) -> str:
+        """The verdict and what it rests on, in one line."""
+        return meaning.headline(self)
+
+    @property
+    def written_line(self) -> str:
+        """``written: FILE`` or ``not written: FILE (why)`` for export and convert; empty for other commands."""
+        return meaning.written_line(self)
+
     def with_policy(self, ignore: Iterable[str] = (), fail_on: str | None = None) -> Report:
         """The same report judged with more codes ignored and/or another ``fail_on``."""
         return replace(self, ignore=self.ignore | {c.upper() for c in ignore}, fail_on=fail_on or self.fail_on)
@@ -154,13 +150,9 @@ class Report:
     # --- renderings --------------------------------------------------------------------------------------------
 
     def __str__(self) -> str:
-        from onnxgru.render import text  # noqa: PLC0415  # up a floor: issue 21 (KNOWN_UP in the layering test)
-
         return text.render(self, verbosity=0, width=100)
 
     def _repr_html_(self) -> str:
-        from onnxgru.render import markdown  # noqa: PLC0415  # up a floor: issue 21
-
         return markdown.render_html(self)
 
     def to_dict(self) -> dict:
@@ -170,8 +162,8 @@ class Report:
             "command": self.command,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
-            "inputs": self.inputs or {"seed": None, "batch": 0, "steps": 0, "how": "no execution"},
-            "models": list(self.models),
+            "inputs": (self.inputs or NO_EXECUTION).to_dict(),
+            "models": [m.to_dict() for m in self.models],
             "pairs": [p.to_dict() for p in self.pairs],
             "runtimes": [r.to_dict() for r in self.runtimes],
             "findings": [f.to_dict() for f in self.active_findings],
@@ -181,5 +173,7 @@ class Report:
             "elapsed_s": self.elapsed_s,
             "gru_checks": [c.to_dict() for c in self.checks],
         }
-        out.update(self.extra)
+        for key in ("example", "export", "convert"):
+            if (entry := getattr(self, key)) is not None:
+                out[key] = entry.to_dict()
         return out

@@ -30,7 +30,7 @@ def test_several_paths_and_path_objects(pair: tuple[str, str]) -> None:
     a, b = pair
     report = onnxgru.check(onnx=[Path(a)], runtimes=["onnxruntime", "reference"])
     assert report and report.command == "check"
-    assert onnxgru.inspect(Path(a)).models[0]["path"] == a
+    assert onnxgru.inspect(Path(a)).models[0].path == a
     assert not onnxgru.compare(Path(a), Path(b))
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from onnxgru.core.findings import Finding, semantics_differ
 from onnxgru.core.numerics import PairResult
+from onnxgru.core.signature import Signature
+from onnxgru.entries import InputsEntry, LayerEntry, ModelEntry
 from onnxgru.report import Report, RuntimeResult
 
 TF, NAIVE, EXACT = "blog/tf:gru.pb", "blog/torch:naive.pt", "blog/torch:exact.pt"
@@ -21,19 +23,18 @@ def gru010(p: PairResult, cause: str = "") -> Finding:
                    f"{p.a} vs {p.b}: {p.output}", cause=cause)
 
 
-def layer(name: str = "gru", lbr: int = 0) -> dict:
-    return {"name": name, "semantics": "reset_after" if lbr else "reset_before", "linear_before_reset": lbr,
-            "layout": 0, "direction": "forward", "hidden_size": 5, "input_size": 5, "activations": ["Sigmoid", "Tanh"],
-            "activation_alpha": [None, None], "activation_beta": [None, None], "clip": None, "fused": True,
-            "detail": "", "weights": {"R": {"min": -1.0, "max": 1.0, "mean": 0.0, "std": 0.5}}}
+def layer(name: str = "gru", lbr: int = 0) -> LayerEntry:
+    return LayerEntry(name, "reset_after" if lbr else "reset_before", lbr, 0, "forward", 5, 5, ("Sigmoid", "Tanh"),
+                      (None, None), (None, None), None, True, False, "",
+                      {"R": {"min": -1.0, "max": 1.0, "mean": 0.0, "std": 0.5}})
 
 
-def model(role: str, kind: str, lbr: int) -> dict:
-    return {"role": role, "path": f"/models/{role.split(':')[-1]}", "kind": kind, "dtype": "float32",
-            "time_major": False, "gru_layers": [layer(lbr=lbr)]}
+def model(role: str, kind: str, lbr: int) -> ModelEntry:
+    return ModelEntry(role, f"/models/{role.split(':')[-1]}", kind, "float32", False, "", None, Signature(),
+                      (layer(lbr=lbr),))
 
 
-def example_like(explicit_cause: bool = False, extra: dict | None = None) -> Report:
+def example_like(explicit_cause: bool = False, **details: object) -> Report:
     """6 errors (1 GRU001 + 4 GRU010 + nothing else), 7 warnings (5 GRU008, 2 GRU009), 5 OpenVINO bf16 mismatches."""
     root = semantics_differ(f"{TF} vs {NAIVE}: layer 0 (rnn/gru_cell / gru.l0)", TF, 0, NAIVE, 1)
     pairs = [
@@ -56,9 +57,9 @@ def example_like(explicit_cause: bool = False, extra: dict | None = None) -> Rep
     for m in (TF, EXACT):
         findings.append(Finding("GRU009", "warning", "ONNX Runtime's CUDA provider would not run this GRU in cuDNN.",
                                 f"export({m}): /GRU"))
-    inputs = {"seed": 0, "batch": 3, "steps": 4, "how": "generated: numpy default_rng(0)"}
+    inputs = InputsEntry(0, 3, 4, "generated: numpy default_rng(0)")
     models = (model(TF, "tf", 0), model(NAIVE, "torch", 1), model(EXACT, "torch", 0))
-    return Report("check", inputs, models, tuple(pairs), tuple(runtimes), tuple(findings), extra or {})
+    return Report("check", inputs, models, tuple(pairs), tuple(runtimes), tuple(findings), **details)  # type: ignore[arg-type]
 
 
 def warnings_only() -> Report:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from onnxgru.entries import Example, ExportAttempt, ExportDetails
+from onnxgru.meaning import base_model, organise
 from onnxgru.render import text
-from onnxgru.render.summary import base_model, organise
 
 from .reports import NAIVE, TF, example_like, warnings_only
 
@@ -58,7 +59,7 @@ def test_repeats_are_collapsed() -> None:
 @pytest.mark.parametrize("width", [60, 80, 120])
 @pytest.mark.parametrize("verbosity", [0, 1])
 def test_wrapped_to_the_width(width: int, verbosity: int) -> None:
-    report = example_like(extra={"export": {"attempts": [{"how": "x" * 150, "error": "y " * 90}], "dtype": "f"}})
+    report = example_like(export=ExportDetails("f", attempts=(ExportAttempt("x" * 150, False, {}, "y " * 90),)))
     lines = text.render(report, verbosity, width).splitlines()
     assert max(len(line) for line in lines) <= width, max(lines, key=len)
 
@@ -68,12 +69,15 @@ def test_quiet_is_the_verdict_line_only() -> None:
     assert out.count("\n") == 1 and out.startswith("onnxgru check: FAIL")
 
 
-def test_verbose_shows_every_table_and_unknown_sections() -> None:
-    extra = {"gru_taps": [{"layer": "gru", "checks": {"reference": True, "max_abs": 1e-7}}], "note": "plain"}
-    default = text.render(example_like(extra=extra), 0, 120)
-    verbose = text.render(example_like(extra=extra), 1, 120)
-    assert "gru_taps" not in default and "note: plain" in default  # a nested section waits for -v
-    assert "gru_taps:" in verbose and "reference: True" in verbose
+def test_verbose_shows_every_table_and_the_nested_sections() -> None:
+    tried = ExportDetails("float32", attempts=(ExportAttempt("tf2onnx from the frozen graph", True, {"GRU": 1},
+                                                             "agrees with TensorFlow"),), chosen="tf2onnx")
+    default = text.render(example_like(export=tried), 0, 120)
+    verbose = text.render(example_like(export=tried), 1, 120)
+    assert "attempts" not in default and "tf2onnx from the frozen graph" not in default  # nested: waits for -v
+    assert "attempts:" in verbose and "how: tf2onnx from the frozen graph" in verbose and "GRU: 1" in verbose
+    flat = text.render(example_like(export=ExportDetails("float32", exporter="torchscript", opset=17)), 0, 120)
+    assert "export: exporter=torchscript, opset=17, dtype=float32, gru_nodes=0" in flat  # flat: shown by default
     assert "onnxruntime" in verbose and "1.32.0" in verbose  # the runtime table
     assert verbose.count("agrees with the reference GRU") == 5 and "agrees with the reference GRU" not in default
     assert "semantics" in verbose  # the model tables
@@ -87,7 +91,7 @@ def test_default_lists_what_is_not_ok_compactly() -> None:
 
 def test_the_bundled_example_says_so() -> None:
     story = "A TF1 dynamic_rnn GRUCell ported to torch.nn.GRU."
-    out = text.render(example_like(extra={"example": {"folder": "/x/models", "story": story}}), 0, 100)
+    out = text.render(example_like(example=Example("/x/models", story)), 0, 100)
     lines = out.splitlines()
     assert lines[0].startswith("onnxgru check: FAIL")
     assert "bundled example" in lines[1] or "bundled example" in lines[2]

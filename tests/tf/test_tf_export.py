@@ -216,5 +216,5 @@ def test_the_exporter_returns_a_typed_result(tf1_models) -> None:
 
     result = export_model(load(tf1_models["bidirectional"], "tf"), Settings(steps=7), LoadOptions())
     assert isinstance(result, Exported) and result.proto is not None
-    assert "without Grappler" in result.details["chosen"] and not result.findings
+    assert "without Grappler" in result.details.chosen and not result.findings
     assert [n.op_type for n in result.proto.graph.node].count("GRU") == 1

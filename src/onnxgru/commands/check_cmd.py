@@ -15,6 +15,7 @@ from onnxgru import runtimes as rt
 from onnxgru.core import findings as F
 from onnxgru.core.findings import Finding
 from onnxgru.core.model import LoadedModel
+from onnxgru.entries import Example
 from onnxgru.errors import UserError
 from onnxgru.progress import Progress
 from onnxgru.report import Report
@@ -50,7 +51,7 @@ def check(
     options: LoadOptions | None = None,
     progress: Progress | None = None,
     groups: Sequence[Group] | None = None,
-    extra: dict | None = None,
+    example: Example | None = None,
 ) -> Report:
     settings = settings or Settings()
     options = options or LoadOptions()
@@ -76,10 +77,10 @@ def check(
             done.append(verify(models, settings, fixed=options.fixed, runtimes=names, export=export, pool=pool,
                                progress=progress))
     progress.done()
-    return merge(done, extra)
+    return merge(done, example)
 
 
-def merge(done: Sequence[Verification], extra: dict | None = None) -> Report:
+def merge(done: Sequence[Verification], example: Example | None = None) -> Report:
     """One report for the groups of a check."""
     first = done[0]
     for v in done[1:]:
@@ -89,7 +90,7 @@ def merge(done: Sequence[Verification], extra: dict | None = None) -> Report:
         first.runtimes += v.runtimes
         first.findings += v.findings
     first.held += sum(v.held for v in done[1:])
-    return first.report("check", extra)
+    return first.report("check", example=example)
 
 
 def _label(group: Group, role: str) -> str:

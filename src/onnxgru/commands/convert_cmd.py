@@ -14,6 +14,7 @@ import numpy as np
 from onnxgru.core import findings as F
 from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel
+from onnxgru.entries import ConvertDetails
 from onnxgru.errors import UserError
 from onnxgru.files import Output
 from onnxgru.frameworks.tf import plan as tf_plan
@@ -70,18 +71,17 @@ def convert(
     if target_kind == "nn.GRU" and (forced := torch_convert.forced_nn_gru(model, v.pairs)) is not None:
         v.findings.append(forced)
     max_abs = max((p.max_abs for p in v.pairs), default=None)
-    extra = {"target": target_kind, "module": converted.module, "format": "torchscript",
-             "time_major": model.time_major, "dtype": converted.model.dtype if converted.model else model.dtype,
-             "max_abs": max_abs, "output": str(output or ""), "written": False}
-    if plan is None:
-        extra |= {"whole": False, "why_not_whole": why, "keys": converted.keys}
-    else:
-        extra |= {"whole": True, "steps": plan.describe()}
-    # written when the conversion passes (an nn.GRU that cannot equal its source is written with the reasons)
+    written = False  # when the conversion passes (an nn.GRU that cannot equal its source is written with the reasons)
     if output is not None and (v.report("convert") or target_kind == "nn.GRU"):
         output.write(converted.data)
-        extra["written"] = True
-    return v.report("convert", {"convert": extra})
+        written = True
+    details = ConvertDetails(
+        target_kind, converted.module, model.time_major, converted.model.dtype if converted.model else model.dtype,
+        max_abs, str(output or ""), written, whole=plan is not None,
+        steps=tuple(plan.describe()) if plan is not None else None,
+        why_not_whole=why if plan is None else None, keys=converted.keys if plan is None else None,
+    )
+    return v.report("convert", convert=details)
 
 
 def _each(model: LoadedModel, source: str, path: str, why: str, target: str, settings: Settings, inputs: Inputs

@@ -5,6 +5,7 @@ equals its source in ONNX Runtime, and what other runtimes refuse or miscompute 
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 from onnxgru import runtimes as rt
 from onnxgru.core.model import LoadedModel
@@ -64,8 +65,8 @@ def export(
     if output is not None and result.proto is not None and _onnxruntime_agrees(v):
         output.write(result.proto.SerializeToString())
         written = True
-    return v.report(f"export {framework}", {"export": {**result.details, "gru_nodes": gru_nodes,
-                                                      "written": written, "output": str(output or "")}})
+    details = replace(result.details, gru_nodes=gru_nodes, written=written, output=str(output or ""))
+    return v.report(f"export {framework}", export=details)
 
 
 def _onnxruntime_agrees(v: Verification) -> bool:

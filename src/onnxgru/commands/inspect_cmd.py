@@ -6,6 +6,7 @@ from typing import Any
 
 from onnxgru.core import findings as F
 from onnxgru.core import taps as T
+from onnxgru.entries import ModelEntry
 from onnxgru.report import Report
 from onnxgru.sources.load import LoadOptions, load
 
@@ -16,6 +17,4 @@ def inspect(source: str, options: LoadOptions | None = None, **_: Any) -> Report
     findings += [F.partial(model.role, f"GRU {why}.") for why in model.untapped]
     # nothing runs the model here: GRU006 is measured on generated inputs, each layer on its own
     findings += T.discrimination(model.role, model.layers, T.probe_taps(model.layers), 1e-5, 1e-5)
-    describe = model.describe()
-    describe["layers"] = len(model.layers)
-    return Report("inspect", models=(describe,), findings=tuple(findings))
+    return Report("inspect", models=(ModelEntry.of(model, count=True),), findings=tuple(findings))

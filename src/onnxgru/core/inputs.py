@@ -70,12 +70,6 @@ class Inputs:
     def batch(self) -> int:
         return int(self.data[0].shape[0]) if self.data and self.data[0].ndim else 1
 
-    def describe(self) -> dict:
-        out: dict[str, object] = {"seed": self.seed, "batch": self.batch, "steps": self.steps, "how": self.how}
-        if self.named:
-            out["fixed"] = {k: np.asarray(v).tolist() if np.asarray(v).size <= 8 else f"array {np.shape(v)}"
-                            for k, v in self.named.items()}
-        return out
 
 
 def check_sizes(batch: int, steps: int, width: int = 1) -> None:

@@ -90,19 +90,6 @@ class LoadedModel:
             covered.update(range(first, first + count))
         return bool(self.layers) and covered == set(range(self.state_rows))
 
-    def describe(self) -> dict:
-        """The report's ``models`` entry."""
-        return {
-            "role": self.role,
-            "path": self.path,
-            "kind": self.kind,
-            "dtype": self.dtype,
-            "time_major": self.time_major,
-            "form": self.form,
-            "code_ran": self.code_ran or None,
-            "signature": self.signature.describe(),
-            "gru_layers": [layer.describe() for layer in self.layers],
-        }
 
 
 def model_raised(model: LoadedModel, inputs: Inputs, exc: BaseException) -> str:

@@ -145,26 +145,6 @@ class GRULayer:
             return "its recurrent weights R are all the same value"
         return None
 
-    def describe(self) -> dict:
-        """The report's ``gru_layers`` entry (spec keys first)."""
-        a = self.attrs
-        return {
-            "name": self.name,
-            "semantics": a.semantics,
-            "linear_before_reset": a.linear_before_reset,
-            "layout": a.layout,
-            "direction": a.direction,
-            "hidden_size": a.hidden_size,
-            "input_size": a.input_size,
-            "activations": list(a.activations),
-            "activation_alpha": list(a.activation_alpha),
-            "activation_beta": list(a.activation_beta),
-            "clip": a.clip,
-            "fused": self.fused,
-            "output_reversed": self.output_reversed,
-            "detail": self.detail,
-            "weights": self.weight_stats(),
-        }
 
 
 def _stats(a: np.ndarray) -> dict[str, float]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
-from onnxgru.report import Report
+if TYPE_CHECKING:
+    from onnxgru.report import Report
+
 
 
 def _clean(v: object) -> object:

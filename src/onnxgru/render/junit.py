@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from onnxgru.core.findings import Finding
-from onnxgru.report import SCHEMA_VERSION, Report, covers
-from onnxgru.version import __version__
+from onnxgru.meaning import covers
+from onnxgru.version import SCHEMA_VERSION, __version__
+
+if TYPE_CHECKING:
+    from onnxgru.report import Report
 
 
 class _Case:
@@ -86,7 +89,7 @@ def _properties(report: Report) -> dict[str, str]:
         "fail_on": report.fail_on,
         "ignore": ",".join(sorted(report.ignore)),
     }
-    for k, v in (report.inputs or {}).items():
+    for k, v in (report.inputs.to_dict() if report.inputs else {}).items():
         props[f"inputs.{k}"] = "" if v is None else str(v)
     if report.pairs:
         props["atol"], props["rtol"] = f"{report.pairs[0].atol:g}", f"{report.pairs[0].rtol:g}"

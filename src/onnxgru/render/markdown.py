@@ -4,11 +4,14 @@ for notebooks. Verdict and root causes first; the tables folded in ``<details>``
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from onnxgru.core import catalog
-from onnxgru.render.summary import Group, _get, headline, organise
-from onnxgru.report import Report
+from onnxgru.meaning import Group
 from onnxgru.version import __version__
+
+if TYPE_CHECKING:
+    from onnxgru.report import Report
 
 ICON = {"pass": "✅", "fail": "❌"}
 MARK = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
@@ -49,12 +52,10 @@ def _group(g: Group) -> list[str]:
 
 
 def render(report: Report) -> str:
-    groups = organise(report.active_findings)
-    line = headline(report, groups)
-    out = [f"### {ICON[report.verdict]} {line}"]
-    example = report.extra.get("example")
-    if isinstance(example, dict):
-        out += ["", f"> The bundled example: {example.get('story', '')}"]
+    groups = report.groups
+    out = [f"### {ICON[report.verdict]} {report.headline}"]
+    if report.example is not None:
+        out += ["", f"> The bundled example: {report.example.story}"]
     last = None
     for g in groups:
         if g.severity != last:
@@ -79,19 +80,17 @@ def render(report: Report) -> str:
     if report.models:
         rows = []
         for m in report.models:
-            for layer in _get(m, "gru_layers", ()) or ():
-                rows.append([_get(m, "role"), _get(m, "kind"), _get(layer, "name"), _get(layer, "semantics"),
-                             _get(layer, "direction"), _get(layer, "input_size"), _get(layer, "hidden_size"),
-                             "yes" if _get(layer, "fused") else "no"])
+            for layer in m.gru_layers:
+                rows.append([m.role, m.kind, layer.name, layer.semantics, layer.direction, layer.input_size,
+                             layer.hidden_size, "yes" if layer.fused else "no"])
         out += _details(f"Models: {len(report.models)}",
                         _table(["model", "kind", "GRU", "semantics", "direction", "in", "hidden", "fused"], rows))
     if report.ignored_findings:
         out += _details(f"Ignored: {len(report.ignored_findings)}",
                         [f"- **{f.code}** {_code(f.where)}: {f.message}" for f in report.ignored_findings])
-    inputs = report.inputs or {}
     foot = f"onnxgru {__version__}"
-    if _get(inputs, "how"):
-        foot += f" · inputs {_get(inputs, 'how')}"
+    if report.inputs is not None and report.inputs.how:
+        foot += f" · inputs {report.inputs.how}"
     if report.pairs:
         foot += f" · atol {report.pairs[0].atol:g}, rtol {report.pairs[0].rtol:g}"
     out += ["", f"<sub>{html.escape(foot)}</sub>", ""]
@@ -101,9 +100,9 @@ def render(report: Report) -> str:
 def render_html(report: Report) -> str:
     """A notebook's rendering: the verdict line, findings with consequences nested, tables folded."""
     e = html.escape
-    groups = organise(report.active_findings)
+    groups = report.groups
     color = "#1a7f37" if report else "#cf222e"
-    out = [f'<div><p style="font-weight:bold;color:{color}">{e(ICON[report.verdict] + " " + headline(report, groups))}'
+    out = [f'<div><p style="font-weight:bold;color:{color}">{e(ICON[report.verdict] + " " + report.headline)}'
            "</p>"]
     if groups:
         out.append("<ul>")

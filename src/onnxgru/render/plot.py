@@ -5,9 +5,12 @@ log scale cannot show, is drawn on a marked floor line; the legend sits outside 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from onnxgru._lazy import require
-from onnxgru.report import Report
+
+if TYPE_CHECKING:
+    from onnxgru.report import Report
 
 
 def _label(p: object) -> str:

@@ -8,10 +8,14 @@ import re
 import shutil
 import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from onnxgru.core import catalog
-from onnxgru.render.summary import Group, _get, headline, organise, written_line
-from onnxgru.report import Report, covers
+from onnxgru.entries import LayerEntry, ModelEntry
+from onnxgru.meaning import Group, covers
+
+if TYPE_CHECKING:
+    from onnxgru.report import Report
 
 MARK = {"error": "✗", "warning": "!", "info": "i"}
 _SHOWN = 3  # where-labels listed for a collapsed group before "and N more" (all of them with -v)
@@ -24,17 +28,16 @@ def terminal_width() -> int:
 
 def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
     width = width or terminal_width()
-    groups = organise(report.active_findings)
+    groups = report.groups
     if verbosity < 0:  # one line, unwrapped: what a CI log greps for
-        return headline(report, groups) + "\n"
-    out = wrap(headline(report, groups), width, "", "  ")
-    if written := written_line(report):
+        return report.headline + "\n"
+    out = wrap(report.headline, width, "", "  ")
+    if written := report.written_line:
         out += wrap(written, width, "", "  ")
-    example = report.extra.get("example")
-    if isinstance(example, dict):
+    if (example := report.example) is not None:
         out += wrap(
-            f"This is the bundled example ({example.get('folder', 'models/')}); give your own sources with --tf, "
-            f"--torch and --onnx. {example.get('story', '')}",
+            f"This is the bundled example ({example.folder}); give your own sources with --tf, --torch and --onnx. "
+            f"{example.story}",
             width,
         )
     hidden = False
@@ -66,9 +69,10 @@ def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
         else:
             out += _runtimes_not_ok(report, width)
             hidden = True
-    for key, value in report.extra.items():
-        if key == "example":
+    for key in ("export", "convert"):
+        if (entry := getattr(report, key)) is None:
             continue
+        value = entry.to_dict()
         if verbosity > 0 or _flat(value):
             out += ["", *_section(key, value, width)]
         else:
@@ -164,7 +168,7 @@ def _wheres(g: Group, width: int, indent: str, verbosity: int, report: Report) -
 
 
 def _how(report: Report) -> str:
-    return str(_get(report.inputs or {}, "how", "") or "-")
+    return (report.inputs.how if report.inputs else "") or "-"
 
 
 def _differing_pairs(report: Report, width: int) -> list[str]:
@@ -210,30 +214,27 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
-def _layer_row(i: int, layer: object) -> list[str]:
-    acts = _get(layer, "activations", ()) or ()
-    weights = _get(layer, "weights", {}) or {}
-    std = _get(_get(weights, "R", {}) or {}, "std", None)
+def _layer_row(i: int, layer: LayerEntry) -> list[str]:
+    std = layer.recurrent_std
     return [
         str(i),
-        str(_get(layer, "name", "")),
-        str(_get(layer, "semantics", "")),
-        str(_get(layer, "linear_before_reset", "")),
-        str(_get(layer, "direction", "")),
-        str(_get(layer, "input_size", "")),
-        str(_get(layer, "hidden_size", "")),
-        str(_get(layer, "layout", "")),
-        ",".join(map(str, acts)),
-        _fmt(_get(layer, "clip", None)),
-        "yes" if _get(layer, "fused", False) else "no",
+        layer.name,
+        layer.semantics,
+        str(layer.linear_before_reset),
+        layer.direction,
+        str(layer.input_size),
+        str(layer.hidden_size),
+        str(layer.layout),
+        ",".join(layer.activations),
+        _fmt(layer.clip),
+        "yes" if layer.fused else "no",
         _fmt(std) if isinstance(std, float) else "-",
     ]
 
 
-def _model_block(m: object, width: int) -> list[str]:
-    head = f"{_get(m, 'role', 'model')}: {_get(m, 'path', '')} ({_get(m, 'kind', '?')}, {_get(m, 'dtype', '?')})"
-    out = wrap(head, width, "", "  ")
-    layers = list(_get(m, "gru_layers", ()) or ())
+def _model_block(m: ModelEntry, width: int) -> list[str]:
+    out = wrap(f"{m.role}: {m.path} ({m.kind}, {m.dtype})", width, "", "  ")
+    layers = m.gru_layers
     if not layers:
         return [*out, "  no GRU layer could be read"]
     headers = ["#", "name", "semantics", "lbr", "direction", "in", "hidden", "layout", "activations", "clip", "fused",

@@ -26,8 +26,9 @@ from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run
 from onnxgru.core.numerics import PairResult
 from onnxgru.core.taps import LayerCheck
+from onnxgru.entries import ConvertDetails, Example, ExportDetails, InputsEntry, ModelEntry, RuntimeResult
 from onnxgru.progress import Progress
-from onnxgru.report import Report, RuntimeResult
+from onnxgru.report import Report
 from onnxgru.runtimes import RuntimeRefused, cuda_rules
 from onnxgru.runtimes.limits import known_limits, loops_with_scan_outputs
 from onnxgru.verify import pairs as P
@@ -35,6 +36,8 @@ from onnxgru.verify.inputs import make_inputs
 from onnxgru.verify.settings import Settings
 
 if TYPE_CHECKING:
+    import onnx
+
     from onnxgru.runtimes.probe import ProbePool, ProbeResult
 
 
@@ -64,15 +67,27 @@ class Verification:
     references: T.References = field(default_factory=T.References)  # the reference GRU's runs on the taps
     held: int = 0  # outputs held between two executions (a runtime's unrecorded pairs included)
 
-    def report(self, command: str, extra: dict | None = None) -> Report:
+    def report(self, command: str, *, export: ExportDetails | None = None, convert: ConvertDetails | None = None,
+               example: Example | None = None) -> Report:
         """The report. The one place a verdict meets the truth invariant: a pass needs at least one comparison that
         ran: two executions held against each other, or a GRU an execution ran held against the reference GRU on
         its own input; without one, the report says so as an error (never a pass on nothing)."""
         findings = _unique(self.findings)
         if not (self.held or self.pairs or self.checks) and not F.is_error(findings):
             findings.append(F.nothing_ran(command, len(self.executions), len(self.runtimes)))
-        return Report(command, self.inputs.describe(), tuple(m.describe() for m in self.models), tuple(self.pairs),
-                      tuple(self.runtimes), tuple(findings), dict(extra or {}), checks=tuple(self.checks))
+        return Report(command, InputsEntry.of(self.inputs), tuple(ModelEntry.of(m) for m in self.models),
+                      tuple(self.pairs), tuple(self.runtimes), tuple(findings), export=export, convert=convert,
+                      example=example, checks=tuple(self.checks))
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What an exporter returns: the ONNX model it chose (None when none agreed with its framework), what it found,
+    and how it was made. ``export`` and ``check`` verify it in every runtime; the exporter only chose it."""
+
+    proto: onnx.ModelProto | None
+    findings: tuple[Finding, ...]
+    details: ExportDetails
 
 
 Exporter = Callable[[LoadedModel], tuple[LoadedModel | None, list[Finding]]]

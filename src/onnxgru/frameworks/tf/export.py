@@ -14,7 +14,7 @@ the first one that agrees is written with GRU005 saying why. When none agrees, n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import numpy as np
 from onnxgru.core import findings as F
 from onnxgru.core.findings import Finding
 from onnxgru.core.numerics import PairResult
+from onnxgru.entries import ExportAttempt, ExportDetails
 from onnxgru.errors import UserError
 from onnxgru.frameworks.tf import cells, convert, graph, keras, rewrite
 from onnxgru.frameworks.tf.graph_source import TFHandle
@@ -34,6 +35,7 @@ from onnxgru.sources.load import LoadOptions
 from onnxgru.sources.onnx_model import from_proto
 from onnxgru.verify import pairs as P
 from onnxgru.verify.inputs import make_inputs
+from onnxgru.verify.pipeline import Exported
 from onnxgru.verify.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,23 +63,13 @@ class Attempt:
     def agrees(self) -> bool:
         return self.pairs is not None and all(p.passed for p in self.pairs)
 
-    def summary(self) -> dict:
+    def summary(self) -> ExportAttempt:
         ops = _ops(self.proto) if self.proto is not None else {}
         result = (
             f"failed: {self.error}" if self.error else f"refused by onnxruntime: {self.refusal}" if self.refusal
             else "agrees with TensorFlow" if self.agrees else "disagrees with TensorFlow"
         )
-        return {"how": self.how, "fused": self.fused, "ops": ops, "result": result}
-
-
-@dataclass(frozen=True)
-class Exported:
-    """What an exporter returns: the model (None when no candidate agreed with the framework), what it found, and
-    how it was made. The export command and check verify it in every runtime; the exporter only chose it."""
-
-    proto: onnx.ModelProto | None
-    findings: tuple[Finding, ...]
-    details: dict
+        return ExportAttempt(self.how, self.fused, ops, result)
 
 
 def _ops(proto: onnx.ModelProto) -> dict[str, int]:
@@ -106,11 +98,11 @@ def export_model(
             break
     if chosen is None:
         chosen = next((a for a in attempts if a.agrees), None)
-    details = {"attempts": [a.summary() for a in attempts], "dtype": str(want),
-               "frozen": {k: np.asarray(v).tolist() for k, v in options.freeze.items()}}
+    details = ExportDetails(str(want), attempts=tuple(a.summary() for a in attempts),
+                            frozen={k: np.asarray(v).tolist() for k, v in options.freeze.items()})
     if chosen is None:
         return Exported(None, tuple(_failure(attempts)), details)
-    details["chosen"] = chosen.how
+    details = replace(details, chosen=chosen.how)
     findings = list(chosen.findings)
     if not chosen.fused:
 
@@ -273,5 +265,5 @@ def _why_not_fused(tfm: LoadedModel, attempts: list[Attempt]) -> str:
     reasons = [f"{layer.name}: {why}" for layer in tfm.layers if (why := cells.fusable(layer))]
     if reasons:
         return "no fused GRU node is possible: " + "; ".join(reasons) + "; the export keeps the loop."
-    tried = "; ".join(f"{a.how}: {a.summary()['result']}" for a in attempts)
+    tried = "; ".join(f"{a.how}: {a.summary().result}" for a in attempts)
     return f"no candidate export gave one fused GRU node per layer that agrees with TensorFlow ({tried})."

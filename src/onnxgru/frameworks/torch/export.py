@@ -13,7 +13,6 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,11 +21,13 @@ from onnxgru._lazy import native_output_silenced, require
 from onnxgru.core import findings as F
 from onnxgru.core import inputs as inp
 from onnxgru.core.spec import GRULayer
+from onnxgru.entries import ExportDetails
 from onnxgru.errors import UserError
 from onnxgru.frameworks.torch import build, discover, fuse, onnx_ops
 from onnxgru.graph.describe import what_it_holds
 from onnxgru.graph.tidy import optional_inputs_as_tensors
 from onnxgru.verify.inputs import make_inputs
+from onnxgru.verify.pipeline import Exported
 from onnxgru.verify.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,16 +38,6 @@ if TYPE_CHECKING:
 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
-
-
-@dataclass(frozen=True)
-class Exported:
-    """The exporter's choice (None when torch.onnx failed), what it found, and how it was made; ``export`` and
-    ``check`` verify it in every runtime."""
-
-    proto: onnx.ModelProto | None
-    findings: tuple[F.Finding, ...]
-    details: dict
 
 
 def export_model(
@@ -87,7 +78,7 @@ def export_model(
     # unify Sym(T) with Val(12)"); they only annotate, so the export drops them and every runtime infers the shapes.
     del proto.graph.value_info[:]
     findings += node_count(proto, model.layers)
-    details = {"exporter": exporter, "opset": _opset(proto), "dtype": dtype or model.dtype, "route": route}
+    details = ExportDetails(dtype or model.dtype, exporter=exporter, opset=_opset(proto), route=route)
     return Exported(proto, tuple(findings), details)
 
 

@@ -1,5 +1,6 @@
-"""What every human-facing rendering says first: the verdict line, and the findings as root causes with their
-consequences nested under them and repeats collapsed. Text, Markdown and HTML lay these out; none re-derives them.
+"""What a report means, whatever shows it: the verdict line, the findings as root causes with their consequences
+nested under them and repeats collapsed, which finding reports which failed comparison, and what was written. The
+``Report`` offers these as attributes; text, Markdown, HTML and JUnit lay them out and none re-derives them.
 
 A finding is a consequence when its ``cause`` names another finding of the report, or, before every command fills
 ``cause``, by rule: a GRU010 (two executions disagree) between two models that a GRU001-GRU004 already says differ
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from onnxgru.core.findings import SEVERITIES, Finding
-from onnxgru.report import Report
+from onnxgru.core.numerics import PairResult
+
+if TYPE_CHECKING:
+    from onnxgru.report import Report
 
 _DIFF_CODES = ("GRU001", "GRU002", "GRU003", "GRU004")
 _WRAPPER = re.compile(r"[\w.+-]+\((.*)\)")
@@ -121,10 +125,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def headline(report: Report, groups: list[Group] | None = None) -> str:
+def pair_where(p: PairResult) -> str:
+    """The ``where`` of the GRU010 that reports a failed pair (``findings.disagreement``'s default)."""
+    return f"{p.a} vs {p.b}: {p.output}"
+
+
+def covers(f: Finding, p: PairResult) -> bool:
+    """True when ``f`` is the GRU010 that reports the failed pair ``p``."""
+    if f.code != "GRU010":
+        return False
+    return f.where == pair_where(p) or (
+        f.where.endswith(f": {p.output}") and f"{p.a} and {p.b} disagree on {p.output}" in f.message
+    )
+
+
+def headline(report: Report) -> str:
     """One line that holds the verdict and what it rests on, e.g.
     ``onnxgru check: FAIL - 6 errors (2 root causes), 10 warnings; 16 of 20 comparisons agree``."""
-    groups = organise(report.active_findings) if groups is None else groups
+    groups = report.groups
     counts = report.counts()
     parts = []
     if counts["error"]:
@@ -149,7 +167,7 @@ def headline(report: Report, groups: list[Group] | None = None) -> str:
             by[r.status] = by.get(r.status, 0) + 1
         facts.append("runtime runs: " + ", ".join(f"{n} {s}" for s, n in by.items()))
     if report.command == "inspect":
-        layers = sum(len(_get(m, "gru_layers", ())) for m in report.models)
+        layers = sum(len(m.gru_layers) for m in report.models)
         facts.insert(0, _plural(layers, "GRU layer"))
     verdict = report.verdict.upper()
     if report.fail_on != "error":
@@ -159,22 +177,16 @@ def headline(report: Report, groups: list[Group] | None = None) -> str:
 
 def written_line(report: Report) -> str:
     """For a command that writes a file (export, convert): "written: FILE", or "not written: why", else ''."""
-    said = next((report.extra[k] for k in ("export", "convert") if isinstance(report.extra.get(k), dict)), None)
-    if said is None or not said.get("output"):
+    said = report.export or report.convert
+    if said is None or not said.output:
         return ""
-    if said.get("written"):
-        return f"written: {said['output']}"
+    if said.written:
+        return f"written: {said.output}"
     errors = [f for f in report.active_findings if f.severity == "error"]
     why = f"{errors[0].code} {errors[0].message}" if errors else "nothing to write"
-    return f"not written: {said['output']} ({why.rstrip('.')})"
+    return f"not written: {said.output} ({why.rstrip('.')})"
 
 
 def _codes(report: Report) -> set[str]:
     return {f.code for f in report.all_findings}
 
-
-def _get(obj: object, name: str, default: object = None) -> Any:
-    """A field of a report entry, whether it is a dict (today's model entries) or an object (typed entries)."""
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
