@@ -397,7 +397,7 @@ def _explain(code: str | None) -> int:
         close = close_matches(key, list(catalog.CATALOG), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}? " if close else ""
         raise UserError(f"{code!r} is not a finding code; {hint}run `onnxgru explain` for the list.")
-    sys.stdout.write(catalog.explain(key))
+    sys.stdout.write(catalog.explain(key, text.terminal_width()))
     return 0
 
 

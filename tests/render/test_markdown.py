@@ -13,7 +13,7 @@ def test_markdown_leads_with_the_verdict_and_folds_the_tables() -> None:
     assert first.startswith("### ❌ onnxgru check: FAIL")
     assert md.index("GRU001") < md.index("GRU010 ×4") < md.index("<details>")
     assert "consequence" in md and "**GRU008 ×5**" in md
-    assert "| a | b | output |" in md
+    assert "| checked | against | output |" in md
     assert markdown.render(warnings_only()).startswith("### ✅ onnxgru check: PASS")
 
 

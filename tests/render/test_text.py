@@ -118,3 +118,16 @@ def test_where_a_disagreement_starts_is_said_by_default() -> None:
     other = tuple(changed(f, located=f"{where} ({i})") if f.code == "GRU010" else f
                   for i, f in enumerate(base.findings))
     assert "more: -v)" in text.render(changed(base, findings=other), 0, 100)
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_comparisons_keep_every_name_whole_and_say_which_is_the_reference(width: int) -> None:
+    report = example_like()
+    out = text.render(report, 1, width)
+    lines = out.splitlines()
+    for p in report.pairs:  # each file's name on one line, never cut in the middle
+        for label in (p.a, p.b):
+            assert any(label.rsplit(":", 1)[-1].rstrip(")") in line for line in lines), label
+    heading = next(line for line in lines if "naive.pt against" in line and line.strip().startswith("✗"))
+    assert "blog/torch:naive.pt against blog/tf:gru.pb" in heading  # the checked model first, its reference second
+    assert "a  " not in out.split("Comparisons", 1)[1].splitlines()[1]  # no bare a/b column headers

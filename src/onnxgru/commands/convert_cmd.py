@@ -112,7 +112,7 @@ def _each(model: LoadedModel, source: str, path: str, why: str, target: str, set
     v.findings += [F.disagreement(p, said=said) for p in pairs if not p.passed]
     names = [model.layers[k].name for k in tapped]
     left = [layer.name for k, layer in enumerate(model.layers) if k not in tapped]
-    v.findings.append(F.partial("convert", (
+    v.findings.append(F.partial(source, (
         f"{source} was not converted whole: {why}. Each GRU ({', '.join(names)}) is its own exact module, held "
         "against what that GRU received and gave inside the model; the layers around them are not converted"
         + (f", nor the GRUs that could not be tapped ({', '.join(left)})" if left else "")

@@ -6,6 +6,7 @@ this catalogue says the general story, so the two never have to repeat each othe
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 
@@ -19,6 +20,19 @@ class Entry:
     cause: str
     fix: str
     root: bool = True  # False: usually a consequence of another finding (a GRU010 after a GRU001)
+    example: str = ""  # code that shows the fix, printed as it is (tests run it)
+
+
+# Keras GRU(reset_after=True) -> torch.nn.GRU, the copy GRU004 most often catches done wrong (tests/cli run it)
+KERAS_TO_TORCH = """\
+def rzn(w):  # Keras [z|r|h] along the last axis -> torch's [r|z|n] along the first
+    z, r, h = np.split(w, 3, axis=-1)
+    return torch.from_numpy(np.concatenate([r, z, h], axis=-1).T.copy())
+kernel, recurrent, bias = keras_gru.get_weights()  # bias: (2, 3H), input and recurrent
+with torch.no_grad():
+    gru.weight_ih_l0.copy_(rzn(kernel)); gru.weight_hh_l0.copy_(rzn(recurrent))
+    gru.bias_ih_l0.copy_(rzn(bias[0])); gru.bias_hh_l0.copy_(rzn(bias[1]))
+"""
 
 
 CATALOG: dict[str, Entry] = {
@@ -62,7 +76,11 @@ CATALOG: dict[str, Entry] = {
             "ONNX columns/rows are [z|r|h], a TF1 GRUCell's gates kernel is [r|u]; Keras kernels are (in, out) "
             "where torch's are (out, in). The message names the permutation or transposition that explains the "
             "difference, the tensor slices to move and the likely source order.",
-            "Reorder the named slices (or rebuild the port with `onnxgru convert`, which maps every tensor once).",
+            "Reorder the named slices (or rebuild the port with `onnxgru convert`, which maps every tensor once). "
+            "A Keras GRU with reset_after=True (the Keras 2.x/3 default) copies into torch.nn.GRU(batch_first=True) "
+            "as below, layer by layer (l1, l2, ... and the _reverse tensors for the backward direction); a TF1 "
+            "GRUCell or a Keras GRU with reset_after=False has no such mapping (GRU001): use `onnxgru convert`.",
+            example=KERAS_TO_TORCH,
         ),
         Entry(
             "GRU005",
@@ -138,15 +156,17 @@ CATALOG: dict[str, Entry] = {
 }
 
 
-def explain(code: str) -> str:
-    """The catalogue entry of ``code`` as plain text; a KeyError for an unknown code."""
+def explain(code: str, width: int = 100) -> str:
+    """The catalogue entry of ``code`` as plain text, its paragraphs wrapped to ``width`` (its example as it is);
+    a KeyError for an unknown code."""
     e = CATALOG[code.upper()]
-    return (
-        f"{e.code} ({e.severity}): {e.title}.\n\n"
-        f"Why: {e.cause}\n\n"
-        f"Fix: {e.fix}\n\n"
-        f"Silence it in a report: --ignore {e.code}; make warnings fail a run: --fail-on warning.\n"
-    )
+    paragraphs = [f"{e.code} ({e.severity}): {e.title}.", f"Why: {e.cause}", f"Fix: {e.fix}"]
+    out = [textwrap.fill(p, width, break_on_hyphens=False) for p in paragraphs]
+    if e.example:
+        out.append(textwrap.indent(e.example.rstrip(), "    "))
+    out.append(textwrap.fill(f"Silence it in a report: --ignore {e.code}; make warnings fail a run: --fail-on "
+                             "warning.", width, break_on_hyphens=False))
+    return "\n\n".join(out) + "\n"
 
 
 def title(code: str) -> str:

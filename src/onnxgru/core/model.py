@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,13 @@ class LoadedModel:
     fixed: dict[str, np.ndarray] = field(default_factory=dict)  # values given for its inputs (--input NAME=VALUE)
     code_ran: str = ""  # when code from the file runs (TorchScript, a trusted pickle, --trust-code), what and how
     ours: bool = False  # onnxgru wrote it (a conversion): outputs beyond its source's are its own, not unchecked
+
+    @property
+    def place(self) -> str:
+        """Where a finding about the whole model points: its role when that names its file (a check's labels), else
+        the file (a single-model command's role is only ``model``, ``source`` or the framework)."""
+        name = Path(self.path).name
+        return self.role if name and name in self.role else self.path
 
     def run(self, inputs: Inputs, taps: bool = True) -> Run:
         """The model run whole on ``inputs``. A model that raises on them (a shape it fixes inside, a traced batch)

@@ -66,7 +66,7 @@ def render(report: Report) -> str:
         agree = sum(1 for p in report.pairs if p.passed)
         out += _details(
             f"Comparisons: {agree} of {len(report.pairs)} agree",
-            _table(["a", "b", "output", "max abs", "max rel", "needs atol", "result"],
+            _table(["checked", "against", "output", "max abs", "max rel", "needs atol", "result"],
                    [[p.a, p.b, p.output, p.max_abs, p.max_rel, p.required_atol, "ok" if p.passed else "**differs**"]
                     for p in report.pairs]),
         )
@@ -118,7 +118,7 @@ def render_html(report: Report) -> str:
             out.append("</li>")
         out.append("</ul>")
     if report.pairs:
-        out.append(_html_table("Comparisons", ["a", "b", "output", "max abs", "needs atol", "result"], [
+        out.append(_html_table("Comparisons", ["checked", "against", "output", "max abs", "needs atol", "result"], [
             [e(p.a), e(p.b), e(p.output), f"{p.max_abs:.3g}", f"{p.required_atol:.3g}",
              "ok" if p.passed else "<b>differs</b>"] for p in report.pairs]))
     if report.runtimes:

@@ -49,12 +49,8 @@ def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
     if report.pairs:
         out += ["", *wrap(f"Inputs: {_how(report)}", width, "", "  ")]
         if verbosity > 0 or len(report.pairs) <= _ALL_PAIRS:
-            out += ["Comparisons:", *table(
-                ["a", "b", "output", "max abs", "max rel", "needs atol", "result"],
-                [[p.a, p.b, p.output, _fmt(p.max_abs), _fmt(p.max_rel), _fmt(p.required_atol),
-                  "ok" if p.passed else "DIFFERS"] for p in report.pairs],
-                width, indent=2,
-            )]
+            out += [*wrap("Comparisons (each execution against its reference; max rel is relative to it):", width,
+                          "", "  "), *_pair_tables(report, width)]
         else:
             out += _differing_pairs(report, width)
             hidden = True
@@ -190,6 +186,21 @@ def _differing_pairs(report: Report, width: int) -> list[str]:
     return out
 
 
+def _pair_tables(report: Report, width: int) -> list[str]:
+    """Every comparison, one small table per two executions under a line that names them whole."""
+    by: dict[tuple[str, str], list] = {}
+    for p in report.pairs:
+        by.setdefault((p.a, p.b), []).append(p)
+    out: list[str] = []
+    for (a, b), ps in by.items():
+        mark = "✓" if all(p.passed for p in ps) else MARK["error"]
+        out += wrap(f"{mark} {a} against {b}", width, "  ", "      ")
+        out += table(["output", "max abs", "max rel", "needs atol", "result"],
+                     [[p.output, _fmt(p.max_abs), _fmt(p.max_rel), _fmt(p.required_atol),
+                       "ok" if p.passed else "DIFFERS"] for p in ps], width, indent=4)
+    return out
+
+
 def _runtimes_not_ok(report: Report, width: int) -> list[str]:
     """Runtime runs that are not ok, one line per runtime and status."""
     ok = sum(1 for r in report.runtimes if r.status == "ok")
@@ -289,9 +300,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, ind
     """A plain table no wider than ``width``: the widest columns are narrowed and their cells wrap over lines."""
     n = len(headers)
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    # a column is not narrowed below its longest part (12 at most): "mismatch" stays whole, a path breaks at "/"
+    # a column is not narrowed below its longest part: "mismatch" and a file's name stay whole, a path breaks at "/"
     floor = [
-        min(w, max(4, min(12, max(len(t.strip()) for c in [h, *(r[i] for r in rows)] for t in _BREAKS.split(c)))))
+        min(w, max(4, max(len(t.strip()) for c in [h, *(r[i] for r in rows)] for t in _BREAKS.split(c))))
         for i, (w, h) in enumerate(zip(widths, headers))
     ]
     budget = width - indent - 2 * (n - 1)

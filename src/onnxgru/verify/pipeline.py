@@ -116,7 +116,7 @@ def verify(
         v.findings += m.findings
         if m is not baseline:
             v.findings += diff_layers(baseline.role, baseline.layers, m.role, m.layers)
-        v.findings += [F.partial(m.role, f"{m.role}: GRU {why}; it is compared on the model's outputs only.")
+        v.findings += [F.partial(m.place, f"{m.place}: GRU {why}; it is compared on the model's outputs only.")
                        for why in m.untapped]
     origin: dict[int, LoadedModel] = {}  # an export -> the native it came from
     queued = []
@@ -360,7 +360,7 @@ def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True
 
 def _check_taps(v: Verification, e: Execution, settings: Settings) -> None:
     if why := T.unknown_to_reference(e.model.layers):
-        v.findings.append(F.partial(e.model.role, f"the GRUs of {e.model.role} are not held against the reference "
+        v.findings.append(F.partial(e.model.place, f"the GRUs of {e.model.place} are not held against the reference "
                                     f"GRU: {why}; they are compared on the model's outputs only."))
     for t in T.checkable(e.run.taps, e.model.layers):
         c = T.check(e.label, t, e.model.layers, settings.atol, settings.rtol, v.references)

@@ -62,7 +62,7 @@ def export_model(
             proto, route = _whole(model, settings, options, exporter, opset)
         except _FixedShapes as fixed:
             proto, route = fixed.proto, fixed.route
-            findings.append(F.partial(model.role, f"exported {route}; the file runs only at those shapes (export "
+            findings.append(F.partial(model.place, f"exported {route}; the file runs only at those shapes (export "
                                       "the module with shapes torch.onnx can leave free, e.g. no squeeze of a "
                                       "computed axis, for other batches and lengths)."))
 

@@ -370,7 +370,7 @@ def _from_state_dict(flat: dict, path: str, role: str, batch_first: bool) -> Loa
     model = _from_sites(sites, path, role, form)
     rest = sorted(k for k in flat if not is_gru_param(k))
     if rest:
-        model.findings.append(_partial_state_dict(model.role, rest, [s.name for s in sites]))
+        model.findings.append(_partial_state_dict(model.place, rest, [s.name for s in sites]))
     return model
 
 
