@@ -55,9 +55,17 @@ def groups() -> list[Group]:
     ]
 
 
+def shown(path: Path) -> str:
+    """A path as a user at the current directory would type it: relative when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):  # not below it, or the current directory is gone
+        return str(path)
+
+
 def describe() -> Example:
     return Example(
-        folder=str(folder()),
+        folder=shown(folder()),
         story=(
             "A TF1 dynamic_rnn GRUCell (reset before the recurrent matmul) ported to torch.nn.GRU (reset after): "
             "with real weights the naive port disagrees (GRU001, GRU010) and the exact port from `onnxgru convert` "
