@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from onnxgru import _lazy, limits
@@ -25,7 +26,7 @@ from onnxgru.errors import UserError
 from onnxgru.files import Output, existing
 from onnxgru.render import text
 from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
-from onnxgru.sources.load import LoadOptions
+from onnxgru.sources.load import LoadOptions, parts_of
 from onnxgru.verify.inputs import read_npz
 from onnxgru.verify.settings import (
     DEFAULT_BATCH,
@@ -401,8 +402,22 @@ def _explain(code: str | None) -> int:
     return 0
 
 
-def _outputs(args: argparse.Namespace, sources: list[str]) -> tuple[dict[str, Output | str | None], Output | None]:
+def _read(args: argparse.Namespace, models: list[str]) -> list[Path]:
+    """Every file and folder the command reads, which no output may be: each model's parts (the bundled example's
+    for ``check`` without sources), ``--inputs`` and ``--input NAME=FILE.npy``."""
+    if args.command == "check" and not models:
+        from onnxgru import example  # noqa: PLC0415 - only when an output is to be checked against it
+
+        models = [str(example.folder() / name) for name in example.FILES.values()]
+    read = [part for m in models for part in parts_of(m)]
+    read += [Path(args.inputs)] if getattr(args, "inputs", None) else []
+    return read + [Path(v.partition("=")[2]) for v in getattr(args, "input", []) if v.endswith(".npy")]
+
+
+def _outputs(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, Output | str | None], Output | None]:
     """The report files, checked before any work; ``"-"`` for standard output (at most one)."""
+    given = [getattr(args, key, None) for key in ("json", "junit", "markdown", "plot", "output")]
+    sources = _read(args, models) if any(v is not None and v not in STDOUT for v in given) else []
     outputs: dict[str, Output | str | None] = {}
     for key in ("json", "junit", "markdown", "plot"):
         value = getattr(args, key, None)
@@ -452,9 +467,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         existing(args.inputs, "--inputs")
     check_runtimes(getattr(args, "runtimes", None))
-    read = [s for _, s, _ in sources] + ([args.inputs] if getattr(args, "inputs", None) else [])
-    read += [v.partition("=")[2] for v in getattr(args, "input", []) if v.endswith(".npy")]  # inputs, never outputs
-    outputs, target = _outputs(args, read)
+    outputs, target = _outputs(args, [s for _, s, _ in sources])
     options = _load_options(args)
     settings = _settings(args) if hasattr(args, "atol") else None
 

@@ -39,12 +39,14 @@ class Output:
     overwrite: bool = False
 
     @classmethod
-    def checked(cls, path: str | os.PathLike[str] | None, force: bool, sources: Sequence[str] = ()) -> Output | None:
+    def checked(
+        cls, path: str | os.PathLike[str] | None, force: bool, sources: Sequence[str | Path] = ()
+    ) -> Output | None:
         """Refuse, before any work, an output that would overwrite an existing file without ``--force``, write over
         or into an input (even with ``--force``), replace something that is not a regular file, or cannot be
         created (tried, not guessed: as root every permission check passes, yet /proc, /sys or a read-only mount
-        still refuse the file). ``sources`` are every file the command reads: models, ``--inputs``,
-        ``--input NAME=FILE.npy``. None stays None (nothing to write)."""
+        still refuse the file). ``sources`` are every file and folder the command reads: each model's parts
+        (``sources.load.parts_of``), ``--inputs``, ``--input NAME=FILE.npy``. None stays None (nothing to write)."""
         if path is None:
             return None
         p = Path(path)
@@ -66,18 +68,9 @@ class Output:
         return str(self.path)
 
 
-def _check_output_path(p: Path, force: bool, sources: Sequence[str]) -> None:
-    target = p.resolve()
-    for s in sources:
-        src = Path(s).resolve()
-        if src.exists():  # the input itself, or a file inside an input folder (a SavedModel)
-            inside = target == src or (src.is_dir() and src in target.parents)
-        else:  # a TF1 checkpoint prefix: its .index, .meta and .data-* files
-            inside = target.parent == src.parent and (
-                target.name in (f"{src.name}.index", f"{src.name}.meta") or target.name.startswith(f"{src.name}.data-")
-            )
-        if inside:
-            raise UserError(f"the output {str(p)!r} is one of the inputs or part of one; write the result elsewhere.")
+def _check_output_path(p: Path, force: bool, sources: Sequence[str | Path]) -> None:
+    if _is_input(p, sources):
+        raise UserError(f"the output {str(p)!r} is one of the inputs or part of one; write the result elsewhere.")
     if p.exists() and p.is_dir():
         raise UserError(f"{str(p)!r} is a folder; give a file path for the output.")
     if p.exists() and not p.is_file():
@@ -94,6 +87,30 @@ def _check_output_path(p: Path, force: bool, sources: Sequence[str]) -> None:
     fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".tmp")  # what write_atomic will do
     os.close(fd)
     os.unlink(probe)
+
+
+def _is_input(p: Path, sources: Sequence[str | Path]) -> bool:
+    """Whether ``p`` is one of ``sources`` or inside one that is a folder: by the path with every link followed,
+    and by the file itself (device and inode), so a hard link or another mount of an input counts too."""
+    target = Path(os.path.realpath(p))
+    mine, parent = _identity(target), _identity(target.parent)
+    for s in sources:
+        src = Path(os.path.realpath(s))
+        folder = src.is_dir()
+        if target == src or (folder and src in target.parents):
+            return True
+        found = _identity(src)
+        if found is not None and (found == mine or (folder and found == parent)):
+            return True
+    return False
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def write_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:

@@ -35,16 +35,44 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     return model
 
 
+def external_data(model: onnx.ModelProto, path: Path) -> list[tuple[onnx.TensorProto, str, Path]]:
+    """Each tensor of ``model`` (read from ``path``) whose values are in another file: the tensor, the ``location``
+    it names, and the file that location is, from the model's folder with links and ``..`` followed as opening it
+    follows them. Nothing is read."""
+    from onnx import external_data_helper as ext
+
+    base = path.parent.resolve()
+    out = []
+    for t in ext._get_all_tensors(model):
+        if ext.uses_external_data(t):
+            location = {e.key: e.value for e in t.external_data}.get("location", "")
+            try:
+                target = (base / location).resolve()
+            except ValueError:  # a NUL in the name: no file has it, so the reader finds it missing
+                target = base / location
+            out.append((t, location, target))
+    return out
+
+
+def external_files(path: str | Path) -> list[Path]:
+    """The files the ONNX model at ``path`` keeps its external data in, read from the model alone; none when the
+    file is no readable model (its reader says so when it reads it)."""
+    onnx = require("onnx", "read ONNX models")
+    p = Path(path)
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception:  # noqa: BLE001 - not a model: read_model refuses it with the reason
+        return []
+    return [target for target in dict.fromkeys(t for _, _, t in external_data(model, p)) if not target.is_dir()]
+
+
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
     from onnx import external_data_helper as ext
 
     base = path.parent.resolve()
-    tensors = [t for t in ext._get_all_tensors(model) if ext.uses_external_data(t)]
+    tensors = external_data(model, path)
     total = 0
-    for t in tensors:
-        info = {e.key: e.value for e in t.external_data}
-        location = info.get("location", "")
-        target = (base / location).resolve()
+    for t, location, target in tensors:
         if Path(location).is_absolute() or not target.is_relative_to(base):
             raise UserError(
                 f"tensor {t.name!r} of {str(path)!r} points to external data {location!r} outside the model's folder; "

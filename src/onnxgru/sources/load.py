@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from onnxgru import limits
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
 from onnxgru.files import existing
+from onnxgru.graph.read import external_files
 
 ONNX_SUFFIXES = {".onnx"}
 TF_SUFFIXES = {".pb", ".meta", ".index"}
@@ -69,6 +71,42 @@ def kind_of(path: str | Path) -> str:
         f"{str(p)!r} is not a source onnxgru reads; give an .onnx file, a TensorFlow .pb / checkpoint prefix / "
         "SavedModel folder, a Keras .keras/.h5 file, or a PyTorch .pt/.pt2 file."
     )
+
+
+def parts_of(path: str | Path) -> list[Path]:
+    """Every file a source is made of, found without importing a framework, for an output to stay off: the file;
+    an ONNX model's external data; a TF1 checkpoint's ``.meta``, ``.index`` and ``.data-*`` and the ``checkpoint``
+    file beside them, whichever of them (or the prefix) names it; a SavedModel folder with every file and folder in
+    it. Keras and PyTorch files are one file each."""
+    p = Path(path)
+    try:
+        kind = kind_of(p)
+    except UserError:
+        return [p]  # no source (check_sources refuses it): nothing more to find
+    if kind == "onnx":
+        return [p, *external_files(p)]
+    if kind != "tf":
+        return [p]
+    if p.is_dir() or p.name == "saved_model.pb":
+        return _tree(p if p.is_dir() else p.parent)
+    if p.suffix in (".meta", ".index") or not p.exists():  # a checkpoint, as frameworks/tf/graph.py reads one
+        prefix = p.with_suffix("") if p.suffix in (".meta", ".index") else p
+        try:
+            data = [f for f in prefix.parent.iterdir() if f.name.startswith(f"{prefix.name}.data-")]
+        except OSError:  # a folder one may write in but not list: the one shard Saver writes by default
+            data = [Path(f"{prefix}.data-00000-of-00001")]
+        state = [prefix.parent / "checkpoint"] if (prefix.parent / "checkpoint").is_file() else []
+        return [Path(f"{prefix}.meta"), Path(f"{prefix}.index"), *data, *state]
+    return [p]  # a frozen GraphDef
+
+
+def _tree(folder: Path) -> list[Path]:
+    """The folder and everything in it. A link is listed, not followed (a link to ``/`` would have the walk read the
+    whole disk): the output check follows each listed link to the folder or file it names."""
+    out = [folder]
+    for root, folders, files in os.walk(folder):
+        out += [Path(root, name) for name in (*folders, *files)]
+    return out
 
 
 _READERS = {
