@@ -14,12 +14,12 @@ import shutil
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from onnxgru import _lazy, limits
+from onnxgru import _lazy, confine, limits
 from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.core import catalog
 from onnxgru.errors import UserError
@@ -436,8 +436,10 @@ def _outputs(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, Out
     return outputs, target
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Parse, run, render; returns the exit code. UserErrors propagate to ``main``."""
+def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
+    """Parse, run, render; returns the exit code. UserErrors propagate to ``main``. ``confined``: load and run the
+    models, and render, in a child that Landlock confines (``confine.run_in_child``); this process, which checked the
+    outputs, writes them."""
     given = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(given[0] if given and given[0] in COMMANDS else None)
     args, extras = parser.parse_known_args(given)
@@ -467,10 +469,40 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         existing(args.inputs, "--inputs")
     check_runtimes(getattr(args, "runtimes", None))
-    outputs, target = _outputs(args, [s for _, s, _ in sources])
+    models = [s for _, s, _ in sources]
+    outputs, target = _outputs(args, models)
     options = _load_options(args)
     settings = _settings(args) if hasattr(args, "atol") else None
 
+    def finish(files: confine.Written | None) -> int:
+        if files is None:
+            return _finish(args, settings, options, outputs, target, ignore)
+        deferred = {k: v.deferred(files) if isinstance(v, Output) else v for k, v in outputs.items()}
+        return _finish(args, settings, options, deferred, target.deferred(files) if target else None, ignore)
+
+    if not confined:
+        return finish(None)
+    if not confine.abi():
+        if args.verbose:
+            print("onnxgru: note: this kernel has no Landlock (Linux 5.13+), so the models are loaded and run "
+                  "unconfined; the screens still stand.", file=sys.stderr)
+        return finish(None)
+    code, files = confine.run_in_child(lambda files: _guarded(lambda: finish(files)), _read(args, models),
+                                       options.memory_limit)
+    if code == 130:
+        return code  # interrupted: nothing is written
+    allowed = {o.path: o for o in [*outputs.values(), target] if isinstance(o, Output)}
+    for path, data in files:
+        if path not in allowed:  # only a child taken over by a file would name another path
+            raise UserError(f"the confined run asked to write {str(path)!r}, which is no output of this command; "
+                            "nothing more was written.")
+        allowed[path].write(data)
+    return code
+
+
+def _finish(args: argparse.Namespace, settings, options, outputs: dict[str, Output | str | None],
+            target: Output | None, ignore: frozenset[str]) -> int:
+    """Run the command and render its report: to the terminal, and to the report files asked for."""
     started = time.monotonic()
     report = _dispatch(args, settings, options, target)
     report = replace(report, ignore=ignore, fail_on=args.fail_on, elapsed_s=round(time.monotonic() - started, 3))
@@ -548,12 +580,19 @@ def _warn_unused_tolerances(report, settings) -> None:
                       file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The console script: user errors are one sentence on stderr and exit 2, never a traceback."""
+def main(argv: Sequence[str] | None = None, *, confined: bool | None = None) -> int:
+    """The console script: user errors are one sentence on stderr and exit 2, never a traceback. ``confined``
+    (default: when the arguments come from the command line, ``argv`` None) loads and runs the models in a confined
+    child (``run``)."""
 
     limits.enable_hard_stop()  # this process is the command's: a native run past --time-limit may end it
+    return _guarded(lambda: run(argv, argv is None if confined is None else confined))
+
+
+def _guarded(work: Callable[[], int]) -> int:
+    """``work``'s exit code; a UserError is one sentence and 2, Ctrl-C 130, a bug 3 with one line."""
     try:
-        return run(argv)
+        return work()
     except UserError as exc:
         print(f"onnxgru: error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import errno
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from onnxgru.errors import UserError
@@ -37,6 +37,7 @@ class Output:
 
     path: Path
     overwrite: bool = False
+    sink: list[tuple[Path, bytes]] | None = field(default=None, compare=False, repr=False)  # see ``deferred``
 
     @classmethod
     def checked(
@@ -59,7 +60,15 @@ class Output:
         return cls(p, force)
 
     def write(self, data: bytes) -> None:
-        write_atomic(self.path, data, self.overwrite)
+        if self.sink is not None:
+            self.sink.append((self.path, bytes(data)))
+        else:
+            write_atomic(self.path, data, self.overwrite)
+
+    def deferred(self, sink: list[tuple[Path, bytes]]) -> Output:
+        """This output, written into ``sink`` instead of the disk: a confined child hands its files to the process
+        that checked them, which writes them."""
+        return replace(self, sink=sink)
 
     def __str__(self) -> str:
         return str(self.path)
