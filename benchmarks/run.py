@@ -8,8 +8,9 @@ Sections (each in its own processes, so TensorFlow and torch never share one):
   scaling   ``check --onnx`` time and peak memory as steps and hidden size grow
   whole     ``check`` of the bundled tagger pair with GRU taps vs ``--no-taps``                (target <= 1.1x)
   zoo       each zoo model's first ``check`` vs its sources loaded and run once natively       (target <= 2x)
+  confine   ``check --tf`` and ``check --torch`` confined by Landlock vs unconfined            (target <= 1.05x)
 
-    python benchmarks/run.py [--sections compare,check,latency,exact,scaling,whole,zoo] [--quick] [--markdown]
+    python benchmarks/run.py [--sections compare,check,latency,exact,scaling,whole,zoo,confine] [--quick] [--markdown]
                              [--repeats N] [--before-src DIR]
 
 ``--quick`` runs tiny sizes and one round (a smoke test, not a measurement). ``--markdown`` prints the tables and
@@ -29,7 +30,7 @@ from importlib import metadata
 
 from _common import Row, ratio_table, worker
 
-SECTIONS = ("compare", "check", "latency", "exact", "scaling", "whole", "zoo")
+SECTIONS = ("compare", "check", "latency", "exact", "scaling", "whole", "zoo", "confine")
 QUICK_SIZES = "1x20x16,4x30x32"
 PACKAGES = ("onnxgru", "numpy", "onnx", "onnxruntime", "openvino", "tract", "tensorflow", "tf_keras", "tf2onnx",
             "torch")
@@ -86,6 +87,8 @@ def main() -> None:
             found = worker("bench_latency.py", [*repeats(9, 3), *(["--sizes", QUICK_SIZES] if args.quick else [])])
         elif section == "whole":
             found = worker("bench_whole.py", repeats(5, 1))
+        elif section == "confine":
+            found = worker("bench_confine.py", repeats(5, 1))
         elif section == "zoo":  # quick: one model (the zoo's whole run takes minutes a round)
             found = worker("bench_zoo.py", [*repeats(1, 1), *(["--only", "keras_imdb_gru"] if args.quick else [])])
         elif section == "exact":
