@@ -82,22 +82,32 @@ def inspect(source: PathLike, *, ignore: str | Sequence[str] = (), fail_on: str 
     return _policy(run(path, _settings_and_options(options)[1]), ignore, fail_on)
 
 
+def _saves(force: bool, read: Sequence[str], *paths: PathLike | None) -> list[Output | None]:
+    """``save_inputs`` and ``save_outputs`` as checked outputs (before any work, never over an input)."""
+    return [Output.checked(p, force, read) for p in paths]
+
+
 def compare(
-    a: PathLike, b: PathLike, *, ignore: str | Sequence[str] = (), fail_on: str = "error", **options: Any
+    a: PathLike, b: PathLike, *, ignore: str | Sequence[str] = (), fail_on: str = "error",
+    save_inputs: PathLike | None = None, save_outputs: PathLike | None = None, force: bool = False, **options: Any
 ) -> Report:
     """Compare two sources: attributes, weights in canonical form, and outputs on the same inputs.
 
     Options: ``atol``, ``rtol`` (and ``atol_for``/``rtol_for``, per output: ``{"state": 1e-4}``), ``seed``,
     ``batch``, ``steps``, ``inputs_file`` and the loading options (``fixed``, ``time_major``, ``batch_first``,
     ``trust_pickle``, ...); ``ignore`` (codes) and ``fail_on`` (``"warning"``) judge the report as the CLI's
-    ``--ignore``/``--fail-on`` do. Returns a ``Report``, true when it passed; ``report.raise_for_errors()`` raises.
+    ``--ignore``/``--fail-on`` do; ``save_inputs`` and ``save_outputs`` write ``.npz`` files as ``--save-inputs`` and
+    ``--save-outputs`` do (an existing file replaced only with ``force``). Returns a ``Report``, true when it passed;
+    ``report.raise_for_errors()`` raises.
     """
     from onnxgru.commands.compare_cmd import compare as run
 
     (pa,), (pb,) = _paths(a, "a"), _paths(b, "b")
     _checked(("", pa, None), ("", pb, None))
     settings, opts = _settings_and_options(options)
-    return _policy(run(pa, pb, settings, opts), ignore, fail_on)
+    to_inputs, to_outputs = _saves(force, [pa, pb, *([settings.inputs_file] if settings.inputs_file else [])],
+                                   save_inputs, save_outputs)
+    return _policy(run(pa, pb, settings, opts, save_inputs=to_inputs, save_outputs=to_outputs), ignore, fail_on)
 
 
 def check(
@@ -108,10 +118,16 @@ def check(
     *,
     ignore: str | Sequence[str] = (),
     fail_on: str = "error",
+    save_inputs: PathLike | None = None,
+    save_outputs: PathLike | None = None,
+    against: PathLike | None = None,
+    force: bool = False,
     **options: Any,
 ) -> Report:
     """The deployment pre-flight (see ``onnxgru check``); no source checks the bundled example. Each of ``tf``,
-    ``torch`` and ``onnx`` is one path or a sequence of paths; ``runtimes`` a comma-separated string or a list."""
+    ``torch`` and ``onnx`` is one path or a sequence of paths; ``runtimes`` a comma-separated string or a list.
+    ``save_outputs`` writes a golden file and ``against`` holds the check against one, as ``--save-outputs`` and
+    ``--against`` do."""
     from onnxgru.commands.check_cmd import check as run
 
     tf_paths, torch_paths, onnx_paths = _paths(tf, "tf"), _paths(torch, "torch"), _paths(onnx, "onnx")
@@ -123,10 +139,15 @@ def check(
     if runtimes is not None and not isinstance(runtimes, str):
         runtimes = ",".join(runtimes)
     settings, opts = _settings_and_options(options)
+    golden = os.fspath(against) if against is not None else None
+    read = [*tf_paths, *torch_paths, *onnx_paths, *(f for f in (settings.inputs_file, golden) if f)]
+    to_inputs, to_outputs = _saves(force, read, save_inputs, save_outputs)
+    saves = {"against": golden, "save_inputs": to_inputs, "save_outputs": to_outputs}
     if not (tf_paths or torch_paths or onnx_paths):
 
-        return _policy(example.run(runtimes=runtimes, settings=settings, options=opts), ignore, fail_on)
-    report = run(tf=tf_paths, torch=torch_paths, onnx=onnx_paths, runtimes=runtimes, settings=settings, options=opts)
+        return _policy(example.run(runtimes=runtimes, settings=settings, options=opts, **saves), ignore, fail_on)
+    report = run(tf=tf_paths, torch=torch_paths, onnx=onnx_paths, runtimes=runtimes, settings=settings, options=opts,
+                 against=golden, save_inputs=to_inputs, save_outputs=to_outputs)
     return _policy(report, ignore, fail_on)
 
 
@@ -145,10 +166,12 @@ def export(
     exporter: str = "torchscript",
     opset: int | None = None,
     force: bool = False,
+    save_inputs: PathLike | None = None,
     **options: Any,
 ) -> Report:
     """Export a TensorFlow (``"tf"``) or PyTorch (``"torch"``) GRU to ONNX; ``output`` is written only when the
-    export agrees with the framework (and, without ``force``, only when it does not exist yet)."""
+    export agrees with the framework (and, without ``force``, only when it does not exist yet); ``save_inputs`` as
+    ``--save-inputs``."""
     from onnxgru.commands.export_cmd import export as run
 
     if framework not in ("tf", "torch"):
@@ -158,20 +181,25 @@ def export(
     _checked((f"export {framework}", path, ("tf", "keras") if framework == "tf" else ("torch",)))
     target = Output.checked(output, force, [path])
     settings, opts = _settings_and_options(options)
-    return run(framework, path, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset)
+    (to_inputs,) = _saves(force, [path, *([settings.inputs_file] if settings.inputs_file else [])], save_inputs)
+    return run(framework, path, target, settings, opts, dtype=dtype, exporter=exporter, opset=opset,
+               save_inputs=to_inputs)
 
 
 def convert(
-    source: PathLike, output: PathLike | None = None, *, target: str = "exact", force: bool = False, **options: Any
+    source: PathLike, output: PathLike | None = None, *, target: str = "exact", force: bool = False,
+    save_inputs: PathLike | None = None, **options: Any
 ) -> Report:
-    """Convert a TensorFlow GRU into an exact PyTorch module (``target="exact"``) or the nearest ``nn.GRU``."""
+    """Convert a TensorFlow GRU into an exact PyTorch module (``target="exact"``) or the nearest ``nn.GRU``;
+    ``save_inputs`` as ``--save-inputs``."""
     from onnxgru.commands.convert_cmd import convert as run
 
     (src,) = _paths(source, "source")
     _checked(("convert", src, ("tf", "keras")))
     path = Output.checked(output, force, [src])
     settings, opts = _settings_and_options(options)
-    return run(src, path, settings, opts, target_kind=target)
+    (to_inputs,) = _saves(force, [src, *([settings.inputs_file] if settings.inputs_file else [])], save_inputs)
+    return run(src, path, settings, opts, target_kind=target, save_inputs=to_inputs)
 
 
 def __getattr__(name: str) -> Any:

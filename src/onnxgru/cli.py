@@ -138,6 +138,19 @@ def _common_run(p: argparse.ArgumentParser) -> None:
                    "and a disagreement is not localised")
 
 
+def _saved_flags(p: argparse.ArgumentParser, outputs: bool = False, against: bool = False) -> None:
+    g = p.add_argument_group("saved inputs and outputs (golden files)")
+    g.add_argument("--save-inputs", metavar="FILE.npz",
+                   help="write the inputs fed, by the model's input names, as --inputs reads them back")
+    if outputs:
+        g.add_argument("--save-outputs", metavar="FILE.npz",
+                       help="write the inputs and every execution's outputs and GRU taps, by name (a golden file)")
+    if against:
+        g.add_argument("--against", metavar="FILE.npz",
+                       help="run on the inputs of a golden file (--save-outputs, e.g. on the training machine) and "
+                       "hold every execution against the one saved under its label")
+
+
 def _source_flags(p: argparse.ArgumentParser, tf: bool = True, torch: bool = True) -> None:
     g = p.add_argument_group("reading the sources")
     g.add_argument(
@@ -252,6 +265,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("a", metavar="A", help="the first source (the reference)")
         p.add_argument("b", metavar="B", help="the second source")
         _common_run(p)
+        _saved_flags(p, outputs=True)
         _source_flags(p)
         _report_flags(p)
 
@@ -266,6 +280,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         g.add_argument("--onnx", action="append", default=[], metavar="FILE", help="an ONNX file")
         _runtimes_flag(g)
         _common_run(p)
+        _saved_flags(p, outputs=True, against=True)
         _source_flags(p)
         _report_flags(p)
 
@@ -287,6 +302,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             q.add_argument("--opset", type=_int, default=None, help="ONNX opset (default: the exporter's)")
             _runtimes_flag(q, "the runtimes the export must run in (default: all installed)")
             _common_run(q)
+            _saved_flags(q)
             _source_flags(q, tf=name == "tf", torch=name == "torch")
             _report_flags(q, plot=False)
 
@@ -301,6 +317,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             "--target", choices=["exact", "nn.GRU"], default="exact", help="exact module (default) or plain nn.GRU"
         )
         _common_run(p)
+        _saved_flags(p)
         _source_flags(p, torch=False)
         _report_flags(p, plot=False)
 
@@ -403,14 +420,15 @@ def _explain(code: str | None) -> int:
 
 
 def _read(args: argparse.Namespace, models: list[str]) -> list[Path]:
-    """Every file and folder the command reads, which no output may be: each model's parts (the bundled example's
-    for ``check`` without sources), ``--inputs`` and ``--input NAME=FILE.npy``."""
+    """Every file and folder the command reads, which no output may be and the confined child may read: each
+    model's parts (the bundled example's for ``check`` without sources), ``--inputs``, ``--against`` and
+    ``--input NAME=FILE.npy``."""
     if args.command == "check" and not models:
         from onnxgru import example  # noqa: PLC0415 - only when an output is to be checked against it
 
         models = [str(example.folder() / name) for name in example.FILES.values()]
     read = [part for m in models for part in parts_of(m)]
-    read += [Path(args.inputs)] if getattr(args, "inputs", None) else []
+    read += [Path(f) for f in (getattr(args, k, None) for k in ("inputs", "against")) if f]
     return read + [Path(v.partition("=")[2]) for v in getattr(args, "input", []) if v.endswith(".npy")]
 
 
@@ -429,6 +447,14 @@ def _outputs(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, Out
             outputs[key] = Output.checked(value, args.force, sources)
     if sum(1 for v in outputs.values() if v == "-") > 1:
         raise UserError("only one report can go to standard output (-); give the others file paths.")
+    for key in ("save_inputs", "save_outputs"):  # the golden files, on the commands that have the flag
+        if not hasattr(args, key):
+            continue
+        value = getattr(args, key)
+        flag = "--" + key.replace("_", "-")
+        if value in STDOUT or (value is not None and not value.lower().endswith(".npz")):
+            raise UserError(f"{flag} writes a numpy .npz archive; give a file path ending in .npz.")
+        outputs[key] = Output.checked(value, args.force, sources)
     target = Output.checked(getattr(args, "output", None), args.force, sources)
     paths = [p.path for p in [*outputs.values(), target] if isinstance(p, Output)]
     if len({str(p.resolve()) for p in paths}) < len(paths):
@@ -468,6 +494,8 @@ def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
     if getattr(args, "inputs", None):
 
         existing(args.inputs, "--inputs")
+    if getattr(args, "against", None):
+        existing(args.against, "--against")
     check_runtimes(getattr(args, "runtimes", None))
     models = [s for _, s, _ in sources]
     outputs, target = _outputs(args, models)
@@ -504,7 +532,7 @@ def _finish(args: argparse.Namespace, settings, options, outputs: dict[str, Outp
             target: Output | None, ignore: frozenset[str]) -> int:
     """Run the command and render its report: to the terminal, and to the report files asked for."""
     started = time.monotonic()
-    report = _dispatch(args, settings, options, target)
+    report = _dispatch(args, settings, options, target, outputs)
     report = replace(report, ignore=ignore, fail_on=args.fail_on, elapsed_s=round(time.monotonic() - started, 3))
     _warn_unused_tolerances(report, settings)
 
@@ -538,8 +566,9 @@ def _write_out(report_text: str, stream: TextIO) -> None:
     stream.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
 
 
-def _dispatch(args: argparse.Namespace, settings, options, target: Output | None):  # -> Report
+def _dispatch(args: argparse.Namespace, settings, options, target: Output | None, outputs: dict):  # -> Report
     # each command is imported when it runs: a mistake is answered before any of them loads (0.1 s of imports)
+    saves = {k: outputs[k] for k in ("save_inputs", "save_outputs") if k in outputs}  # those this command has
     if args.command == "inspect":
         from onnxgru.commands.inspect_cmd import inspect  # noqa: PLC0415
 
@@ -547,25 +576,26 @@ def _dispatch(args: argparse.Namespace, settings, options, target: Output | None
     if args.command == "compare":
         from onnxgru.commands.compare_cmd import compare  # noqa: PLC0415
 
-        return compare(args.a, args.b, settings, options)
+        return compare(args.a, args.b, settings, options, **saves)
     if args.command == "check" and not (args.tf or args.torch or args.onnx):
         from onnxgru import example  # noqa: PLC0415
 
-        return example.run(runtimes=args.runtimes, settings=settings, options=options)
+        return example.run(runtimes=args.runtimes, settings=settings, options=options, against=args.against, **saves)
     if args.command == "check":
         from onnxgru.commands.check_cmd import check  # noqa: PLC0415
 
         return check(tf=args.tf, torch=args.torch, onnx=args.onnx, runtimes=args.runtimes, settings=settings,
-                     options=options)
+                     options=options, against=args.against, **saves)
     if args.command == "export":
         from onnxgru.commands.export_cmd import export  # noqa: PLC0415
 
         return export(args.framework, args.source, target, settings, options, dtype=args.dtype,
-                      exporter=getattr(args, "exporter", "torchscript"), opset=args.opset, runtimes=args.runtimes)
+                      exporter=getattr(args, "exporter", "torchscript"), opset=args.opset, runtimes=args.runtimes,
+                      **saves)
 
     from onnxgru.commands.convert_cmd import convert  # noqa: PLC0415
 
-    return convert(args.source, target, settings, options, target_kind=args.target)
+    return convert(args.source, target, settings, options, target_kind=args.target, **saves)
 
 
 def _warn_unused_tolerances(report, settings) -> None:

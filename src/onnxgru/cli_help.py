@@ -49,7 +49,9 @@ examples:
   onnxgru check --tf model.pb --torch port.pt --onnx model.onnx
   onnxgru check --tf model.h5 --torch port.pt --runtimes onnxruntime,openvino-f32
   onnxgru check --tf model.pb --torch port.pt --junit junit.xml --markdown comment.md -q
-  onnxgru check --tf model.pb --torch port.pt --ignore GRU009 --fail-on warning""",
+  onnxgru check --tf model.pb --torch port.pt --ignore GRU009 --fail-on warning
+  onnxgru check --tf model.pb --onnx model.onnx --save-outputs golden.npz   on the training machine
+  onnxgru check --onnx model.onnx --against golden.npz                      on the deployment machine""",
     "export tf": """\
 examples:
   onnxgru export tf model.pb -o model.onnx

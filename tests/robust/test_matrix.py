@@ -307,7 +307,7 @@ def test_unreadable_inputs_file(command: str, how: str, env: Env, refused) -> No
         np.save(env.tmp / "x.npy", np.ones((2, 3, 5), np.float32))
         npz = env.tmp / "x.npy"
     refused(argv(command, env.good(command), env) + ["--inputs", npz],
-            ("not a readable .npz", "does not exist"), env.watch, env.markers)
+            ("not a readable .npz", "does not exist", "pickled Python objects"), env.watch, env.markers)
 
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=MARKS[_family_of(c)]) for c in COMMANDS])

@@ -17,11 +17,13 @@ from onnxgru.core.findings import Finding
 from onnxgru.core.model import LoadedModel
 from onnxgru.entries import Example
 from onnxgru.errors import UserError
+from onnxgru.files import Output
 from onnxgru.progress import Progress
 from onnxgru.report import Report
 from onnxgru.runtimes.probe import ProbePool
 from onnxgru.sources.load import KIND_NAMES, LoadOptions, kind_of, load
 from onnxgru.sources.onnx_model import from_proto
+from onnxgru.verify import golden
 from onnxgru.verify.pipeline import Verification, verify
 from onnxgru.verify.settings import Settings
 
@@ -52,7 +54,14 @@ def check(
     progress: Progress | None = None,
     groups: Sequence[Group] | None = None,
     example: Example | None = None,
+    *,
+    save_inputs: Output | None = None,
+    save_outputs: Output | None = None,
+    against: str | None = None,
 ) -> Report:
+    """``save_inputs`` and ``save_outputs`` are written when the check is done (``Verification.save``); ``against``
+    is a golden file whose inputs every model is fed and whose saved executions this check's are held against, by
+    label. These need one group of sources."""
     settings = settings or Settings()
     options = options or LoadOptions()
     progress = progress or Progress()
@@ -67,6 +76,12 @@ def check(
             raise UserError("give at least one source with --tf, --torch or --onnx (with none, `onnxgru check` checks "
                             "the bundled example).")
         groups = [Group("", tf, torch, onnx)]
+    if len(groups) > 1 and (save_inputs or save_outputs or against):
+        raise UserError("--save-inputs, --save-outputs and --against need the sources of one check (--tf, --torch, "
+                        "--onnx); the bundled example runs its groups on inputs of their own.")
+    if against and settings.inputs_file:
+        raise UserError(f"--against feeds the inputs saved in {against!r}; leave out --inputs.")
+    saved = golden.read(against) if against else None
 
     done: list[Verification] = []
     # the runtimes' children import while this process loads and exports
@@ -75,8 +90,9 @@ def check(
             models = _load(group, options, progress)
             export = _exporter(settings, options, group)
             done.append(verify(models, settings, fixed=options.fixed, runtimes=names, export=export, pool=pool,
-                               progress=progress))
+                               progress=progress, against=saved, keep=save_outputs is not None))
     progress.done()
+    done[0].save("check", settings, save_inputs, save_outputs)
     return merge(done, example)
 
 

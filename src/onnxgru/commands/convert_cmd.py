@@ -33,7 +33,7 @@ TARGETS = ("exact", "nn.GRU")
 
 def convert(
     source: str, output: Output | None, settings: Settings | None = None, options: LoadOptions | None = None,
-    target_kind: str = "exact",
+    target_kind: str = "exact", save_inputs: Output | None = None,
 ) -> Report:
     settings = settings or Settings()
     options = options or LoadOptions()
@@ -75,6 +75,7 @@ def convert(
     if output is not None and (v.report("convert") or target_kind == "nn.GRU"):
         output.write(converted.data)
         written = True
+    v.save("convert", settings, save_inputs, None)
     details = ConvertDetails(
         target_kind, converted.module, model.time_major, converted.model.dtype if converted.model else model.dtype,
         max_abs, str(output or ""), written, whole=plan is not None,

@@ -33,6 +33,7 @@ def export(
     exporter: str = "torchscript",
     opset: int | None = None,
     runtimes: str | None = None,
+    save_inputs: Output | None = None,
 ) -> Report:
     settings = settings or Settings()
     options = options or LoadOptions()
@@ -65,6 +66,7 @@ def export(
     if output is not None and result.proto is not None and _onnxruntime_agrees(v):
         output.write(result.proto.SerializeToString())
         written = True
+    v.save(f"export {framework}", settings, save_inputs, None)
     details = replace(result.details, gru_nodes=gru_nodes, written=written, output=str(output or ""))
     return v.report(f"export {framework}", export=details)
 

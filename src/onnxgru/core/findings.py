@@ -240,6 +240,28 @@ def nothing_ran(command: str, executions: int, runtime_rows: int) -> Finding:
         "--runtimes, or the inputs the model needs)."), command)
 
 
+def golden_unmatched(path: str, unsaved: list[str], unmade: list[str], held: bool) -> list[Finding]:
+    """GRU011 for ``check --against``: the executions of this check that the golden file has no saved counterpart
+    for, and the saved ones this check did not make, each said once; an error when no execution was held against
+    it, for the check was asked to hold them (no pass on nothing)."""
+    out = []
+    if unsaved:
+        out.append(_make("GRU011", f"{', '.join(unsaved)} {'has' if len(unsaved) == 1 else 'have'} no saved "
+                         f"counterpart in {path}, so {'it was' if len(unsaved) == 1 else 'they were'} not held "
+                         "against saved outputs (executions pair by label: the same source file name, the same "
+                         "runtime).", f"{', '.join(unsaved)} vs {path}"))
+    if unmade:
+        out.append(_make("GRU011", f"{path} holds saved outputs of {', '.join(unmade)}, which this check did not run "
+                         "(not given, or a runtime not installed here or refusing the model), so "
+                         f"{'it was' if len(unmade) == 1 else 'they were'} not compared.",
+                         f"{path}: {', '.join(unmade)}"))
+    if not held and (unsaved or unmade):
+        out.append(Finding("GRU011", "error", f"no execution of this check has a saved counterpart in {path}, so "
+                           "nothing was held against it and this is no pass for --against: give the sources and "
+                           "runtimes the golden file was saved with.", f"--against {path}"))
+    return out
+
+
 def not_exported(model: str) -> Finding:
     """GRU011 as an error: an export the command needed could not be made."""
     return Finding("GRU011", "error", f"{model} could not be exported to ONNX, so no runtime ran it.",

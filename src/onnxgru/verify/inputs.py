@@ -11,6 +11,7 @@ models' own input names (``x`` and ``h0`` also work: the sequence batch-major, t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,19 +25,34 @@ from onnxgru.files import existing
 from onnxgru.verify.settings import Settings
 
 
+@dataclass(frozen=True, eq=False)
+class Given:
+    """Arrays given by the models' input names, and where from: ``--inputs FILE.npz``, or the inputs a golden file
+    was made with (``check --against``)."""
+
+    arrays: dict[str, np.ndarray]
+    flag: str  # how a message names them: "--inputs 'in.npz'"
+    how: str  # how the report says where the inputs came from
+
+
 def make_inputs(
-    models: Sequence[LoadedModel], settings: Settings, fixed: dict[str, np.ndarray] | None = None
+    models: Sequence[LoadedModel], settings: Settings, fixed: dict[str, np.ndarray] | None = None,
+    given_arrays: Given | None = None,
 ) -> Inputs:
-    """The same inputs for every model: the user's ``--inputs`` file and ``--input`` values, the rest generated."""
+    """The same inputs for every model: the user's ``--inputs`` file (or ``given_arrays``) and ``--input`` values,
+    the rest generated."""
     named = {k: np.asarray(v) for m in models for k, v in m.fixed.items()}
     named.update({k: np.asarray(v) for k, v in (fixed or {}).items()})
     given: dict[int, np.ndarray] = {}
     h0 = lens = None
     source = ""
-    if settings.inputs_file:
-        arrays = read_npz(settings.inputs_file)
-        source = f"from {settings.inputs_file}"
-        given, h0, lens, extra = _by_name(arrays, models, settings.inputs_file)
+    if given_arrays is None and settings.inputs_file:
+        given_arrays = Given(read_npz(settings.inputs_file), f"--inputs {settings.inputs_file!r}",
+                             f"from {settings.inputs_file}")
+    flag = given_arrays.flag if given_arrays else "--input"
+    if given_arrays:
+        source = given_arrays.how
+        given, h0, lens, extra = _by_name(given_arrays.arrays, models, given_arrays.flag)
         named.update(extra)
     _refuse_missing_feeds(models, named)
     ports = _data_ports(models)
@@ -52,7 +68,7 @@ def make_inputs(
         shape = _shape(column, batch, settings, k) if k not in given else []
         if k in given:
             value = np.asarray(given[k])
-            _check_given(value, column, port, settings.inputs_file or "")
+            _check_given(value, column, port, flag)
         else:
             outputs = max([(m.hidden_size or 0) * m.state_rows for m in models], default=0)  # the GRUs' outputs
             inp.check_sizes(batch, shape[1] if len(shape) > 1 else 1,
@@ -62,7 +78,7 @@ def make_inputs(
         if k == 0 and port.time_axis is not None and value.ndim > 1:
             steps = int(value.shape[1])
         data.append(value)
-    h0, state_said = _state(models, batch, h0, rng, settings)
+    h0, state_said = _state(models, batch, h0, rng, flag)
     said += state_said
     generated = f"generated: numpy default_rng({settings.seed}): " + "; ".join(said) if said else ""
     how = ", ".join(filter(None, [source, generated]))
@@ -176,28 +192,29 @@ def _shape(column: list[tuple[LoadedModel, Port]], batch: int, settings: Setting
     return out
 
 
-def _check_given(value: np.ndarray, column: list[tuple[LoadedModel, Port]], port: Port, where: str) -> None:
+def _check_given(value: np.ndarray, column: list[tuple[LoadedModel, Port]], port: Port, flag: str) -> None:
     rank = len(_canonical_dims(port)) if port.shape is not None else value.ndim
     dims = [None if a == 0 else _fixed(column, a) for a in range(rank)]
     words = ["batch", "steps" if port.time_axis is not None else "features"] + ["features"] * max(rank - 2, 0)
     wanted = [w if d is None else (f"{d} {w}" if w != "batch" else str(d)) for d, w in zip(dims, words)]
     if value.ndim != rank or any(d is not None and value.shape[a] != d for a, d in enumerate(dims)):
         said = "(" + ", ".join(wanted) + ")"
-        raise UserError(f"--inputs {where!r} gives {port.name!r} of shape {value.shape} but the model takes rank "
+        raise UserError(f"{flag} gives {port.name!r} of shape {value.shape} but the model takes rank "
                         f"{rank}: {said}, batch first; reshape it.")
     if np.dtype(port.dtype).kind == "f" and not port.vocab and not np.issubdtype(value.dtype, np.floating):
-        raise UserError(f"--inputs gives {port.name!r} as {value.dtype}, but the model takes floating point values.")
+        raise UserError(f"{flag} gives {port.name!r} as {value.dtype}, but the model takes floating point values.")
     if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
         raise UserError(f"the given {port.name} contains NaN or Inf; give finite inputs.")
     if port.vocab and value.size and (value.min() < 0 or value.max() >= port.vocab):
-        raise UserError(f"--inputs gives ids for {port.name!r} outside the embedding's vocabulary 0..{port.vocab - 1}.")
+        raise UserError(f"{flag} gives ids for {port.name!r} outside the embedding's vocabulary "
+                        f"0..{port.vocab - 1}.")
     inp.check_sizes(value.shape[0] if value.ndim else 1, value.shape[1] if value.ndim > 1 else 1,
                     int(np.prod(value.shape[2:], dtype=np.int64)))
 
 
 # --- the initial state -----------------------------------------------------------------------------------------
 def _state(models: Sequence[LoadedModel], batch: int, given: np.ndarray | None, rng: np.random.Generator,
-           settings: Settings) -> tuple[np.ndarray | None, list[str]]:
+           flag: str) -> tuple[np.ndarray | None, list[str]]:
     with_layers = [m for m in models if m.layers]
     rows = {m.state_rows for m in with_layers}
     hidden = {m.hidden_size for m in with_layers}
@@ -210,14 +227,14 @@ def _state(models: Sequence[LoadedModel], batch: int, given: np.ndarray | None, 
             raise UserError("the given h0 contains NaN or Inf; give finite inputs.")
         if not feed:
             takes = [m.role for m in with_layers if not m.accepts_h0]
-            raise UserError(f"--inputs gives h0, but {', '.join(takes) or 'the models'} take(s) no initial state "
+            raise UserError(f"{flag} gives h0, but {', '.join(takes) or 'the models'} take(s) no initial state "
                             "(or not the same one); remove h0 from the file.")
         expected = (rows.pop(), batch, hidden.pop())
         if given.ndim == 2 and expected[0] == 1:
             given = given[None]
         if given.shape != expected:
             raise UserError(
-                f"--inputs gives h0 of shape {given.shape} but the model's initial state is {expected} "
+                f"{flag} gives h0 of shape {given.shape} but the model's initial state is {expected} "
                 "(layers*directions, batch, hidden); for one layer (batch, hidden) works too."
             )
         return given, []
@@ -247,9 +264,9 @@ def _refuse_missing_feeds(models: Sequence[LoadedModel], named: dict[str, np.nda
 
 
 # --- --inputs FILE.npz -------------------------------------------------------------------------------------------
-def _by_name(arrays: dict[str, np.ndarray], models: Sequence[LoadedModel], where: str) -> tuple:
+def _by_name(arrays: dict[str, np.ndarray], models: Sequence[LoadedModel], flag: str) -> tuple:
     """Arrays of an ``--inputs`` file by what they are: data by position (canonical), the initial state, lengths,
-    and fixed feeds by name."""
+    and fixed feeds by name (a TensorFlow input named with or without its ``:0``)."""
     data: dict[int, np.ndarray] = {}
     h0 = lens = None
     named: dict[str, np.ndarray] = {}
@@ -261,10 +278,11 @@ def _by_name(arrays: dict[str, np.ndarray], models: Sequence[LoadedModel], where
         if key == "h0":
             h0 = np.asarray(value)
             continue
-        hit = next(((m, p) for m in models for p in m.signature.inputs if p.name in (key, f"{key}:0")), None)
+        hit = next(((m, p) for m in models for p in m.signature.inputs
+                    if p.name in (key, f"{key}:0", key.removesuffix(":0"))), None)
         if hit is None:
             known = sorted({p.name for m in models for p in m.signature.inputs})
-            raise UserError(f"--inputs {where!r} holds {key!r}, which is not an input of the model(s); their inputs "
+            raise UserError(f"{flag} holds {key!r}, which is not an input of the model(s); their inputs "
                             f"are {', '.join(repr(n) for n in known)}: name each array after the input it feeds (the "
                             "sequence may be named 'x', the initial state 'h0').")
         m, p = hit
@@ -278,28 +296,47 @@ def _by_name(arrays: dict[str, np.ndarray], models: Sequence[LoadedModel], where
         else:
             named[p.name] = np.asarray(value)
     if not data:
-        raise UserError(f"--inputs {where!r} holds no data input; name the arrays after the model's inputs (the "
+        raise UserError(f"{flag} holds no data input; name the arrays after the model's inputs (the "
                         "sequence may be named 'x').")
     return data, h0, lens, named
 
 
-def read_npz(path: str) -> dict[str, np.ndarray]:
-    p = existing(path, "inputs")
+def by_name(model: LoadedModel, inputs: Inputs) -> dict[str, np.ndarray]:
+    """The inputs as ``model`` was fed them, by its input names: what ``--inputs`` reads back to the same inputs
+    (``--save-inputs``). The names ``x`` and ``h0`` hold the canonical form there (batch-major; every row of the
+    stack's state), so a model input of that name is saved in that form; a value given for another model's input
+    (``--input NAME=VALUE``) is kept by its name."""
+    out = inp.feeds(model.signature, inputs)
+    data, states = model.signature.data, model.signature.by_role("state")
+    if "x" in out and data and data[0].name == "x":
+        out["x"] = np.asarray(inputs.data[0]).astype(data[0].dtype, copy=False)
+    if "h0" in out and inputs.h0 is not None and [p.name for p in states] == ["h0"] and model.accepts_h0:
+        out["h0"] = inputs.h0.astype(states[0].dtype, copy=False)
+    taken = {k for p in model.signature.inputs for k in (p.name, f"{p.name}:0", p.name.split(":")[0])}
+    out.update({k: np.asarray(v) for k, v in inputs.named.items() if k not in taken})
+    return out
+
+
+def read_npz(path: str, flag: str = "--inputs") -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file (``flag`` names it in a message), bounded before any is decompressed; no
+    pickles."""
+    p = existing(path, flag)
     try:
         with np.load(p, allow_pickle=False) as data:
-            _check_stored_sizes(p, data)
+            _check_stored_sizes(p, data, flag)
             return {k: data[k] for k in data.files}
     except UserError:
         raise
     except Exception as exc:
         raise UserError(
-            f"--inputs {str(p)!r} is not a readable .npz file ({type(exc).__name__}); save it with numpy.savez."
+            f"{flag} {str(p)!r} is not a readable .npz file ({type(exc).__name__}); save it with numpy.savez."
         ) from None
 
 
-def _check_stored_sizes(path: Path, data: np.lib.npyio.NpzFile) -> None:
+def _check_stored_sizes(path: Path, data: np.lib.npyio.NpzFile, flag: str) -> None:
     """Refuse an archive whose arrays would be absurdly large, from their headers (values and bytes: a void dtype
-    ``|V1073741824`` makes one value a gigabyte) and the zip's declared sizes, before decompressing any."""
+    ``|V1073741824`` makes one value a gigabyte) and the zip's declared sizes, before decompressing any; and one that
+    holds pickled Python objects, which would run code to load."""
     archive = data.zip
     assert archive is not None  # np.load of a .npz keeps its zip open
     members = set(archive.namelist())
@@ -307,10 +344,13 @@ def _check_stored_sizes(path: Path, data: np.lib.npyio.NpzFile) -> None:
         member = archive.getinfo(f"{name}.npy" if f"{name}.npy" in members else name)
         with archive.open(member) as f:
             shape, dtype = inp.npy_header(f)  # type: ignore[arg-type]  # a zip member reads as a binary file
+        if dtype.hasobject:
+            raise UserError(f"{flag} {str(path)!r} holds {name!r} as pickled Python objects, which onnxgru does not "
+                            "load; save plain numeric arrays.")
         values = int(np.prod(shape, dtype=object))
         size = max(values * dtype.itemsize, member.file_size)
         if values > inp.MAX_ELEMENTS or size > inp.MAX_BYTES:
             raise UserError(
-                f"--inputs {str(path)!r} holds {name!r} of shape {shape} and dtype {dtype.str}, more than "
+                f"{flag} {str(path)!r} holds {name!r} of shape {shape} and dtype {dtype.str}, more than "
                 f"{inp.MAX_ELEMENTS:,} values or {inp.MAX_BYTES:,} bytes; give smaller inputs."
             )

@@ -6,7 +6,8 @@ models run in every runtime of ``runtimes`` (in child processes, through the pro
 None, in ONNX Runtime in this process (``compare``). ``export``, when given, turns each native into an ONNX model
 that then runs in the runtimes too (``check``). The first model is the baseline: natives are held against it; an
 export's runs against the native it came from; given ONNX models' runs against the baseline, or, with no native,
-against ONNX Runtime's run of the same file.
+against ONNX Runtime's run of the same file. With ``against`` (a golden file, ``check --against``) the saved inputs
+are fed and every execution is also held against the saved execution of its label.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from onnxgru.core.model import LoadedModel, Run
 from onnxgru.core.numerics import PairResult
 from onnxgru.core.taps import LayerCheck
 from onnxgru.entries import ConvertDetails, Example, ExportDetails, InputsEntry, ModelEntry, RuntimeResult
+from onnxgru.files import Output
 from onnxgru.progress import Progress
 from onnxgru.report import Report
 from onnxgru.runtimes import RuntimeRefused, cuda_rules
 from onnxgru.runtimes.limits import known_limits, loops_with_scan_outputs
+from onnxgru.verify import golden as G
 from onnxgru.verify import pairs as P
+from onnxgru.verify.golden import Golden
 from onnxgru.verify.inputs import make_inputs
 from onnxgru.verify.settings import Settings
 
@@ -66,6 +70,9 @@ class Verification:
     cache: dict = field(default_factory=dict)  # executions made on the way (a source run without its initial state)
     references: T.References = field(default_factory=T.References)  # the reference GRU's runs on the taps
     held: int = 0  # outputs held between two executions (a runtime's unrecorded pairs included)
+    made: list[Execution] | None = None  # every execution, each runtime's included, when kept (--save-outputs)
+    golden: Golden | None = None  # saved executions, each held against this verification's of its label (--against)
+    labels: list[str] = field(default_factory=list)  # every execution's label, when held against ``golden``
 
     def report(self, command: str, *, export: ExportDetails | None = None, convert: ConvertDetails | None = None,
                example: Example | None = None) -> Report:
@@ -78,6 +85,15 @@ class Verification:
         return Report(command, InputsEntry.of(self.inputs), tuple(ModelEntry.of(m) for m in self.models),
                       tuple(self.pairs), tuple(self.runtimes), tuple(findings), export=export, convert=convert,
                       example=example, checks=tuple(self.checks))
+
+    def save(self, command: str, settings: Settings, inputs_to: Output | None, outputs_to: Output | None) -> None:
+        """``--save-inputs``: the inputs fed, by the first model's input names; ``--save-outputs``: those and every
+        execution's outputs and GRU taps (a golden file: ``check --against``)."""
+        if inputs_to is not None:
+            inputs_to.write(G.inputs_file(self.models[0], self.inputs))
+        if outputs_to is not None:
+            made = [(e.label, e.run, e.model, e.runtime) for e in (self.executions if self.made is None else self.made)]
+            outputs_to.write(G.outputs_file(command, self.models[0], self.inputs, made, settings))
 
 
 @dataclass(frozen=True)
@@ -103,14 +119,17 @@ def verify(
     pool: ProbePool | None = None,
     progress: Progress | None = None,
     inputs: Inputs | None = None,
+    against: Golden | None = None,
+    keep: bool = False,
 ) -> Verification:
+    """``keep``: every execution's run is kept (``Verification.made``), a runtime's too, for ``save``."""
     settings = settings or Settings()
     progress = progress or Progress(False)
     in_runtimes = runtimes is not None and pool is not None
     onnx_models = [m for m in models if m.kind == "onnx" and in_runtimes]
     natives = [m for m in models if m not in onnx_models]
-    inputs = inputs or make_inputs(models, settings, fixed)
-    v = Verification(inputs, list(models))
+    inputs = inputs or make_inputs(models, settings, fixed, against.given if against else None)
+    v = Verification(inputs, list(models), made=[] if keep else None, golden=against)
     baseline = models[0]
     for m in models:
         v.findings += m.findings
@@ -131,6 +150,7 @@ def verify(
             continue
         native_runs[id(m)] = e
         v.executions.append(e)
+        _made(v, e)
     if export is not None:
         for m in natives:
             progress(f"exporting {m.role} to ONNX")
@@ -152,6 +172,7 @@ def verify(
     for e in v.executions:
         _hold(v, e, settings, record=True)
         _check_taps(v, e, settings)
+        _hold_golden(v, e, settings)
     for m, ticket in queued:
         v.findings += cuda_findings(m)
         if id(m) not in gathered:
@@ -160,6 +181,7 @@ def verify(
             v.executions[0] if v.executions and m is not baseline else None)
         _runtime_rows(v, gathered.get(id(m)) or pool.results(ticket), m, source, settings)  # type: ignore[union-attr]
     v.findings += discrimination(baseline, v.executions, settings, v.references)
+    v.findings += _golden_unmatched(v)
     v.references.clear()  # the runs go with the verification's end, not with the report's
     return v
 
@@ -254,6 +276,7 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
     e = Execution(f"{name}({m.role})", m, run, name)
     e.against = _without_state(v, source, m, settings) if source is not None else next(
         (x for x in v.executions if x.model is m and x.runtime == "onnxruntime"), None)
+    _made(v, e)
     checks = [T.check(e.label, t, m.layers, settings.atol, settings.rtol, v.references)
               for t in T.checkable(run.taps, m.layers)]
     # a runtime at reduced precision (OpenVINO's bf16 default) is a warning, GRU008, as long as precision is all the
@@ -270,6 +293,7 @@ def _runtime_row(v: Verification, name: str, res: ProbeResult, m: LoadedModel, s
     v.findings += found  # the root cause first: the whole outputs' disagreement follows from it
     paired = _hold(v, e, settings, record=name == "onnxruntime", quiet=reduced, cause=found[0].ref if found else "",
                    known=known, one_model=True)
+    _hold_golden(v, e, settings)
     whole = max((p.max_abs for p in paired.pairs), default=None)
     figures = [x for x in (whole, *(c.max_abs for c in checks)) if x is not None]
     max_abs = max(figures) if figures else None
@@ -332,15 +356,17 @@ def cuda_findings(m: LoadedModel) -> list[Finding]:
 
 # --- pairs and GRU checks ---------------------------------------------------------------------------------------
 def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True, quiet: bool = False,
-          cause: str = "", known: str | None = None, one_model: bool = False) -> P.Paired:
+          cause: str = "", known: str | None = None, one_model: bool = False, by_value: bool | None = None
+          ) -> P.Paired:
     """Every output of ``e`` against its reference execution; with ``record`` the pairs go in the report. A failed
     pair is GRU010, localised with the taps (unless ``quiet``: a reduced-precision runtime says GRU008 instead);
-    with ``one_model`` (a runtime's run of a model) an output that comes back in another shape is GRU010 too."""
+    with ``one_model`` (a runtime's run of a model) an output that comes back in another shape is GRU010 too.
+    Outputs pair by value for a conversion (``LoadedModel.ours``) unless ``by_value`` says."""
     ref = e.against
     if ref is None:
         return P.Paired((), ())
     paired = P.pair_outputs(e.label, e.run, ref.label, ref.run, settings.tolerance, v.inputs.steps,
-                            by_value=e.model.ours, one_model=one_model)
+                            by_value=e.model.ours if by_value is None else by_value, one_model=one_model)
     v.held += len(paired.pairs)
     if record:
         v.pairs += paired.pairs
@@ -356,6 +382,34 @@ def _hold(v: Verification, e: Execution, settings: Settings, record: bool = True
         said, why = P.explain(loc, diff)
         v.findings += [F.disagreement(p, said=said, cause=why or cause) for p in failed]
     return paired
+
+
+def _made(v: Verification, e: Execution) -> None:
+    if v.made is not None:
+        v.made.append(e)
+
+
+def _hold_golden(v: Verification, e: Execution, settings: Settings) -> None:
+    """``e`` against the saved execution of its label (``check --against``), as any two executions of one model:
+    every output paired by name, a difference GRU010 with its error per step, localised with both runs' GRU taps."""
+    if v.golden is None:
+        return
+    v.labels.append(e.label)
+    label = G.unique_labels(v.labels)[-1]
+    saved = v.golden.executions.get(label)
+    if saved is not None:
+        _hold(v, replace(e, against=Execution(f"golden:{label}", e.model, saved)), settings, one_model=True,
+              by_value=False)
+
+
+def _golden_unmatched(v: Verification) -> list[Finding]:
+    """What ``--against`` could not hold, each said once: this check's executions with no saved counterpart, saved
+    executions this check did not make; an error when nothing was held against the golden file."""
+    if v.golden is None:
+        return []
+    made, saved = G.unique_labels(v.labels), list(v.golden.executions)
+    return F.golden_unmatched(v.golden.path, [x for x in made if x not in saved], [x for x in saved if x not in made],
+                              held=any(x in saved for x in made))
 
 
 def _check_taps(v: Verification, e: Execution, settings: Settings) -> None:
