@@ -434,7 +434,8 @@ def _read(args: argparse.Namespace, models: list[str]) -> list[Path]:
 
 def _outputs(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, Output | str | None], Output | None]:
     """The report files, checked before any work; ``"-"`` for standard output (at most one)."""
-    given = [getattr(args, key, None) for key in ("json", "junit", "markdown", "plot", "output")]
+    given = [getattr(args, key, None) for key in ("json", "junit", "markdown", "plot", "output", "save_inputs",
+                                                  "save_outputs")]
     sources = _read(args, models) if any(v is not None and v not in STDOUT for v in given) else []
     outputs: dict[str, Output | str | None] = {}
     for key in ("json", "junit", "markdown", "plot"):
