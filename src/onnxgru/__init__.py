@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Report", "UserError", "VerificationError", "__version__", "check", "compare", "convert", "explain", "export",
-    "inspect",
+    "fix", "inspect",
 ]
 
 PathLike = str | os.PathLike
@@ -200,6 +200,24 @@ def convert(
     settings, opts = _settings_and_options(options)
     (to_inputs,) = _saves(force, [src, *([settings.inputs_file] if settings.inputs_file else [])], save_inputs)
     return run(src, path, settings, opts, target_kind=target, save_inputs=to_inputs)
+
+
+def fix(
+    port: PathLike, like: PathLike, output: PathLike | None = None, runtimes: str | Sequence[str] | None = None, *,
+    force: bool = False, **options: Any,
+) -> Report:
+    """Reorder the GRU weights of a PyTorch port (TorchScript or a state dict) to match ``like``, the model it was
+    ported from (see ``onnxgru fix``); ``output`` is written only when the fixed port passes the check against
+    ``like`` (without ``output``: checked, not written)."""
+    from onnxgru.commands.fix_cmd import fix as run
+
+    (src,), (ref,) = _paths(port, "port"), _paths(like, "like")
+    _checked(("fix", src, ("torch",)), ("--like", ref, None))
+    target = Output.checked(output, force, [src, ref])
+    if runtimes is not None and not isinstance(runtimes, str):
+        runtimes = ",".join(runtimes)
+    settings, opts = _settings_and_options(options)
+    return run(src, ref, target, runtimes, settings, opts)
 
 
 def __getattr__(name: str) -> Any:

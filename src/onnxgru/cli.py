@@ -39,7 +39,7 @@ from onnxgru.verify.settings import (
 from onnxgru.version import __version__
 
 STDOUT = ("-", "/dev/stdout")
-COMMANDS = ("inspect", "compare", "check", "export", "convert", "explain")
+COMMANDS = ("inspect", "compare", "check", "export", "convert", "fix", "explain")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -321,6 +321,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         _source_flags(p, torch=False)
         _report_flags(p, plot=False)
 
+    if want("fix"):
+        p = sub.add_parser("fix", help="reorder a PyTorch port's GRU weights to match its source (GRU004)",
+                           epilog=_epilog("fix"),
+                           description="Reorder the GRU weights of a PyTorch port that were copied in the wrong gate "
+                           "order or orientation (what GRU004 names), write the port in its own form (TorchScript or "
+                           "state dict), and write it only when it passes the check against its source.")
+        p.add_argument("port", metavar="PORT", help="the PyTorch port: TorchScript or a state dict")
+        p.add_argument("--like", required=True, metavar="SOURCE", help="the model it was ported from (any source)")
+        p.add_argument("-o", "--output", required=True, metavar="FIXED.pt", help="the fixed port to write")
+        _runtimes_flag(p, "the runtimes the fixed port is checked in (default: all installed)")
+        _common_run(p)
+        _source_flags(p)
+        _report_flags(p, plot=False)
+
     if want("explain"):
         p = sub.add_parser("explain", help="what a finding code means and how to fix it", epilog=EXAMPLES["explain"],
                            description="Explain a finding code (GRU001-GRU011): its cause and its fix.")
@@ -491,6 +505,8 @@ def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
         sources = [(f"export {args.framework}", args.source, ("tf", "keras") if args.framework == "tf" else ("torch",))]
     if args.command == "convert":
         sources = [("convert", args.source, ("tf", "keras"))]
+    if args.command == "fix":
+        sources = [("fix", args.port, ("torch",)), ("--like", args.like, None)]
     check_sources(sources)
     if getattr(args, "inputs", None):
 
@@ -594,6 +610,10 @@ def _dispatch(args: argparse.Namespace, settings, options, target: Output | None
                       exporter=getattr(args, "exporter", "torchscript"), opset=args.opset, runtimes=args.runtimes,
                       **saves)
 
+    if args.command == "fix":
+        from onnxgru.commands.fix_cmd import fix  # noqa: PLC0415
+
+        return fix(args.port, args.like, target, args.runtimes, settings, options)
     from onnxgru.commands.convert_cmd import convert  # noqa: PLC0415
 
     return convert(args.source, target, settings, options, target_kind=args.target, **saves)

@@ -32,6 +32,7 @@ examples:
   onnxgru compare keras.h5 port.pt                attributes, weights and outputs of two models
   onnxgru export tf model.pb -o model.onnx        one fused ONNX GRU node per layer, verified
   onnxgru convert model.pb -o port.pt             a TensorFlow GRU as an exact PyTorch module
+  onnxgru fix port.pt --like keras.h5 -o new.pt   a port's GRU weights put in its source's gate order
   onnxgru explain GRU001                          what a finding means and how to fix it""",
     "inspect": """\
 examples:
@@ -65,6 +66,10 @@ examples:
 examples:
   onnxgru convert model.pb -o port.pt                  exact module (reset-before GRUs included)
   onnxgru convert keras.h5 -o port.pt --target nn.GRU  plain nn.GRU, with how far it is off""",
+    "fix": """\
+examples:
+  onnxgru fix port.pt --like model.keras -o fixed.pt    gate blocks copied in the wrong order, reordered
+  onnxgru fix gru_state_dict.pt --like model.onnx -o fixed.pt --batch-first --runtimes onnxruntime""",
     "explain": """\
 examples:
   onnxgru explain GRU001

@@ -1,6 +1,6 @@
 """The typed entries of a report: the models a command read, the inputs it fed, each runtime run, and what
-``export`` and ``convert`` wrote. Each is decided before the ``Report`` is built and knows nothing of how it is shown;
-``to_dict()`` gives what ``report.schema.json`` describes."""
+``export``, ``convert`` and ``fix`` wrote. Each is decided before the ``Report`` is built and knows nothing of how it
+is shown; ``to_dict()`` gives what ``report.schema.json`` describes."""
 
 from __future__ import annotations
 
@@ -198,6 +198,23 @@ class ConvertDetails:
         order = ("target", "module", "format", "time_major", "dtype", "max_abs", "output", "written", "whole",
                  "why_not_whole", "keys", "steps")
         return {k: out[k] for k in order if k in out}
+
+
+@dataclass(frozen=True)
+class FixDetails:
+    """What ``fix`` reordered in a PyTorch port and whether it wrote the result: only when the fixed port passes the
+    check against its source. ``repairs`` says, per layer it changed, what it moved; none: nothing to fix."""
+
+    port: str
+    like: str
+    format: str  # "torchscript" | "state dict": the port's own
+    output: str
+    written: bool
+    repairs: tuple[str, ...]
+    max_abs: float | None = None  # after the fix: the largest weight difference to the source (canonical, float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _kept(self)
 
 
 @dataclass(frozen=True)

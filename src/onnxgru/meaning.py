@@ -176,14 +176,17 @@ def headline(report: Report) -> str:
 
 
 def written_line(report: Report) -> str:
-    """For a command that writes a file (export, convert): "written: FILE", or "not written: why", else ''."""
-    said = report.export or report.convert
+    """For a command that writes a file (export, convert, fix): "written: FILE", or "not written: why", else ''."""
+    said = report.export or report.convert or report.fix
     if said is None or not said.output:
         return ""
     if said.written:
         return f"written: {said.output}"
     errors = [f for f in report.active_findings if f.severity == "error"]
-    why = f"{errors[0].code} {errors[0].message}" if errors else "nothing to write"
+    unchanged = report.fix is not None and not report.fix.repairs
+    why = f"{errors[0].code} {errors[0].message}" if errors else (
+        f"nothing to fix: the GRU weights of {report.fix.port} already equal {report.fix.like}'s" if unchanged
+        and report.fix is not None else "nothing to write")
     return f"not written: {said.output} ({why.rstrip('.')})"
 
 

@@ -26,6 +26,7 @@ from onnxgru.entries import (
     ConvertDetails,
     Example,
     ExportDetails,
+    FixDetails,
     InputsEntry,
     ModelEntry,
     RuntimeResult,
@@ -34,8 +35,8 @@ from onnxgru.meaning import covers, pair_where
 from onnxgru.render import markdown, text
 from onnxgru.version import SCHEMA_VERSION, __version__
 
-__all__ = ["FAIL_ON", "SCHEMA_VERSION", "ConvertDetails", "Example", "ExportDetails", "InputsEntry", "ModelEntry",
-           "Report", "RuntimeResult", "VerificationError", "covers", "pair_where", "schema"]
+__all__ = ["FAIL_ON", "SCHEMA_VERSION", "ConvertDetails", "Example", "ExportDetails", "FixDetails", "InputsEntry",
+           "ModelEntry", "Report", "RuntimeResult", "VerificationError", "covers", "pair_where", "schema"]
 
 FAIL_ON = ("error", "warning", "info")
 _RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # error 3, warning 2, info 1
@@ -68,6 +69,7 @@ class Report:
     findings: tuple[Finding, ...] = ()
     export: ExportDetails | None = None  # export commands
     convert: ConvertDetails | None = None
+    fix: FixDetails | None = None
     example: Example | None = None  # check of the bundled example
     checks: tuple[LayerCheck, ...] = ()  # every GRU tap held against the reference GRU on its own input
     ignore: frozenset[str] = frozenset()
@@ -134,7 +136,7 @@ class Report:
 
     @property
     def written_line(self) -> str:
-        """``written: FILE`` or ``not written: FILE (why)`` for export and convert; empty for other commands."""
+        """``written: FILE`` or ``not written: FILE (why)`` for export, convert and fix; empty for other commands."""
         return meaning.written_line(self)
 
     def with_policy(self, ignore: Iterable[str] = (), fail_on: str | None = None) -> Report:
@@ -173,7 +175,7 @@ class Report:
             "elapsed_s": self.elapsed_s,
             "gru_checks": [c.to_dict() for c in self.checks],
         }
-        for key in ("example", "export", "convert"):
+        for key in ("example", "export", "convert", "fix"):
             if (entry := getattr(self, key)) is not None:
                 out[key] = entry.to_dict()
         return out

@@ -92,6 +92,8 @@ WRONG_KIND = {
     " (`onnxgru export torch` exports PyTorch ones).",
     "export torch": "{path!r} is {kind} source; `onnxgru export torch` exports PyTorch models"
     " (`onnxgru export tf` exports TensorFlow and Keras ones).",
+    "fix": "fix rewrites a PyTorch port's GRU weights, but {path!r} is {kind} source; give the port's .pt file "
+    "(TorchScript or a state dict) and its source with --like.",
 }
 
 

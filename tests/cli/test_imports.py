@@ -47,7 +47,7 @@ def test_every_module_imports_without_loading_a_framework() -> None:
     assert "HEAVY []" in out.stdout, out.stdout
 
 
-@pytest.mark.parametrize("argv", [[], ["inspect"], ["compare"], ["check"], ["export"], ["convert"]])
+@pytest.mark.parametrize("argv", [[], ["inspect"], ["compare"], ["check"], ["export"], ["convert"], ["fix"]])
 def test_help_works(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*argv, "-h"])

@@ -141,3 +141,36 @@ def test_zero_biases_cannot_show_an_order_and_are_not_called_left_alone(rng: np.
     a2 = replace(a, B=c.B)
     [partial] = diff_layers("A", (a2,), "B", (c,))
     assert "B is in the right order" in partial.message and "Only part of the parameters" in partial.message
+
+
+@pytest.mark.parametrize("perm", [(1, 0, 2), (0, 2, 1), (2, 1, 0), (1, 2, 0), (2, 0, 1)])
+def test_every_gate_order_is_returned_as_data_and_undone(perm: tuple[int, int, int], rng: np.random.Generator) -> None:
+    """What GRU004 names, as the Reordering `onnxgru fix` applies: every order, rotations that move the candidate's
+    recurrent bias (reset-after keeps it apart) included."""
+    from onnxgru.core.diff import reordering
+
+    a = random_layer(rng, 5, 4, linear_before_reset=1)
+    b = permute_gates(a, perm)
+    how = reordering(a, b)
+    assert how is not None and not how.equal
+    assert reordering(a, how.apply(b)).equal  # type: ignore[union-attr]
+    held = "[" + "|".join("zrh"[g] for g in perm) + "]"  # b's block i holds gate perm[i]
+    assert f"in the order {held} instead of [z|r|h]" in diff_weights(a, b)
+    assert held in how.describe()
+
+
+def test_transpositions_and_swaps_are_undone(rng: np.random.Generator) -> None:
+    from onnxgru.core.diff import reordering
+
+    a = random_layer(rng, 4, 4, direction="bidirectional")
+    h = a.attrs.hidden_size
+    transposed = replace(a, W=np.concatenate([x.transpose(0, 2, 1) for x in np.split(a.W, 3, axis=1)], axis=1))
+    directions = replace(a, W=a.W[::-1], R=a.R[::-1], B=a.B[::-1])
+    biases = replace(a, B=np.concatenate([a.B[:, 3 * h :], a.B[:, : 3 * h]], axis=-1))
+    for b, said in ((transposed, "W: each gate block transposed"), (directions, "directions exchanged"),
+                    (biases, "biases (Wb, Rb) exchanged")):
+        how = reordering(a, b)
+        assert how is not None and said in how.describe()
+        assert reordering(a, how.apply(b)).equal  # type: ignore[union-attr]
+    assert reordering(a, replace(a, W=a.W + 0.1)) is None
+    assert reordering(a, a).equal  # type: ignore[union-attr]

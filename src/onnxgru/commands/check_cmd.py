@@ -65,7 +65,7 @@ def check(
     settings = settings or Settings()
     options = options or LoadOptions()
     progress = progress or Progress()
-    names = sorted(rt.parse(runtimes), key=lambda n: n != "onnxruntime")  # ONNX Runtime first: others are held to it
+    names = runtime_names(runtimes)
     flags = (("--tf", tf, {"tf", "keras"}), ("--torch", torch, {"torch"}), ("--onnx", onnx, {"onnx"}))
     for label, paths, kinds in flags:
         for p in paths:
@@ -85,15 +85,40 @@ def check(
 
     done: list[Verification] = []
     # the runtimes' children import while this process loads and exports
-    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
+    with _pool(names, options) as pool:
         for group in groups:
             models = _load(group, options, progress)
-            export = _exporter(settings, options, group)
-            done.append(verify(models, settings, fixed=options.fixed, runtimes=names, export=export, pool=pool,
-                               progress=progress, against=saved, keep=save_outputs is not None))
+            done.append(_verify(models, names, settings, options, pool, progress, against=saved,
+                                keep=save_outputs is not None))
     progress.done()
     done[0].save("check", settings, save_inputs, save_outputs)
     return merge(done, example)
+
+
+def check_loaded(
+    models: Sequence[LoadedModel], runtimes: str | None, settings: Settings, options: LoadOptions, progress: Progress
+) -> Verification:
+    """``check`` of models already loaded, the first the baseline: what ``fix`` verifies its result with."""
+    names = runtime_names(runtimes)
+    with _pool(names, options) as pool:
+        v = _verify(list(models), names, settings, options, pool, progress)
+    progress.done()
+    return v
+
+
+def runtime_names(runtimes: str | None) -> list[str]:
+    """The runtimes of ``--runtimes`` (all installed when None), ONNX Runtime first: the others are held to it."""
+    return sorted(rt.parse(runtimes), key=lambda n: n != "onnxruntime")
+
+
+def _pool(names: list[str], options: LoadOptions) -> ProbePool:
+    return ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget)
+
+
+def _verify(models: list[LoadedModel], names: list[str], settings: Settings, options: LoadOptions, pool: ProbePool,
+            progress: Progress, against: golden.Golden | None = None, keep: bool = False) -> Verification:
+    return verify(models, settings, fixed=options.fixed, runtimes=names, export=_exporter(settings, options),
+                  pool=pool, progress=progress, against=against, keep=keep)
 
 
 def merge(done: Sequence[Verification], example: Example | None = None) -> Report:
@@ -123,7 +148,7 @@ def _load(group: Group, options: LoadOptions, progress: Progress) -> list[Loaded
     return models
 
 
-def _exporter(settings: Settings, options: LoadOptions, group: Group) -> Callable:
+def _exporter(settings: Settings, options: LoadOptions) -> Callable:
     """Each native source's export, as ``export`` would write it, as an ONNX model the check runs in the runtimes."""
 
     def export(m: LoadedModel) -> tuple[LoadedModel | None, list[Finding]]:

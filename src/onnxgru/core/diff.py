@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -90,26 +90,118 @@ def diff_weights(
     sentence naming the gate permutation, transposition or direction swap that explains the difference: which tensors
     of ``b_name`` it touches (a partial swap, e.g. W and R but not the biases, is named as such), the slices to move,
     and the copy that usually causes it."""
+    how = reordering(la, lb, atol)
+    h = la.attrs.hidden_size
+    if how is not None and how.equal:
+        return ""
+    if how is not None and how.directions:
+        return (
+            f"{b_name} has the forward and backward directions swapped: the directions are swapped in W, R and B "
+            "(index 0 is forward, index 1 reverse; torch's *_reverse tensors hold the reverse direction)."
+        )
+    if how is not None and how.biases:
+        return (
+            f"the input and recurrent biases (Wb = B[:, 0:{3 * h}] and Rb = B[:, {3 * h}:{6 * h}]) of {b_name} "
+            "are swapped."
+        )
+    if how is not None:
+        return _explain(dict(how.gates), h, la, lb, a_name, b_name, a_kind, b_kind, index, how.blind)
+    lbr = la.attrs.linear_before_reset
+    Wa, Ra, Ba = _f64(la.W), _f64(la.R), merge_biases(la.B, lbr)
+    Wb, Rb, Bb = _f64(lb.W), _f64(lb.R), merge_biases(lb.B, lbr)
+    if _same(Wa, Wb, atol) and _same(Ra, Rb, atol):
+        return f"W and R are equal; the biases differ by up to {_max_diff(Ba, Bb):.3g}."
+    parts = [
+        f"{name} (max abs difference per gate: "
+        + ", ".join(f"{g} {_max_diff(gx, gy):.3g}" for g, gx, gy in zip(GATES, np.split(x, 3, 1), np.split(y, 3, 1)))
+        + ")"
+        for name, x, y in (("W", Wa, Wb), ("R", Ra, Rb))
+        if not _same(x, y, atol)
+    ]
+    if not _same(Ba, Bb, atol):
+        parts.append(f"B (max abs difference {_max_diff(Ba, Bb):.3g})")
+    return "they differ in " + "; ".join(parts) + "; no gate permutation or transposition explains it."
+
+
+@dataclass(frozen=True)
+class Reordering:
+    """How one layer's parameters map exactly onto another's: what GRU004 names, as data (``onnxgru fix`` applies
+    it). ``gates`` holds, for each of W, R and B, the gate order that puts the second layer's blocks where the
+    first has them (new block i is its block ``perm[i]``; the identity: already in place) or ``"transposed"`` (each
+    gate block of W or R transposed); ``directions``: forward and backward swapped; ``biases``: the input and
+    recurrent biases swapped. ``blind`` tensors have gate blocks all alike (zero biases): any order fits them."""
+
+    gates: Mapping[str, tuple[int, ...] | str] = field(default_factory=dict)
+    directions: bool = False
+    biases: bool = False
+    blind: tuple[str, ...] = ()
+
+    @property
+    def equal(self) -> bool:
+        return not (self.directions or self.biases) and all(v == _IDENTITY for v in self.gates.values())
+
+    def apply(self, layer: GRULayer) -> GRULayer:
+        """``layer``'s parameters reordered as the first layer holds them (the second layer of ``reordering``)."""
+        h = layer.attrs.hidden_size
+        W, R, B = layer.W, layer.R, layer.B
+        if self.directions:
+            W, R, B = W[::-1], R[::-1], B[::-1]
+        if self.biases:
+            B = np.concatenate([B[..., 3 * h :], B[..., : 3 * h]], axis=-1)
+        W, R = self._matrix(W, "W"), self._matrix(R, "R")
+        perm = self.gates.get("B", _IDENTITY)
+        assert isinstance(perm, tuple), perm  # a bias has no transposition
+        B = _bias_gates(B, perm, h)
+        return replace(layer, W=np.ascontiguousarray(W), R=np.ascontiguousarray(R), B=np.ascontiguousarray(B))
+
+    def _matrix(self, a: np.ndarray, name: str) -> np.ndarray:
+        how = self.gates.get(name, _IDENTITY)
+        return _gates(a, how, 1) if isinstance(how, tuple) else _transpose_gates(a)  # "transposed"
+
+    def describe(self) -> str:
+        """What ``apply`` moves, in a few words: ``W, R and B: gate blocks [r|z|h] put in [z|r|h] order``."""
+        if self.directions:
+            return "forward and backward directions exchanged in W, R and B"
+        if self.biases:
+            return "input and recurrent biases (Wb, Rb) exchanged"
+        said = []
+        by_change: dict[tuple[int, ...] | str, list[str]] = {}
+        for name, how in self.gates.items():
+            if how != _IDENTITY:
+                by_change.setdefault(how, []).append(name)
+        for how, names in by_change.items():
+            which = " and ".join(names) if len(names) < 3 else "W, R and B"
+            if how == "transposed":
+                said.append(f"{which}: each gate block transposed")
+            else:
+                assert isinstance(how, tuple)
+                said.append(f"{which}: gate blocks {_order(how)} put in [z|r|h] order")
+        return "; ".join(said)
+
+
+def reordering(la: GRULayer, lb: GRULayer, atol: float = 1e-6) -> Reordering | None:
+    """How ``lb``'s parameters map exactly onto ``la``'s (an ``equal`` Reordering when they already are), or None when
+    no gate permutation, transposition, direction swap or bias swap explains the difference. Biases are compared with
+    their equivalent split merged (``merge_biases``); the layers have the same shapes."""
     lbr = la.attrs.linear_before_reset
     Wa, Ra, Ba = _f64(la.W), _f64(la.R), merge_biases(la.B, lbr)
     Wb, Rb, Bb = _f64(lb.W), _f64(lb.R), merge_biases(lb.B, lbr)
 
     def same(x: np.ndarray, y: np.ndarray) -> bool:
-        return x.shape == y.shape and bool(np.allclose(x, y, atol=atol, rtol=1e-5))
+        return _same(x, y, atol)
 
     if same(Wa, Wb) and same(Ra, Rb) and same(Ba, Bb):
-        return ""
+        return Reordering({"W": _IDENTITY, "R": _IDENTITY, "B": _IDENTITY})
     h = la.attrs.hidden_size
     if Wa.shape[0] == 2 and same(Wa, Wb[::-1]) and same(Ra, Rb[::-1]) and same(Ba, Bb[::-1]):
-        return (
-            f"{b_name} has the forward and backward directions swapped: the directions are swapped in W, R and B "
-            "(index 0 is forward, index 1 reverse; torch's *_reverse tensors hold the reverse direction)."
-        )
-    # each tensor on its own: equal, or which gate order (or transposition) of it explains the difference
+        return Reordering(directions=True)
+    # each tensor on its own: equal, or which gate order (or transposition) of it explains the difference. The
+    # biases are reordered as stored, then merged: with reset-after the candidate's recurrent bias stays apart, so
+    # merging first would hide an order that moves the candidate block
     tensors = {
         "W": (Wa, Wb, lambda x, p: _gates(x, p, 1)),
         "R": (Ra, Rb, lambda x, p: _gates(x, p, 1)),
-        "B": (Ba, Bb, lambda x, p: _bias_gates(x, p, h)),
+        "B": (Ba, lb.B, lambda x, p: merge_biases(_bias_gates(x, p, h), lbr)),
     }
     explained: dict[str, tuple[int, ...] | str | None] = {}
     for name, (x, y, reorder) in tensors.items():
@@ -127,26 +219,17 @@ def diff_weights(
                 explained[name] = perm
                 blind.append(name)
     if all(v is not None for v in explained.values()):
-        return _explain(explained, h, la, lb, a_name, b_name, a_kind, b_kind, index, blind)
+        return Reordering({k: v for k, v in explained.items() if v is not None}, blind=tuple(blind))
     if same(Wa, Wb) and same(Ra, Rb):
         wb_a, rb_a = np.split(la.B.astype(np.float64), 2, axis=-1)
         wb_b, rb_b = np.split(lb.B.astype(np.float64), 2, axis=-1)
         if same(wb_a, rb_b) and same(rb_a, wb_b):
-            return (
-                f"the input and recurrent biases (Wb = B[:, 0:{3 * h}] and Rb = B[:, {3 * h}:{6 * h}]) of {b_name} "
-                "are swapped."
-            )
-        return f"W and R are equal; the biases differ by up to {_max_diff(Ba, Bb):.3g}."
-    parts = [
-        f"{name} (max abs difference per gate: "
-        + ", ".join(f"{g} {_max_diff(gx, gy):.3g}" for g, gx, gy in zip(GATES, np.split(x, 3, 1), np.split(y, 3, 1)))
-        + ")"
-        for name, x, y in (("W", Wa, Wb), ("R", Ra, Rb))
-        if not same(x, y)
-    ]
-    if not same(Ba, Bb):
-        parts.append(f"B (max abs difference {_max_diff(Ba, Bb):.3g})")
-    return "they differ in " + "; ".join(parts) + "; no gate permutation or transposition explains it."
+            return Reordering(biases=True)
+    return None
+
+
+def _same(x: np.ndarray, y: np.ndarray, atol: float) -> bool:
+    return x.shape == y.shape and bool(np.allclose(x, y, atol=atol, rtol=1e-5))
 
 
 _IDENTITY = (0, 1, 2)
@@ -309,7 +392,12 @@ def _transpose_gates(a: np.ndarray) -> np.ndarray:
 
 
 def _order(perm: tuple[int, ...]) -> str:
-    return "[" + "|".join(GATES[p] for p in perm) + "]"
+    """The order the blocks are in when ``perm`` puts them right: block ``perm[i]`` holds gate i (for a rotation that
+    is the inverse of ``perm``, not ``perm`` itself)."""
+    held = [""] * 3
+    for gate, block in enumerate(perm):
+        held[block] = GATES[gate]
+    return "[" + "|".join(held) + "]"
 
 
 def _swap_words(perm: tuple[int, ...]) -> str:

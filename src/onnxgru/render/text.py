@@ -43,7 +43,7 @@ def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
     hidden = False
     if groups:
         out += _findings(groups, width, verbosity, report)
-    if report.command != "check" or verbosity > 0:
+    if report.command not in ("check", "fix") or verbosity > 0:
         for m in report.models:
             out += ["", *_model_block(m, width)]
     if report.pairs:
@@ -65,11 +65,11 @@ def render(report: Report, verbosity: int = 0, width: int | None = None) -> str:
         else:
             out += _runtimes_not_ok(report, width)
             hidden = True
-    for key in ("export", "convert"):
+    for key in ("export", "convert", "fix"):
         if (entry := getattr(report, key)) is None:
             continue
         value = entry.to_dict()
-        if verbosity > 0 or _flat(value):
+        if verbosity > 0 or _flat(value) or key == "fix":  # what fix moved is its answer
             out += ["", *_section(key, value, width)]
         else:
             hidden = True

@@ -27,7 +27,15 @@ from onnxgru.core.inputs import Inputs
 from onnxgru.core.model import LoadedModel, Run
 from onnxgru.core.numerics import PairResult
 from onnxgru.core.taps import LayerCheck
-from onnxgru.entries import ConvertDetails, Example, ExportDetails, InputsEntry, ModelEntry, RuntimeResult
+from onnxgru.entries import (
+    ConvertDetails,
+    Example,
+    ExportDetails,
+    FixDetails,
+    InputsEntry,
+    ModelEntry,
+    RuntimeResult,
+)
 from onnxgru.files import Output
 from onnxgru.progress import Progress
 from onnxgru.report import Report
@@ -75,7 +83,7 @@ class Verification:
     labels: list[str] = field(default_factory=list)  # every execution's label, when held against ``golden``
 
     def report(self, command: str, *, export: ExportDetails | None = None, convert: ConvertDetails | None = None,
-               example: Example | None = None) -> Report:
+               fix: FixDetails | None = None, example: Example | None = None) -> Report:
         """The report. The one place a verdict meets the truth invariant: a pass needs at least one comparison that
         ran: two executions held against each other, or a GRU an execution ran held against the reference GRU on
         its own input; without one, the report says so as an error (never a pass on nothing)."""
@@ -84,7 +92,7 @@ class Verification:
             findings.append(F.nothing_ran(command, len(self.executions), len(self.runtimes)))
         return Report(command, InputsEntry.of(self.inputs), tuple(ModelEntry.of(m) for m in self.models),
                       tuple(self.pairs), tuple(self.runtimes), tuple(findings), export=export, convert=convert,
-                      example=example, checks=tuple(self.checks))
+                      fix=fix, example=example, checks=tuple(self.checks))
 
     def save(self, command: str, settings: Settings, inputs_to: Output | None, outputs_to: Output | None) -> None:
         """``--save-inputs``: the inputs fed, by the first model's input names; ``--save-outputs``: those and every

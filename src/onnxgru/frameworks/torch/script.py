@@ -41,6 +41,9 @@ class Call:
     layers: list[GRULayer]
     batch_first: bool
     values: dict[str, Any] = field(default_factory=dict)  # "X", "hx", "Y", "h_n" -> torch._C.Value (inlined graph)
+    # nn.GRU's parameter names (weight_ih_l0, ...; an nn.GRUCell's as its layer 0) -> the tensors the call reads, which
+    # share their storage with the module's parameters (empty for a GRUStack, which holds the canonical form)
+    weights: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,7 +168,7 @@ def analyse(module: nn.Module) -> ScriptInfo:
         layers = build.layers_from_gru_params(params, path)
         outs = list(node.outputs())
         call = Call("aten::gru", path, layers, bool(batch_first),
-                    {"X": inputs[0], "hx": inputs[1], "Y": outs[0], "h_n": outs[1]})
+                    {"X": inputs[0], "hx": inputs[1], "Y": outs[0], "h_n": outs[1]}, dict(zip(names, weights)))
         calls.append(call)
         for what in ("X", "hx", "Y", "h_n"):
             tap_values.append((len(calls) - 1, what))
@@ -204,7 +207,8 @@ def _cell_call(node: Any, module: nn.Module, index: int) -> Call:
     params = {n: w.detach().cpu().numpy() for n, w in zip(names, weights) if w is not None}
     out = node.output()
     return Call("aten::gru_cell", path, build.layers_from_gru_params(params, path), True,
-                {"X": inputs[0], "hx": inputs[1], "Y": out, "h_n": out})
+                {"X": inputs[0], "hx": inputs[1], "Y": out, "h_n": out},
+                {n: w for n, w in zip(names, weights) if w is not None})
 
 
 _BACK_THROUGH = {"aten::unsqueeze", "aten::transpose", "aten::contiguous", "aten::to", "aten::dropout",
