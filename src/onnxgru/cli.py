@@ -23,6 +23,7 @@ from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.core import catalog
 from onnxgru.errors import UserError
 from onnxgru.files import Output, existing
+from onnxgru.progress import Progress
 from onnxgru.render import text
 from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
 from onnxgru.sources.load import LoadOptions
@@ -459,7 +460,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = _settings(args) if hasattr(args, "atol") else None
 
     started = time.monotonic()
-    report = _dispatch(args, settings, options, target)
+    line = Progress(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        report = _dispatch(args, settings, options, target, line)
+    finally:
+        line.done()  # erased before anything else prints: the report, a warning, an error, an interruption
     report = replace(report, ignore=ignore, fail_on=args.fail_on, elapsed_s=round(time.monotonic() - started, 3))
     _warn_unused_tolerances(report, settings)
 
@@ -493,7 +498,7 @@ def _write_out(report_text: str, stream: TextIO) -> None:
     stream.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
 
 
-def _dispatch(args: argparse.Namespace, settings, options, target: Output | None):  # -> Report
+def _dispatch(args: argparse.Namespace, settings, options, target: Output | None, line: Progress):  # -> Report
     # each command is imported when it runs: a mistake is answered before any of them loads (0.1 s of imports)
     if args.command == "inspect":
         from onnxgru.commands.inspect_cmd import inspect  # noqa: PLC0415
@@ -506,12 +511,12 @@ def _dispatch(args: argparse.Namespace, settings, options, target: Output | None
     if args.command == "check" and not (args.tf or args.torch or args.onnx):
         from onnxgru import example  # noqa: PLC0415
 
-        return example.run(runtimes=args.runtimes, settings=settings, options=options)
+        return example.run(runtimes=args.runtimes, settings=settings, options=options, progress=line)
     if args.command == "check":
         from onnxgru.commands.check_cmd import check  # noqa: PLC0415
 
         return check(tf=args.tf, torch=args.torch, onnx=args.onnx, runtimes=args.runtimes, settings=settings,
-                     options=options)
+                     options=options, progress=line)
     if args.command == "export":
         from onnxgru.commands.export_cmd import export  # noqa: PLC0415
 
@@ -538,15 +543,16 @@ def _warn_unused_tolerances(report, settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: user errors are one sentence on stderr and exit 2, never a traceback."""
 
-    limits.enable_hard_stop()  # this process is the command's: a native run past --time-limit may end it
+    # this process is the command's: a native run past --time-limit may end it; as the console script (no argv),
+    # so may Ctrl-C, at once
+    limits.enable_hard_stop(interrupts=argv is None)
     try:
         return run(argv)
     except UserError as exc:
         print(f"onnxgru: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("onnxgru: interrupted; nothing was written.", file=sys.stderr)
-        return 130
+        return limits.interrupted()
     except Exception as exc:  # a bug in onnxgru, not the user's doing
         if os.environ.get("ONNXGRU_DEBUG"):
             raise

@@ -70,13 +70,15 @@ def check(
 
     done: list[Verification] = []
     # the runtimes' children import while this process loads and exports
-    with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
-        for group in groups:
-            models = _load(group, options, progress)
-            export = _exporter(settings, options, group)
-            done.append(verify(models, settings, fixed=options.fixed, runtimes=names, export=export, pool=pool,
-                               progress=progress))
-    progress.done()
+    try:
+        with ProbePool(names, options.time_limit, memory_limit=options.memory_limit, budget=options.budget) as pool:
+            for group in groups:
+                models = _load(group, options, progress)
+                export = _exporter(settings, options, group)
+                done.append(verify(models, settings, fixed=options.fixed, runtimes=names, export=export, pool=pool,
+                                   progress=progress))
+    finally:
+        progress.done()  # its line goes, and its thread stops, however the check ends
     return merge(done, example)
 
 
