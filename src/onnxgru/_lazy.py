@@ -73,6 +73,9 @@ def require(name: str, purpose: str = "") -> ModuleType:
         ) from exc
 
 
+_silenced: list[tuple[int, int]] = []  # (descriptor, its saved copy) while silenced
+
+
 @contextlib.contextmanager
 def _native_stderr_silenced(fds: tuple[int, ...] = (2,)) -> Iterator[None]:
     """File descriptor 2 (and any of ``fds``) to /dev/null for a while: TensorFlow's C++ side logs there while it
@@ -83,6 +86,7 @@ def _native_stderr_silenced(fds: tuple[int, ...] = (2,)) -> Iterator[None]:
     except OSError:
         yield
         return
+    _silenced.extend(zip(fds, saved))
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -90,10 +94,20 @@ def _native_stderr_silenced(fds: tuple[int, ...] = (2,)) -> Iterator[None]:
             os.dup2(null, fd)
         yield
     finally:
+        del _silenced[-len(fds):]
         for fd, copy in zip(fds, saved):
             os.dup2(copy, fd)
             os.close(copy)
         os.close(null)
+
+
+def restore_output() -> None:
+    """Put back what ``_native_stderr_silenced`` points at /dev/null, so a message that ends the process is seen."""
+    for fd, copy in reversed(_silenced):
+        try:
+            os.dup2(copy, fd)
+        except OSError:
+            pass
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from onnxgru.cli_help import ALIASES, EXAMPLES, EXIT_CODES, file_kinds
 from onnxgru.core import catalog
 from onnxgru.errors import UserError
 from onnxgru.files import Output, existing
+from onnxgru.progress import Progress
 from onnxgru.render import text
 from onnxgru.request import check_runtimes, check_sources, close_matches, fixed_inputs, ignored_codes, tolerances
 from onnxgru.sources.load import LoadOptions, parts_of
@@ -531,9 +532,14 @@ def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
         if args.verbose:
             print("onnxgru: note: this kernel has no Landlock (Linux 5.13+), so the models are loaded and run "
                   "unconfined; the screens still stand.", file=sys.stderr)
+        limits.enable_hard_stop(interrupts=True)  # the console script's process: Ctrl-C ends it at once
         return finish(None)
-    code, files = confine.run_in_child(lambda files: _guarded(lambda: finish(files)), _read(args, models),
-                                       options.memory_limit)
+
+    def in_child(files: confine.Written) -> int:
+        limits.enable_hard_stop(interrupts=True)  # the child's own watch: Ctrl-C ends it at once, with its line
+        return _guarded(lambda: finish(files))
+
+    code, files = confine.run_in_child(in_child, _read(args, models), options.memory_limit)
     if code == 130:
         return code  # interrupted: nothing is written
     allowed = {o.path: o for o in [*outputs.values(), target] if isinstance(o, Output)}
@@ -549,7 +555,11 @@ def _finish(args: argparse.Namespace, settings, options, outputs: dict[str, Outp
             target: Output | None, ignore: frozenset[str]) -> int:
     """Run the command and render its report: to the terminal, and to the report files asked for."""
     started = time.monotonic()
-    report = _dispatch(args, settings, options, target, outputs)
+    line = Progress(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        report = _dispatch(args, settings, options, target, outputs, line)
+    finally:
+        line.done()  # erased before anything else prints: the report, a warning, an error, an interruption
     report = replace(report, ignore=ignore, fail_on=args.fail_on, elapsed_s=round(time.monotonic() - started, 3))
     _warn_unused_tolerances(report, settings)
 
@@ -583,7 +593,8 @@ def _write_out(report_text: str, stream: TextIO) -> None:
     stream.write(report_text.encode(encoding, "backslashreplace").decode(encoding))
 
 
-def _dispatch(args: argparse.Namespace, settings, options, target: Output | None, outputs: dict):  # -> Report
+def _dispatch(args: argparse.Namespace, settings, options, target: Output | None, outputs: dict,
+              line: Progress):  # -> Report
     # each command is imported when it runs: a mistake is answered before any of them loads (0.1 s of imports)
     saves = {k: outputs[k] for k in ("save_inputs", "save_outputs") if k in outputs}  # those this command has
     if args.command == "inspect":
@@ -597,12 +608,13 @@ def _dispatch(args: argparse.Namespace, settings, options, target: Output | None
     if args.command == "check" and not (args.tf or args.torch or args.onnx):
         from onnxgru import example  # noqa: PLC0415
 
-        return example.run(runtimes=args.runtimes, settings=settings, options=options, against=args.against, **saves)
+        return example.run(runtimes=args.runtimes, settings=settings, options=options, against=args.against,
+                           progress=line, **saves)
     if args.command == "check":
         from onnxgru.commands.check_cmd import check  # noqa: PLC0415
 
         return check(tf=args.tf, torch=args.torch, onnx=args.onnx, runtimes=args.runtimes, settings=settings,
-                     options=options, against=args.against, **saves)
+                     options=options, against=args.against, progress=line, **saves)
     if args.command == "export":
         from onnxgru.commands.export_cmd import export  # noqa: PLC0415
 
@@ -648,8 +660,7 @@ def _guarded(work: Callable[[], int]) -> int:
         print(f"onnxgru: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("onnxgru: interrupted; nothing was written.", file=sys.stderr)
-        return 130
+        return limits.interrupted()
     except Exception as exc:  # a bug in onnxgru, not the user's doing
         if os.environ.get("ONNXGRU_DEBUG"):
             raise

@@ -85,12 +85,14 @@ def check(
 
     done: list[Verification] = []
     # the runtimes' children import while this process loads and exports
-    with _pool(names, options) as pool:
-        for group in groups:
-            models = _load(group, options, progress)
-            done.append(_verify(models, names, settings, options, pool, progress, against=saved,
-                                keep=save_outputs is not None))
-    progress.done()
+    try:
+        with _pool(names, options) as pool:
+            for group in groups:
+                models = _load(group, options, progress)
+                done.append(_verify(models, names, settings, options, pool, progress, against=saved,
+                                    keep=save_outputs is not None))
+    finally:
+        progress.done()  # its line goes, and its thread stops, however the check ends
     done[0].save("check", settings, save_inputs, save_outputs)
     return merge(done, example)
 

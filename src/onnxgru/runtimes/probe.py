@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -168,6 +169,7 @@ class ProbePool:
             if rt.package == "onnx":
                 self._numpy_only.append(name)
         self._children = [shared] if shared.entries else []
+        limits.register_stop(self._abandon)
         for child in self._children:
             self._start(child, warm)
 
@@ -179,15 +181,26 @@ class ProbePool:
 
     def close(self) -> None:
         """Stop the children (they hold no state worth a clean exit) and remove the job folders."""
+        self._kill()
         for child in self._children:
-            if child.proc is not None and child.proc.poll() is None:
-                child.proc.kill()
             if child.proc is not None:
                 child.proc.wait()
                 if child.proc.stdin is not None:
                     child.proc.stdin.close()
         self._children = []
         self._tmp.cleanup()
+        limits.unregister_stop(self._abandon)
+
+    def _kill(self) -> None:
+        for child in self._children:
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.kill()
+
+    def _abandon(self) -> None:
+        """What a hard stop (Ctrl-C, a native run's time limit) does before the process ends: no child outlives it,
+        no job folder stays behind."""
+        self._kill()
+        shutil.rmtree(self._root, ignore_errors=True)
 
     def submit(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], start: bool = True) -> list[_Job]:
         """Queue ``model`` on ``feeds`` in every runtime; returns the ticket ``results`` takes. ``start`` sends it
@@ -226,13 +239,17 @@ class ProbePool:
                     job.since = now
                     child.send(job)
 
-    def results(self, ticket: list[_Job]) -> Iterator[tuple[str, ProbeResult]]:
-        """Each runtime's result for the model of ``ticket``, in the order of ``names``, as soon as it is in."""
+    def results(self, ticket: list[_Job], waiting: Callable[[str], None] | None = None
+                ) -> Iterator[tuple[str, ProbeResult]]:
+        """Each runtime's result for the model of ``ticket``, in the order of ``names``, as soon as it is in;
+        ``waiting(runtime)`` is called when the next result is not in yet (progress)."""
         self.dispatch()
         for job in ticket:
             if job.name in self._unavailable:
                 yield job.name, _unavailable(job.name, self._unavailable[job.name])
                 continue
+            if job.outcome is None and waiting is not None:
+                waiting(job.name)
             while job.outcome is None:
                 self._poll()
                 if job.outcome is None:
@@ -474,6 +491,9 @@ def _run(folder: Path, name: str, entry: str) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: a child ends at once, even inside a runtime's native code, rather
+    # than as a KeyboardInterrupt once that code returns; the parent, interrupted too, kills what is left.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     args = sys.argv[1:]
     warm_up = args[0] == "--warm" if args else False
     _limit_memory()

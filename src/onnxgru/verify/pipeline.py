@@ -183,11 +183,11 @@ def verify(
         _hold_golden(v, e, settings)
     for m, ticket in queued:
         v.findings += cuda_findings(m)
-        if id(m) not in gathered:
-            progress(f"running {m.role} in {', '.join(runtimes or ())}")
         source = native_runs.get(id(origin.get(id(m), baseline))) or base or (
             v.executions[0] if v.executions and m is not baseline else None)
-        _runtime_rows(v, gathered.get(id(m)) or pool.results(ticket), m, source, settings)  # type: ignore[union-attr]
+        results = gathered.get(id(m)) or pool.results(  # type: ignore[union-attr]
+            ticket, _waiting(progress, m, runtimes or ()))
+        _runtime_rows(v, results, m, source, settings)
     v.findings += discrimination(baseline, v.executions, settings, v.references)
     v.findings += _golden_unmatched(v)
     v.references.clear()  # the runs go with the verification's end, not with the report's
@@ -241,11 +241,17 @@ def _gather(v: Verification, pool: ProbePool | None, queued: Sequence[tuple[Load
         return {}
     gathered = {}
     for m, ticket in queued:
-        progress(f"running {m.role} in {', '.join(runtimes)}")
-        gathered[id(m)] = [(name, res, _run_of(v, res, m, settings)) for name, res in pool.results(ticket)]
+        gathered[id(m)] = [(name, res, _run_of(v, res, m, settings))
+                           for name, res in pool.results(ticket, _waiting(progress, m, runtimes))]
     v.references.prefetch([(t, e.model.layers) for e in v.executions for t in e.run.taps] + [
         (t, m.layers) for m, _ in queued for _, _, run in gathered[id(m)] if run is not None for t in run.taps])
     return gathered
+
+
+def _waiting(progress: Progress, m: LoadedModel, runtimes: Sequence[str]) -> Callable[[str], None]:
+    """The status line while a runtime's result for ``m`` is not in yet: the model, the runtime, how far along."""
+    return lambda name: progress(f"running {m.role} in {name} ({list(runtimes).index(name) + 1} of {len(runtimes)})"
+                                 if name in runtimes else f"running {m.role} in {name}")
 
 
 def _runtime_rows(v: Verification, results: Iterable[tuple], m: LoadedModel, source: Execution | None,
