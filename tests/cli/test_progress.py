@@ -117,7 +117,7 @@ def test_close_line_erases_the_line_on_screen() -> None:
 
 
 def _dispatch_then(monkeypatch, error: BaseException):
-    def dispatch(args, settings, options, target, line):
+    def dispatch(args, settings, options, target, outputs, line):
         line("running export(blog/tf:blog_gru_cell.pb) in onnxruntime, openvino, openvino-f32, tract, reference")
         raise error
 
