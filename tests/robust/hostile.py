@@ -6,6 +6,7 @@ file or folder they create); the tests prove they are hostile by running them th
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -223,6 +224,15 @@ def _rewrite_code(src: Path, dst: Path, edit: dict[str, str]) -> None:
             zo.writestr(info, data)
 
 
+def _rename_members(src: Path, dst: Path, rename) -> None:
+    """Copy a zip archive with its members renamed (what an attacker edits by hand)."""
+    with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, "w") as zo:
+        for info in zi.infolist():
+            data = zi.read(info.filename)
+            info.filename = rename(info.filename)
+            zo.writestr(info, data)
+
+
 def torch_files(folder: Path) -> dict[str, Path]:
     import torch
 
@@ -291,6 +301,21 @@ def torch_files(folder: Path) -> dict[str, Path]:
         warnings.simplefilter("ignore")
         torch.export.save(torch.export.export(WeightsIn(), (torch.randn(7, 3, I), *weights)), folder / "inputs.pt2")
     out["weights_as_inputs"] = folder / "inputs.pt2"
+
+    # round three: the screen read code/ with Python's zipfile, torch's reader finds CODE/ whatever its case
+    _rename_members(out["setstate"], folder / "upper_code.pt", lambda n: n.replace("/code/", "/CODE/"))
+    out["upper_code"] = folder / "upper_code.pt"
+    # a member stored twice: zipfile reads the last copy, torch's reader the first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(torch.nn.GRU(I, H), (torch.randn(7, 3, I),)), folder / "program.pt2")
+    out["program"] = folder / "program.pt2"
+    shutil.copy(out["program"], folder / "twice.pt2")
+    with zipfile.ZipFile(folder / "twice.pt2", "a") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": that is the attack
+        name = next(n for n in z.namelist() if n.endswith("_constants_config.json") or n.endswith(".json"))
+        z.writestr(name, z.read(name))
+    out["twice"] = folder / "twice.pt2"
 
     # state dicts in half precision and in integers
     for dtype in ("float16", "bfloat16", "int32"):

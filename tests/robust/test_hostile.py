@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -377,3 +378,34 @@ def test_memory_limit_of_a_runtime_child() -> None:
     limited = probe("onnxruntime", model, feeds, memory_limit=800 << 20)
     assert limited.status in ("refused", "crashed") and "allocat" in limited.detail.lower(), limited
     assert probe("onnxruntime", model, feeds).status == "ok"  # the default limit leaves room for it
+
+
+# --- round three (issue 19): screens that read what the loaders read ------------------------------------------
+# A TorchScript archive whose code sits under CODE/ (torch's reader finds records whatever their case; the screen read
+# code/ with Python's zipfile, so __setstate__ ran unscreened and wrote a file), and a .pt2 with a member stored twice
+# (zipfile reads the last copy, torch's reader the first). The screen now reads torch's own records, and an archive
+# whose names repeat or differ only by case is refused.
+
+@pytest.mark.torch
+@pytest.mark.parametrize("command", ["inspect", "check", "export-torch"])
+def test_torchscript_code_in_upper_case_is_screened(command: str, env: Env, refused, torch_hostile) -> None:
+    names = zipfile.ZipFile(torch_hostile["upper_code"]).namelist()
+    assert any("/CODE/" in n for n in names) and not any("/code/" in n for n in names)
+    watch, markers = _watched(env, torch_hostile)
+    refused(argv(command, torch_hostile["upper_code"], env), ("torch.from_file",), watch, markers)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("command", ["inspect", "check", "export-torch"])
+def test_an_archive_with_a_member_stored_twice_is_refused(command: str, env: Env, refused, torch_hostile) -> None:
+    names = zipfile.ZipFile(torch_hostile["twice"]).namelist()
+    assert len(names) == len(set(names)) + 1
+    watch, markers = _watched(env, torch_hostile)
+    refused(argv(command, torch_hostile["twice"], env), ("stores a member twice",), watch, markers)
+
+
+@pytest.mark.torch
+def test_the_same_program_stored_once_loads(torch_hostile, tmp_path: Path, capsys) -> None:
+    from onnxgru.cli import main
+
+    assert main(["inspect", str(torch_hostile["program"]), "-q"]) == 0, capsys.readouterr().err

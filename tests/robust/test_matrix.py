@@ -80,7 +80,7 @@ def argv(command: str, src: Path | str, env: Env, out: Path | str | None = None)
     if command == "compare":
         return ["compare", src, env.family("onnx")["good"], flag, out]
     if command == "check":
-        kind = {".onnx": "--onnx", ".pt": "--torch"}.get(Path(src).suffix, "--tf")
+        kind = {".onnx": "--onnx", ".pt": "--torch", ".pt2": "--torch"}.get(Path(src).suffix, "--tf")
         return ["check", kind, src, "--runtimes", "onnxruntime", flag, out]
     if command == "export-tf":
         return ["export", "tf", src, flag, out]

@@ -3,6 +3,10 @@
 ``torch.save`` files load with ``torch.load(weights_only=True)``. An ExportedProgram (``torch.export.load``) may
 unpickle weights, constants and sample inputs with ``weights_only=False`` and load AOTInductor shared libraries, so
 its archive is checked first: only plain tensors may be in it. Anything else needs ``--trust-pickle``.
+
+Every check reads the archive as torch does: its records through torch's own reader (``PyTorchFileReader``, which
+``torch.jit.load`` and ``torch.export.load`` use, and which finds a record whatever the case of its name), after an
+archive whose member names repeat or differ only by case is refused (a reader could take either copy).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import io
 import json
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +33,45 @@ TRUST_HINT = (
 )
 
 
+def members(path: Path) -> list[str]:
+    """The archive's member names, from its central directory, once each: a UserError for a zip bomb, or for a
+    name stored twice or two names that differ only by case (torch's reader takes the first match whatever the
+    case, Python's zipfile the last exact one: a screen could read another copy than the loader)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            limits.check_zip_members(z, path)  # every torch loader inflates what the archive declares
+            names = [info.filename for info in z.infolist()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UserError(f"{str(path)!r} is not a readable PyTorch file ({exc}); save it again.") from None
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name.lower(), name)
+        if other is not name:
+            again = "twice" if other == name else f"twice, as {other!r} and {name!r}"
+            raise UserError(f"{str(path)!r} stores a member {again}; torch would load one copy and a check could "
+                            "read the other, so onnxgru refuses the archive (save the model again).")
+    return names
+
+
+def records(path: Path) -> tuple[list[str], Callable[[str], bytes]]:
+    """The archive's records as torch's own reader lists them (relative to its top folder), and a function that
+    reads one as torch will: what ``torch.jit.load`` and ``torch.export.load`` are going to use."""
+    members(path)
+    torch = require("torch")
+    try:
+        reader = torch._C.PyTorchFileReader(str(path))
+        return list(reader.get_all_records()), reader.get_record
+    except Exception as exc:
+        raise UserError(f"{str(path)!r} is not a readable PyTorch file ({first_line(exc)}); save it again.") from None
+
+
 def file_format(path: Path) -> str:
     """``"torchscript"``, ``"exported_program"`` or ``"pickle"`` (``torch.save``), from the archive's contents."""
     if path.is_dir():
         raise UserError(f"{str(path)!r} is a folder, not a PyTorch file; give the .pt/.pt2 file.")
     if not zipfile.is_zipfile(path):
         return "pickle"  # torch.save's legacy (non-zip) format
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            limits.check_zip_members(z, path)  # every torch loader inflates what the archive declares
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UserError(f"{str(path)!r} is not a readable PyTorch file ({exc}); save it again.") from None
-    tails = {n.split("/", 1)[-1] for n in names}
+    tails = {n.split("/", 1)[-1].lower() for n in members(path)}  # torch finds records whatever their case
     if "archive_format" in tails or any(t.startswith("models/") and t.endswith(".json") for t in tails):
         return "exported_program"
     if "constants.pkl" in tails and any(t.startswith("code/") for t in tails):
@@ -91,25 +122,25 @@ def first_line(exc: Exception) -> str:
 def exported_program_risk(path: Path) -> str | None:
     """Why loading this ``.pt2`` would run code from it, or None when it holds only tensors and JSON."""
     torch = require("torch")
-    with zipfile.ZipFile(path) as z:
-        for name in z.namelist():
-            tail = name.split("/", 1)[-1]
-            if tail.startswith(_NATIVE_DIRS):
-                return f"compiled code ({tail})"
-            if tail.endswith(("_weights_config.json", "_constants_config.json")):
-                try:
-                    config = json.loads(z.read(name)).get("config", {})
-                except ValueError:
-                    return f"an unreadable {tail}"
-                for fqn, meta in config.items():
-                    if meta.get("use_pickle") or not str(meta.get("path_name", "")).startswith(("weight_", "tensor_")):
-                        return f"a pickled or custom object ({fqn})"
-            elif tail.endswith(".pt"):
-                # sample inputs (and legacy weight files) fall back to weights_only=False when a safe load fails
-                try:
-                    torch.load(io.BytesIO(z.read(name)), map_location="cpu", weights_only=True)
-                except Exception:
-                    return f"pickled Python objects ({tail})"
+    names, read = records(path)
+    for name in names:
+        tail = name.lower()
+        if tail.startswith(_NATIVE_DIRS):
+            return f"compiled code ({name})"
+        if tail.endswith(("_weights_config.json", "_constants_config.json")):
+            try:
+                config = json.loads(read(name)).get("config", {})
+            except (ValueError, AttributeError):
+                return f"an unreadable {name}"
+            for fqn, meta in config.items():
+                if meta.get("use_pickle") or not str(meta.get("path_name", "")).startswith(("weight_", "tensor_")):
+                    return f"a pickled or custom object ({fqn})"
+        elif tail.endswith(".pt"):
+            # sample inputs (and legacy weight files) fall back to weights_only=False when a safe load fails
+            try:
+                torch.load(io.BytesIO(read(name)), map_location="cpu", weights_only=True)
+            except Exception:
+                return f"pickled Python objects ({name})"
     return None
 
 

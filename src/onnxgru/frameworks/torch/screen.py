@@ -16,11 +16,10 @@ from __future__ import annotations
 import ast
 import io
 import pickletools
-import zipfile
 from pathlib import Path
 
-from onnxgru import limits
 from onnxgru.errors import UserError
+from onnxgru.frameworks.torch import safety
 
 # aten operations a model's forward is made of: math, shapes, layers, recurrent kernels, creation, comparisons,
 # and TorchScript's builtins over lists, dicts and strings. None reads or writes files (``from_file``, ``save``,
@@ -81,23 +80,19 @@ _NAMESPACES = {"aten": TENSOR_OPS, "prim": PRIM_OPS}
 
 
 def screen_archive(path: Path) -> None:
-    """A UserError unless every code file and pickle of the TorchScript archive at ``path`` passes the screen."""
+    """A UserError unless every code file and pickle of the TorchScript archive at ``path`` passes the screen. The
+    records are those torch's own reader gives ``torch.jit.load`` (``safety.records``), matched whatever their case
+    as that reader matches them."""
+    names, read = safety.records(path)
+    texts, blobs = [], []
     try:
-        with zipfile.ZipFile(path) as z:
-            limits.check_zip_members(z, path)  # torch's reader inflates what the archive declares
-            infos = z.infolist()
-            sources, pickles = [], []
-            for info in infos:
-                tail = info.filename.split("/", 1)[-1]
-                if tail.startswith("code/") and tail.endswith(".py"):
-                    sources.append(info)
-                elif tail in ("data.pkl", "constants.pkl") or (tail.endswith(".pkl") and not tail.startswith("code/")):
-                    pickles.append(info)
-            texts = [(info.filename, _read(z, info, path)) for info in sources]
-            blobs = [(info.filename, _read(z, info, path)) for info in pickles]
-    except UserError:
-        raise
-    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, ValueError) as exc:
+        for name in names:
+            tail = name.lower()
+            if tail.startswith("code/") and tail.endswith(".py"):
+                texts.append((name, read(name)))
+            elif tail.endswith(".pkl") and not tail.startswith("code/"):  # data.pkl, constants.pkl and any other
+                blobs.append((name, read(name)))
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise UserError(f"{str(path)!r} is not a readable TorchScript archive ({type(exc).__name__}).") from None
     defined = set()
     trees = []
@@ -110,11 +105,6 @@ def screen_archive(path: Path) -> None:
         _screen_code(tree, name, path, defined)
     for name, data in blobs:
         _screen_pickle(data, name, path)
-
-
-def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
-    with z.open(info) as f:
-        return limits.read_member(f.read, info.file_size, f"{info.filename} in {str(path)!r}")
 
 
 def _parse(name: str, data: bytes, path: Path) -> ast.Module:
