@@ -118,6 +118,7 @@ def test_allowlist_refuses_unknown_ops_by_name() -> None:
 def _archive(tmp_path: Path, code: str, pickles: dict[str, bytes] | None = None) -> Path:
     path = tmp_path / "m.pt"
     with zipfile.ZipFile(path, "w") as z:
+        z.writestr("m/version", "3\n")  # torch's archive reader refuses an archive without it
         z.writestr("m/code/__torch__.py", code)
         z.writestr("m/constants.pkl", pickle.dumps(()))
         z.writestr("m/data.pkl", pickle.dumps({}))
