@@ -37,6 +37,32 @@ def test_keras_lambda_refused_in_safe_mode(cli, tmp_path, keras_models) -> None:
     _refused(cli, tmp_path, "export", "tf", keras_models["lambda"], says="Lambda")
 
 
+def test_keras_code_objects_refused(cli, tmp_path) -> None:
+    """Keras rebuilds a TFOpLambda by calling the TensorFlow function its config names, and a registered custom layer
+    by running the class the file names: neither is one of Keras's own layers, so both are refused before Keras
+    loads anything."""
+    import keras as k3
+    import tf_keras as k2
+
+    from .conftest import FEATURES, H, tf_module
+
+    tf = tf_module()
+    x = k2.Input((None, FEATURES), name="x")
+    y = tf.math.multiply(k2.layers.GRU(H, return_sequences=True)(x), 2.0)  # becomes a TFOpLambda layer
+    op = k2.Model(x, y)
+    op.save(str(tmp_path / "tfop.h5"))
+    _refused(cli, tmp_path, "inspect", tmp_path / "tfop.h5", says="TFOpLambda layer")
+
+    @k3.saving.register_keras_serializable(package="mine")
+    class Twice(k3.layers.Layer):
+        def call(self, t):
+            return t * 2.0
+
+    custom = k3.Sequential([k3.Input((None, FEATURES)), k3.layers.GRU(H, return_sequences=True), Twice()])
+    custom.save(str(tmp_path / "custom.keras"))
+    _refused(cli, tmp_path, "check", "--tf", tmp_path / "custom.keras", says="Twice layer")
+
+
 def test_model_without_gru(cli, tmp_path, tf1_models, keras_models) -> None:
     _refused(cli, tmp_path, "export", "tf", tf1_models["no_gru"], says="contains no GRU")
     _refused(cli, tmp_path, "inspect", keras_models["dense"], says="contains no GRU")

@@ -167,18 +167,61 @@ def _h5py() -> Any:
     return require("h5py", "read Keras .h5 files")
 
 
-def _lambda_layers(config: Any) -> list[str]:
-    """Names of the ``Lambda`` layers anywhere in a config (iteratively: a config's depth is the file's choice)."""
-    found, todo = [], [config]
+# The layer classes a Keras model may be made of: Keras's own, none of which takes a function or runs code of the
+# file's; Keras 3's own ops (``keras.src.ops``) are rebuilt from Keras's classes too. A layer of any other class
+# (Lambda, TFOpLambda, SlicingOpLambda, a custom or registered layer) is refused.
+LAYERS = frozenset("""
+Sequential Functional Model InputLayer
+Embedding Dense EinsumDense Conv1D Conv2D Conv3D SeparableConv1D SeparableConv2D DepthwiseConv1D DepthwiseConv2D
+Conv1DTranspose Conv2DTranspose
+GRU GRUCell GRUV1 GRUV2 LSTM LSTMCell LSTMV1 LSTMV2 SimpleRNN SimpleRNNCell RNN StackedRNNCells Bidirectional
+TimeDistributed ConvLSTM1D ConvLSTM2D CuDNNGRU CuDNNLSTM
+Dropout SpatialDropout1D SpatialDropout2D GaussianNoise GaussianDropout AlphaDropout ActivityRegularization Masking
+Activation ReLU LeakyReLU PReLU ELU Softmax ThresholdedReLU
+BatchNormalization LayerNormalization GroupNormalization UnitNormalization Normalization Rescaling
+MaxPooling1D MaxPooling2D AveragePooling1D AveragePooling2D GlobalMaxPooling1D GlobalMaxPooling2D
+GlobalAveragePooling1D GlobalAveragePooling2D MaxPool1D MaxPool2D AvgPool1D AvgPool2D GlobalMaxPool1D
+GlobalAvgPool1D GlobalAveragePooling GlobalMaxPooling
+Flatten Reshape Permute RepeatVector Cropping1D Cropping2D ZeroPadding1D ZeroPadding2D UpSampling1D UpSampling2D
+Concatenate Add Subtract Multiply Average Maximum Minimum Dot
+Attention AdditiveAttention MultiHeadAttention
+""".split())
+_LAYER_KEYS = ("layers", "layer", "cell", "cells", "forward_layer", "backward_layer")  # where a config nests layers
+
+
+def _refused_objects(config: Any) -> list[str]:
+    """What in a Keras config could run code of the file's on loading, in words: a layer whose class is not one of
+    ``LAYERS`` (Lambda, TFOpLambda, SlicingOpLambda, custom layers), any object that names a function (a
+    ``function`` key) or comes from a module that is not Keras's (a custom or registered object). Walked
+    iteratively: a config's depth is the file's choice."""
+    found: list[str] = []
+    todo: list[tuple[Any, bool]] = [(config, True)]  # (part, whether a layer sits there)
     while todo:
-        item = todo.pop()
-        if isinstance(item, dict):
-            if item.get("class_name") == "Lambda":
-                inner = item.get("config")
-                found.append(str(inner.get("name", "?") if isinstance(inner, dict) else "?"))
-            todo += item.values()
-        elif isinstance(item, list):
-            todo += item
+        item, is_layer = todo.pop()
+        if isinstance(item, list):
+            todo += [(x, is_layer) for x in item]
+            continue
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("class_name")
+        inner = item.get("config")
+        name = str(inner.get("name", "?")) if isinstance(inner, dict) else str(item.get("name", "?"))
+        module = str(item.get("module") or "")
+        registered = str(item.get("registered_name") or "")
+        keras_op = module.startswith(("keras.src.ops.", "keras.ops"))  # Keras 3's own ops (NotEqual of a mask...)
+        if is_layer and isinstance(kind, str) and kind not in LAYERS and not keras_op:
+            found.append(f"a {kind} layer ({name!r})")
+        elif item.get("function") is not None:
+            found.append(f"a function in {kind or 'an object'} ({name!r})")
+        elif module and not module.startswith(("keras", "tf_keras", "tensorflow")):
+            found.append(f"a {kind or 'custom'} object from the module {module!r} ({name!r})")
+        elif ">" in registered:  # keras.saving.register_keras_serializable: "package>Name"
+            found.append(f"a registered custom object {registered!r} ({name!r})")
+        for key, value in item.items():
+            if key == "config" and isinstance(value, dict):  # a layer's own settings: its nested layers, if any
+                todo += [(v, k in _LAYER_KEYS) for k, v in value.items()]
+            else:
+                todo.append((value, key in _LAYER_KEYS))
     return found
 
 
@@ -236,11 +279,12 @@ def load_model(path: Path, trust_code: bool = False) -> KerasModel:
     """Load any Keras form in safe mode, after the Lambda scan (and, for a SavedModel folder, the TensorFlow op
     allowlist over its functions); every failure a user can cause is a UserError."""
     config, major = stored_config(path)
-    lambdas = _lambda_layers(config)
-    if lambdas:
+    refused = _refused_objects(config)  # always: Keras loads in safe mode, --trust-code or not
+    if refused:
         raise UserError(
-            f"{str(path)!r} contains a Lambda layer ({lambdas[0]!r}) whose Python code would run on loading; onnxgru "
-            "loads Keras models in safe mode and refuses it. Replace the Lambda with a built-in layer and save again."
+            f"{str(path)!r} holds {refused[0]}, which Keras would rebuild by running code from the file (a Lambda "
+            "layer's Python, a TensorFlow op a TFOpLambda names, a custom class); onnxgru loads only Keras's own "
+            "layers, in safe mode. Replace it with a built-in layer and save again."
         )
     tf()
     if Path(path).is_dir():  # Keras revives layers it has no class for from their traced TensorFlow functions
