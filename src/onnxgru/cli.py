@@ -434,17 +434,24 @@ def _explain(code: str | None) -> int:
     return 0
 
 
-def _read(args: argparse.Namespace, models: list[str]) -> list[Path]:
-    """Every file and folder the command reads, which no output may be and the confined child may read: each
-    model's parts (the bundled example's for ``check`` without sources), ``--inputs``, ``--against`` and
-    ``--input NAME=FILE.npy``."""
+def _read(args: argparse.Namespace, models: list[str], confined: bool = False) -> list[Path]:
+    """Every file and folder the command reads, which no output may be: each model's parts (the bundled example's
+    for ``check`` without sources), ``--inputs``, ``--against`` and ``--input NAME=FILE.npy``. ``confined``: what
+    the confined child may read, the same less any part of a model outside the model's own folder (external data
+    or a link elsewhere, which the screens refuse: should one miss, the loader finds nothing there to read)."""
     if args.command == "check" and not models:
         from onnxgru import example  # noqa: PLC0415 - only when an output is to be checked against it
 
         models = [str(example.folder() / name) for name in example.FILES.values()]
-    read = [part for m in models for part in parts_of(m)]
+    read = [part for m in models for part in parts_of(m) if not confined or _inside(part, Path(m))]
     read += [Path(f) for f in (getattr(args, k, None) for k in ("inputs", "against")) if f]
     return read + [Path(v.partition("=")[2]) for v in getattr(args, "input", []) if v.endswith(".npy")]
+
+
+def _inside(part: Path, model: Path) -> bool:
+    """Whether ``part`` (a link followed) lies in the folder of ``model`` (the model itself, for a folder)."""
+    own = model.resolve()
+    return part.resolve().is_relative_to(own if own.is_dir() else own.parent)
 
 
 def _outputs(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, Output | str | None], Output | None]:
@@ -539,7 +546,7 @@ def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
         limits.enable_hard_stop(interrupts=True)  # the child's own watch: Ctrl-C ends it at once, with its line
         return _guarded(lambda: finish(files))
 
-    code, files = confine.run_in_child(in_child, _read(args, models), options.memory_limit)
+    code, files = confine.run_in_child(in_child, _read(args, models, confined=True), options.memory_limit)
     if code == 130:
         return code  # interrupted: nothing is written
     allowed = {o.path: o for o in [*outputs.values(), target] if isinstance(o, Output)}

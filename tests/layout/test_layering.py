@@ -14,7 +14,7 @@ SRC = ROOT / "src"
 
 # bottom up: (floor, the modules and packages on it)
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("ground", ("errors", "limits", "_lazy", "files", "progress", "version", "confine")),
+    ("ground", ("errors", "limits", "_lazy", "files", "progress", "version", "confine", "screens")),
     ("core", ("core",)),
     ("graph", ("graph",)),
     ("runtimes", ("runtimes",)),

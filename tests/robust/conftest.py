@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from ..conftest import random_layer, save, with_attrs
+from . import hostile
 
 I, H = 5, 4  # noqa: E741 - input size and hidden size of every good model
 
@@ -232,3 +233,20 @@ def refused(capsys: pytest.CaptureFixture) -> Callable[..., str]:
         return lines[0]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tf_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("tf_keras")
+    return hostile.tf_files(tmp_path_factory.mktemp("hostile_tf"))
+
+
+@pytest.fixture(scope="session")
+def torch_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("torch")
+    return hostile.torch_files(tmp_path_factory.mktemp("hostile_torch"))
+
+
+@pytest.fixture(scope="session")
+def onnx_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return hostile.onnx_files(tmp_path_factory.mktemp("hostile_onnx"))

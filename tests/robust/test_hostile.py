@@ -42,23 +42,6 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     return Env(request, tmp_path)
 
 
-@pytest.fixture(scope="session")
-def tf_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    pytest.importorskip("tf_keras")
-    return hostile.tf_files(tmp_path_factory.mktemp("hostile_tf"))
-
-
-@pytest.fixture(scope="session")
-def torch_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    pytest.importorskip("torch")
-    return hostile.torch_files(tmp_path_factory.mktemp("hostile_torch"))
-
-
-@pytest.fixture(scope="session")
-def onnx_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return hostile.onnx_files(tmp_path_factory.mktemp("hostile_onnx"))
-
-
 def _watched(env: Env, files: dict[str, Path]) -> tuple[list[Path], list[Path]]:
     """The folders to keep unchanged and the markers that must not appear."""
     folder = next(p for k, p in files.items() if not k.endswith("marker")).parent

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxgru import limits
+from onnxgru import limits, screens
 from onnxgru._lazy import require
 from onnxgru.core import gatemaps
 from onnxgru.core.spec import GRUAttrs, GRULayer
@@ -141,7 +141,7 @@ def _safe_mode(module: Any) -> Any:
     """Keras's safe-mode scope, which its legacy loaders (``.h5``, SavedModel) only honour from the outside."""
     lib = getattr(getattr(module, "src", None), "saving", None)
     lib = getattr(lib, "serialization_lib", None)
-    if lib is None or not hasattr(lib, "SafeModeScope"):
+    if lib is None or not hasattr(lib, "SafeModeScope") or not screens.on():
 
         return contextlib.nullcontext()
     return lib.SafeModeScope(True)
@@ -186,6 +186,7 @@ Flatten Reshape Permute RepeatVector Cropping1D Cropping2D ZeroPadding1D ZeroPad
 Concatenate Add Subtract Multiply Average Maximum Minimum Dot
 Attention AdditiveAttention MultiHeadAttention
 """.split())
+_NOT_LOADED = ("compile_config",)  # a .keras file's losses and metrics: Keras never rebuilds them with compile=False
 _LAYER_KEYS = ("layers", "layer", "cell", "cells", "forward_layer", "backward_layer")  # where a config nests layers
 
 
@@ -218,6 +219,8 @@ def _refused_objects(config: Any) -> list[str]:
         elif ">" in registered:  # keras.saving.register_keras_serializable: "package>Name"
             found.append(f"a registered custom object {registered!r} ({name!r})")
         for key, value in item.items():
+            if key in _NOT_LOADED:
+                continue
             if key == "config" and isinstance(value, dict):  # a layer's own settings: its nested layers, if any
                 todo += [(v, k in _LAYER_KEYS) for k, v in value.items()]
             else:
@@ -279,7 +282,8 @@ def load_model(path: Path, trust_code: bool = False) -> KerasModel:
     """Load any Keras form in safe mode, after the Lambda scan (and, for a SavedModel folder, the TensorFlow op
     allowlist over its functions); every failure a user can cause is a UserError."""
     config, major = stored_config(path)
-    refused = _refused_objects(config)  # always: Keras loads in safe mode, --trust-code or not
+    dropped = _training_only(config)  # constraints and regularisers, custom or not: never rebuilt
+    refused = _refused_objects(config) if screens.on() else []  # always: safe mode, --trust-code or not
     if refused:
         raise UserError(
             f"{str(path)!r} holds {refused[0]}, which Keras would rebuild by running code from the file (a Lambda "
@@ -291,10 +295,10 @@ def load_model(path: Path, trust_code: bool = False) -> KerasModel:
 
         graph.check_saved_model(Path(path), trust_code)
     module = keras3() if major == 3 else tf_keras()
-    dropped = _training_only(config)
     try:
         with quiet(), _safe_mode(module), _without_training_objects(Path(path), config, dropped) as clean:
-            model = module.models.load_model(str(clean), compile=False, safe_mode=True)
+            model = module.models.load_model(str(clean), compile=False, safe_mode=screens.on())
+            model.inputs  # noqa: B018 - a layer Keras failed to rebuild (it warns and goes on) leaves the model none
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(

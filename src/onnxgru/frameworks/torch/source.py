@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from onnxgru import limits
+from onnxgru import limits, screens
 from onnxgru._lazy import require
 from onnxgru.core import findings as F
 from onnxgru.core import inputs as inp
@@ -80,7 +80,7 @@ def load(path: Path, role: str, options: LoadOptions, kind: str = "torch") -> Lo
     fmt = file_format(p)
     ran = ""
     if fmt == "torchscript":
-        if not options.trust_code:
+        if not options.trust_code and screens.on():
             screen.screen_archive(p)  # before torch.jit.load, which runs the archive's __setstate__
         ran = (
             "this TorchScript file's code runs when it loads (__setstate__) and when it runs (forward), "
