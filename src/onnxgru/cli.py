@@ -487,8 +487,9 @@ def _outputs(args: argparse.Namespace, models: list[str]) -> tuple[dict[str, Out
 
 def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
     """Parse, run, render; returns the exit code. UserErrors propagate to ``main``. ``confined``: load and run the
-    models, and render, in a child that Landlock confines (``confine.run_in_child``); this process, which checked the
-    outputs, writes them."""
+    models, and render, in a child that Landlock confines where the kernel has it (``confine.run_in_child``; the
+    child keeps the memory limit and its own folders either way); this process, which checked the outputs, writes
+    them."""
     given = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(given[0] if given and given[0] in COMMANDS else None)
     args, extras = parser.parse_known_args(given)
@@ -535,12 +536,9 @@ def run(argv: Sequence[str] | None = None, confined: bool = False) -> int:
 
     if not confined:
         return finish(None)
-    if not confine.abi():
-        if args.verbose:
-            print("onnxgru: note: this kernel has no Landlock (Linux 5.13+), so the models are loaded and run "
-                  "unconfined; the screens still stand.", file=sys.stderr)
-        limits.enable_hard_stop(interrupts=True)  # the console script's process: Ctrl-C ends it at once
-        return finish(None)
+    if not confine.abi() and args.verbose:  # the child still runs under the memory limit, in its own folders
+        print("onnxgru: note: this kernel has no Landlock (Linux 5.13+), so the models are loaded and run "
+              "unconfined; the screens still stand.", file=sys.stderr)
 
     def in_child(files: confine.Written) -> int:
         limits.enable_hard_stop(interrupts=True)  # the child's own watch: Ctrl-C ends it at once, with its line
