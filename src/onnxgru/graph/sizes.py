@@ -156,7 +156,7 @@ def _check_constants(model: onnx.ModelProto, where: str) -> None:
     def consts(body: nesting.Body) -> dict:
         if id(body) not in known:
             outer = consts(body.outer) if body.outer is not None else None
-            known[id(body)] = body, constants(body.proto, outer)
+            known[id(body)] = body, constants(body.proto, outer, largest=_SMALL_INITIALIZER)
         return known[id(body)][1]
 
     for body in nesting.bodies(model):

@@ -17,8 +17,8 @@ from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
 from onnxgru.graph import bind as onnx_bind
 from onnxgru.graph import describe as onnx_describe
+from onnxgru.graph import nesting, sizes
 from onnxgru.graph import read as onnx_read
-from onnxgru.graph import sizes
 from onnxgru.graph.constants import constants
 from onnxgru.runtimes import get
 
@@ -90,6 +90,7 @@ def from_proto(
     """Describe ``model`` and read its interface; running it loads ``runtime`` on first use. ``like`` is the source
     an export was made from: the export keeps its interface (each input's role by name), and where the export holds
     no GRU node or loop (a single cell step written as plain operators) its GRUs are the source's, unfused."""
+    nesting.check(model, path)  # an export, read by no reader: before the GRU search walks its subgraphs
     given = {k: v for k, v in {**options.named, **options.fixed}.items() if any(i.name == k for i in model.graph.input)}
     scan = onnx_describe.find_grus(model, given)
     if like is not None and not scan.layers and not scan.unused:
