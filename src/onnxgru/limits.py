@@ -31,7 +31,9 @@ MEMORY_LIMIT_BYTES = 16 * GIB  # the address space of a runtime child; a single 
 # What a reader accepts before it allocates: none of these is near what a GRU model needs.
 MAX_MEMBER_BYTES = 256 << 20  # one JSON or code member of an archive (.keras config.json, TorchScript code)
 MAX_JSON_DEPTH = 200  # nesting of a model config (Keras writes about 10)
-MAX_TENSOR_BYTES = GIB  # a tensor a graph makes from its constants alone (ONNX ConstantOfShape, TensorFlow Fill)
+MAX_TENSOR_BYTES = GIB  # a tensor a graph makes from its constants and input shapes (ConstantOfShape, TF Fill)
+MAX_GRAPH_DEPTH = 8  # ONNX subgraphs in subgraphs and function calls in functions (exporters nest Loop > If > Loop)
+MAX_EXPANDED_NODES = 1_000_000  # the nodes of an ONNX graph once its local functions are inlined, as runtimes do
 
 
 # An archive member may declare this many times its compressed size only while it stays small: past that, it is

@@ -250,3 +250,8 @@ def torch_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def onnx_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return hostile.onnx_files(tmp_path_factory.mktemp("hostile_onnx"))
+
+
+@pytest.fixture(scope="session")
+def onnx_bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return hostile.onnx_bombs(tmp_path_factory.mktemp("onnx_bombs"))

@@ -433,3 +433,85 @@ def onnx_files(folder: Path) -> dict[str, Path]:
     onnx.save(onnx_build.stack_model([random_layer(rng, I, H)]), str(out["good"]))
     return out
 
+
+def onnx_bombs(folder: Path) -> dict[str, Path]:
+    """Round three (issue 19): sizes from an input's shape, sizes inside an If branch and a local function, 30 nested
+    Ifs (OpenVINO hung), and a model with a small If and Loop that is no bomb. A folder of their own: small files,
+    so a test can hash it whole to see that nothing was written."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnxgru.graph import build as onnx_build
+
+    from ..conftest import random_layer
+
+    rng = np.random.default_rng(19)
+    out: dict[str, Path] = {}
+    F = TensorProto.FLOAT
+
+    def with_extra(name: str, nodes: list, inits: list = (), functions: list = (), domains: tuple = ()) -> None:
+        model = onnx_build.stack_model([random_layer(rng, I, H)])
+        model.graph.initializer.extend(inits)
+        model.graph.node.extend(nodes)
+        model.graph.output.append(helper.make_tensor_value_info("extra", F, []))
+        model.functions.extend(functions)
+        model.opset_import.extend(helper.make_opsetid(d, 1) for d in domains)
+        onnx.save(model, str(folder / f"{name}.onnx"))
+        out[name] = folder / f"{name}.onnx"
+
+    def bomb(prefix: str, shape: str) -> list:  # a tensor of the values `shape` holds, summed to a scalar
+        return [helper.make_node("ConstantOfShape", [shape], [f"{prefix}_big"],
+                                 value=numpy_helper.from_array(np.ones(1, np.float32))),
+                helper.make_node("ReduceSum", [f"{prefix}_big"], [f"{prefix}_sum"], keepdims=0)]
+
+    def shape_constant(name: str, values: list) -> object:
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, np.int64)))
+
+    def scalar_graph(name: str, nodes: list, result: str) -> object:
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(result, F, [])])
+
+    zero = [helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.float32)))]
+    yes = numpy_helper.from_array(np.array(True), "yes")
+    with_extra("shape_bomb", [helper.make_node("Shape", ["x"], ["x_shape"]),
+                              helper.make_node("Mul", ["x_shape", "huge"], ["bomb_shape"]),
+                              *bomb("b", "bomb_shape"), helper.make_node("Identity", ["b_sum"], ["extra"])],
+               [numpy_helper.from_array(np.array([1 << 12], np.int64), "huge")])
+    # (N, T) of x times 2**14 each: exactly 1 GiB of float32 at N = T = 1, 16 GiB or more at what onnxgru feeds
+    with_extra("fed_bomb", [helper.make_node("Shape", ["x"], ["x_shape"]),
+                            helper.make_node("Gather", ["x_shape", "batch_time"], ["n_t"]),
+                            helper.make_node("Mul", ["n_t", "huge"], ["bomb_shape"]),
+                            *bomb("b", "bomb_shape"), helper.make_node("Identity", ["b_sum"], ["extra"])],
+               [numpy_helper.from_array(np.array([1 << 14, 1 << 14], np.int64), "huge"),
+                numpy_helper.from_array(np.array([0, 1], np.int64), "batch_time")])
+    branch = scalar_graph("then", [shape_constant("branch_shape", [1 << 29]), *bomb("t", "branch_shape")], "t_sum")
+    with_extra("if_bomb", [helper.make_node("If", ["yes"], ["extra"], name="if_bomb", then_branch=branch,
+                                            else_branch=scalar_graph("else", zero, "zero"))], [yes])
+    function = helper.make_function("local", "Bomb", [], ["f_sum"],
+                                    [shape_constant("f_shape", [1 << 29]), *bomb("f", "f_shape")],
+                                    [helper.make_opsetid("", 17)])
+    with_extra("function_bomb", [helper.make_node("Bomb", [], ["extra"], domain="local")], functions=[function],
+               domains=("local",))
+    inner = scalar_graph("innermost", zero, "zero")
+    for depth in range(30):
+        inner = scalar_graph(f"level{depth}", [helper.make_node("If", ["yes"], [f"r{depth}"], then_branch=inner,
+                                                                else_branch=scalar_graph("else", zero, "zero"))],
+                             f"r{depth}")
+    with_extra("nested_ifs", [helper.make_node("If", ["yes"], ["extra"], then_branch=inner,
+                                               else_branch=scalar_graph("else", zero, "zero"))], [yes])
+    # a small If and a Loop of 3 steps over the GRU's final state: a legitimate model, no bomb
+    three = numpy_helper.from_array(np.array(3, np.int64), "three")
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc"]),
+         helper.make_node("Mul", ["acc", "half"], ["acc_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", 9, []),
+         helper.make_tensor_value_info("acc_in", F, [])],
+        [helper.make_tensor_value_info("cond_out", 9, []), helper.make_tensor_value_info("acc_out", F, [])],
+        [numpy_helper.from_array(np.array(1, np.float32), "one"), numpy_helper.from_array(np.array(.5, np.float32),
+                                                                                            "half")])
+    total = [helper.make_node("ReduceSum", ["state"], ["total"], keepdims=0)]
+    with_extra("small_if_loop", [
+        helper.make_node("If", ["yes"], ["picked"], then_branch=scalar_graph("then", total, "total"),
+                         else_branch=scalar_graph("else", zero, "zero")),
+        helper.make_node("Loop", ["three", "yes", "picked"], ["extra"], body=body)], [yes, three])
+
+    return out

@@ -392,3 +392,96 @@ def test_the_same_program_stored_once_loads(torch_hostile, tmp_path: Path, capsy
     from onnxgru.cli import main
 
     assert main(["inspect", str(torch_hostile["program"]), "-q"]) == 0, capsys.readouterr().err
+
+
+# ONNX sizes from an input's shape (ConstantOfShape(Shape(x) * 4096): over 4 GiB resident), inside an If branch or a
+# local function (never looked at), and 30 nested Ifs (OpenVINO hung; check took 4 minutes): each refused before any
+# runtime sees the model, by the reader (free axes at 1) or, for a size only the feeds decide, just before a runtime.
+
+@pytest.mark.parametrize("command", ["inspect", "check"])
+@pytest.mark.parametrize(("which", "says"), [
+    ("shape_bomb", "even with every free axis of its inputs at 1"),
+    ("if_bomb", "in the then_branch of If node 'if_bomb'"),
+    ("function_bomb", "in function 'Bomb'"),
+    ("nested_ifs", "more than 8 levels deep"),
+])
+def test_onnx_bombs_in_shapes_subgraphs_and_functions(command: str, which: str, says: str, onnx_bombs, env: Env,
+                                                       refused) -> None:
+    watch, _ = _watched(env, onnx_bombs)
+    refused(argv(command, onnx_bombs[which], env), says, watch)
+
+
+@pytest.mark.parametrize("command", ["check", "compare"])
+def test_a_size_only_the_feeds_decide_is_refused_before_a_runtime_runs(command: str, onnx_bombs, env: Env,
+                                                                       refused, capsys) -> None:
+    from onnxgru.cli import main
+
+    src = onnx_bombs["fed_bomb"]
+    code, said = main(["inspect", str(src), "-q"]), capsys.readouterr()
+    assert code == 0, said.err  # 1 GiB at N = T = 1: not over
+    watch, _ = _watched(env, onnx_bombs)
+    refused(argv(command, src, env), "when fed what onnxgru feeds it (x ", watch)
+
+
+@pytest.mark.parametrize("command", ["inspect", "check"])
+def test_a_small_if_and_loop_pass(command: str, onnx_bombs, capsys) -> None:
+    from onnxgru.cli import main
+
+    src = str(onnx_bombs["small_if_loop"])
+    args = ["inspect", src] if command == "inspect" else ["check", "--onnx", src, "--runtimes", "onnxruntime"]
+    code, said = main(args), capsys.readouterr()
+    assert code == 0, said.err
+
+
+def _nested(depth: int, functions: int = 0, calls: int = 1) -> object:
+    """A model of ``depth`` If nodes one inside the other, then ``functions`` local functions each calling the next
+    ``calls`` times."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    one = [helper.make_node("Constant", [], ["v"], value=numpy_helper.from_array(np.array(1, np.float32)))]
+    funcs = [helper.make_function("local", "f0", [], ["v"], one, [helper.make_opsetid("", 17)])]
+    for k in range(1, functions + 1):
+        nodes = [helper.make_node(f"f{k - 1}", [], [f"c{j}"], domain="local") for j in range(calls)]
+        nodes.append(helper.make_node("Identity", ["c0"], ["v"]))
+        funcs.append(helper.make_function("local", f"f{k}", [], ["v"], nodes,
+                                          [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]))
+    inner = [helper.make_node(f"f{functions}", [], ["v"], domain="local")] if functions else one
+    for _ in range(depth):
+        branch = helper.make_graph(inner, "b", [], [helper.make_tensor_value_info("v", TensorProto.FLOAT, [])])
+        inner = [helper.make_node("If", ["yes"], ["v"], then_branch=branch, else_branch=branch)]
+    graph = helper.make_graph(inner, "g", [], [helper.make_tensor_value_info("v", TensorProto.FLOAT, [])],
+                              [numpy_helper.from_array(np.array(True), "yes")])
+    return helper.make_model(graph, functions=funcs if functions else [],
+                             opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+
+
+@pytest.mark.parametrize(("depth", "functions", "calls", "says"), [
+    (8, 0, 1, None), (9, 0, 1, "levels deep"),  # Ifs alone
+    (4, 3, 1, None), (4, 4, 1, "levels deep"),  # Ifs, then functions calling functions (f3 > f2 > f1 > f0)
+    (0, 6, 20, "expand to more than"),  # 20**6 nodes once inlined
+])
+def test_nesting_and_function_expansion_bounds(depth: int, functions: int, calls: int, says: str | None) -> None:
+    from onnxgru import limits
+    from onnxgru.errors import UserError
+    from onnxgru.graph import nesting, sizes
+
+    assert limits.MAX_GRAPH_DEPTH == 8
+    model = _nested(depth, functions, calls)
+    if says is None:
+        sizes.check_declared_sizes(model, "m.onnx")
+    else:
+        with pytest.raises(UserError, match=says):
+            nesting.check(model, "m.onnx")
+
+
+def test_a_function_that_calls_itself_is_refused() -> None:
+    from onnx import helper
+
+    from onnxgru.errors import UserError
+    from onnxgru.graph import nesting
+
+    model = _nested(0, 2)
+    model.functions[0].node[0].CopyFrom(helper.make_node("f2", [], ["v"], domain="local"))  # f0 -> f2 -> f1 -> f0
+    with pytest.raises(UserError, match="levels deep"):
+        nesting.check(model, "m.onnx")

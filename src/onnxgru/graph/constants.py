@@ -17,12 +17,17 @@ if TYPE_CHECKING:
     import onnx
 
 
-def constants(graph: onnx.GraphProto, given: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Every initializer and Constant-node value of ``graph`` by name, values ``given`` for graph inputs (GRU weights
-    fed as inputs, ``--input W=W.npy``), and the values of shape-only nodes over them."""
+def constants(
+    graph: onnx.GraphProto | onnx.FunctionProto, given: dict[str, np.ndarray] | None = None,
+    largest: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Every initializer and Constant-node value of ``graph`` (or of a function's body) by name, values ``given`` for
+    graph inputs (GRU weights fed as inputs, ``--input W=W.npy``) or names of an outer graph, and the values of
+    shape-only nodes over them. ``largest``: initializers of more values are left out (only shapes are wanted)."""
     from onnx import helper
 
-    out = {t.name: _array(t) for t in graph.initializer}
+    out = {t.name: _array(t) for t in getattr(graph, "initializer", ())
+           if largest is None or int(np.prod(t.dims, dtype=object)) <= largest}
     out.update({k: np.asarray(v) for k, v in (given or {}).items()})
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":

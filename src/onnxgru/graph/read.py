@@ -9,6 +9,7 @@ from onnxgru import limits, screens
 from onnxgru._lazy import require
 from onnxgru.errors import UserError
 from onnxgru.files import existing
+from onnxgru.graph import nesting
 from onnxgru.graph import sizes as onnx_sizes
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def read_model(path: str | Path) -> onnx.ModelProto:
         ) from None
     if not model.graph.node and not model.graph.input:
         raise UserError(f"{str(p)!r} is not an ONNX model (no graph in it); check the file.")
+    nesting.check(model, str(p))  # before anything walks its subgraphs
     _load_external_data(model, p)
     onnx_sizes.check_declared_sizes(model, str(p))
     return model

@@ -50,6 +50,7 @@ from onnxgru import limits, runtimes
 from onnxgru.core import numerics
 from onnxgru.core.spec import GRUAttrs
 from onnxgru.errors import UserError
+from onnxgru.graph import sizes
 from onnxgru.graph.build import single_node
 
 if TYPE_CHECKING:
@@ -202,9 +203,12 @@ class ProbePool:
         self._kill()
         shutil.rmtree(self._root, ignore_errors=True)
 
-    def submit(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], start: bool = True) -> list[_Job]:
+    def submit(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], start: bool = True,
+               where: str = "the model") -> list[_Job]:
         """Queue ``model`` on ``feeds`` in every runtime; returns the ticket ``results`` takes. ``start`` sends it
-        (and any job held before it) to the children now."""
+        (and any job held before it) to the children now. A model that would make a tensor over the size limit at
+        these feeds, or nests too deep, is a UserError (``where`` names it) before any runtime sees it."""
+        sizes.check_fed(model, feeds, where)
         folder = self._root / f"job{self._jobs}"
         self._jobs += 1
         folder.mkdir()

@@ -17,6 +17,7 @@ from onnxgru.core.taps import Tap
 from onnxgru.errors import UserError
 from onnxgru.graph import bind as onnx_bind
 from onnxgru.graph import describe as onnx_describe
+from onnxgru.graph import nesting, sizes
 from onnxgru.graph import read as onnx_read
 from onnxgru.graph.constants import constants
 from onnxgru.runtimes import get
@@ -89,6 +90,7 @@ def from_proto(
     """Describe ``model`` and read its interface; running it loads ``runtime`` on first use. ``like`` is the source
     an export was made from: the export keeps its interface (each input's role by name), and where the export holds
     no GRU node or loop (a single cell step written as plain operators) its GRUs are the source's, unfused."""
+    nesting.check(model, path)  # an export, read by no reader: before the GRU search walks its subgraphs
     given = {k: v for k, v in {**options.named, **options.fixed}.items() if any(i.name == k for i in model.graph.input)}
     scan = onnx_describe.find_grus(model, given)
     if like is not None and not scan.layers and not scan.unused:
@@ -130,20 +132,29 @@ def from_proto(
         time_major=time_major, findings=list(scan.findings), onnx_model=model, handle=handle,
         form="ONNX model", untapped=untapped,
     )
-    loaded.runner = runner(handle, time_major, runtime)
+    loaded.runner = runner(handle, time_major, runtime, path)
     return loaded
 
 
-def runner(handle: OnnxHandle, time_major: bool, runtime: str = "onnxruntime"):  # noqa: ANN201
-    """A function of canonical ``Inputs``; each session (plain and tapped) is made once, on first use."""
+def runner(  # noqa: ANN201
+    handle: OnnxHandle, time_major: bool, runtime: str = "onnxruntime", where: str = "the model"
+):
+    """A function of canonical ``Inputs``; each session (plain and tapped) is made once, on first use. The model's
+    sizes are checked at the shapes of each new feed before the runtime sees it (``where`` names it)."""
     sessions: dict[bool, object] = {}
+    checked: set[tuple] = set()  # (taps, the feeds' shapes) already checked
 
     def run(inputs: Inputs, taps: bool = True) -> Run:
+        feeds = inp.feeds(handle.signature, inputs)
+        proto = handle.tapped()[0] if taps else handle.proto
+        fed = (taps, tuple(sorted((k, np.shape(v)) for k, v in feeds.items())))
+        if fed not in checked:
+            sizes.check_fed(proto, feeds, where)
+            checked.add(fed)
         if taps not in sessions:
-            proto = handle.tapped()[0] if taps else handle.proto
             sessions[taps] = get(runtime).load(proto)
         session = sessions[taps]
-        values = session(inp.feeds(handle.signature, inputs))  # type: ignore[operator]
+        values = session(feeds)  # type: ignore[operator]
         return handle.to_run(values, taps, inputs, time_major, getattr(session, "precision", None))
 
     return run

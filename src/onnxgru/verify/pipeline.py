@@ -222,7 +222,7 @@ def _submit(pool: ProbePool, m: LoadedModel, inputs: Inputs, settings: Settings)
                    for a in (la.attrs for la in m.layers))
     light = per_step * inputs.batch * max(inputs.steps, 1) < _LIGHT_FLOPS
     proto = m.handle.tapped()[0] if settings.taps else m.onnx_model
-    return pool.submit(proto, inp.feeds(m.signature, inputs), start=light)
+    return pool.submit(proto, inp.feeds(m.signature, inputs), start=light, where=m.path)
 
 
 _TOGETHER_BYTES = 256 << 20  # every execution's GRU taps held at once, when they fit in this

@@ -17,6 +17,7 @@ import numpy as np
 from onnxgru.core import inputs as inp
 from onnxgru.graph import edit as onnx_edit
 from onnxgru.graph import fuse as onnx_fuse
+from onnxgru.graph import sizes
 from onnxgru.runtimes import RuntimeRefused, get
 
 if TYPE_CHECKING:
@@ -56,8 +57,10 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
     if not inside or len(reads) != 1 or not gives:
         return False  # an initial state from outside, or nothing to go by: left as it is
     probe = _with_outputs(proto, gives)
+    feeds = inp.feeds(model.signature, inputs)
+    sizes.check_fed(probe, feeds, f"the ONNX export of {model.path}")
     try:
-        values = get("onnxruntime").load(probe)(inp.feeds(model.signature, inputs))
+        values = get("onnxruntime").load(probe)(feeds)
     except RuntimeRefused:
         return False
     extra = dict(zip([o.name for o in probe.graph.output][len(proto.graph.output):],
