@@ -250,3 +250,9 @@ def torch_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def onnx_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return hostile.onnx_files(tmp_path_factory.mktemp("hostile_onnx"))
+
+
+@pytest.fixture(scope="session")
+def tf_relay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("tensorflow")
+    return hostile.relay_files(tmp_path_factory.mktemp("hostile_relay"))
