@@ -12,6 +12,13 @@ What "a run" is depends on the source:
   read variables and restore them from the checkpoint (``check_meta_graph``, with ``LOADING_OPS``);
 - a TF2 SavedModel's functions can be called by the loader (initialisers, Keras layers revived from their traced
   functions): every function its object graph names is checked, and every function those call.
+
+A function is called wherever an attribute names it: every ``AttrValue`` of every node, in the graph and in each
+function, is followed through the attributes of the ``NameAttrList`` it holds (``f=Relay[g=Evil]`` calls ``Evil`` too),
+and a function Grappler may swap in (the same ``api_implements``) counts as called. What cannot be followed before the
+run (a placeholder its caller binds, a name that is no function of the file) is refused. Each loader is then given a
+library pruned to what was followed, so nothing it may reach was left unread; a restore op reads only the file name
+the loader feeds the saver (``check_meta_graph``).
 """
 
 from __future__ import annotations

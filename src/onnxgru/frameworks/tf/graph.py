@@ -283,7 +283,8 @@ def _saved_model_v1(
             meta = t.compat.v1.saved_model.loader.load(sess, tags, str(copy))
         except Exception as exc:
             over_limit(exc, "SavedModel's init ops", time_limit)
-            message = str(exc).replace(str(copy), str(folder))
+            lines = str(exc).replace(str(copy), str(folder)).strip().splitlines()
+            message = lines[0][:200].rstrip(".") if lines else ""
             raise UserError(f"the SavedModel {str(folder)!r} cannot be loaded ({type(exc).__name__}: {message}).") \
                 from None
         sig = _signature(meta.signature_def, folder)
