@@ -255,3 +255,9 @@ def onnx_hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def onnx_bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return hostile.onnx_bombs(tmp_path_factory.mktemp("onnx_bombs"))
+
+
+@pytest.fixture(scope="session")
+def tf_relay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("tensorflow")
+    return hostile.relay_files(tmp_path_factory.mktemp("hostile_relay"))

@@ -202,6 +202,120 @@ def tf_files(folder: Path) -> dict[str, Path]:
     return out
 
 
+def _relay_evil(graph_def: object, marker: Path, restore_op: str) -> None:
+    """Add to ``graph_def`` a ``Relay`` function that calls whatever its attribute ``g`` names (a PartitionedCall
+    whose ``f`` is the placeholder ``g``), an ``Evil`` function that writes ``marker``, and a
+    ``StatefulPartitionedCall(f=Relay[g=Evil])`` the node ``restore_op`` waits for: restoring runs ``Evil``."""
+    from tensorflow.core.framework import attr_value_pb2, function_pb2, types_pb2
+
+    evil = function_pb2.FunctionDef()
+    evil.signature.name = "Evil"
+    evil.signature.is_stateful = True
+    for name, text in (("path", str(marker)), ("text", "ran")):
+        const = evil.node_def.add(name=name, op="Const")
+        const.attr["dtype"].type = types_pb2.DT_STRING
+        const.attr["value"].tensor.dtype = types_pb2.DT_STRING
+        const.attr["value"].tensor.string_val.append(text.encode())
+    evil.node_def.add(name="write", op="WriteFile", input=["path:output:0", "text:output:0"])
+    evil.signature.control_output.append("write")
+    evil.control_ret["write"] = "write"
+
+    relay = function_pb2.FunctionDef()
+    relay.signature.name = "Relay"
+    relay.signature.is_stateful = True
+    relay.signature.attr.add(name="g", type="func")
+    call = relay.node_def.add(name="call", op="PartitionedCall")
+    call.attr["Tin"].list.SetInParent()
+    call.attr["Tout"].list.SetInParent()
+    call.attr["f"].placeholder = "g"
+    relay.signature.control_output.append("call")
+    relay.control_ret["call"] = "call"
+
+    graph_def.library.function.extend([relay, evil])
+    node = graph_def.node.add(name="relay_call", op="StatefulPartitionedCall")
+    node.attr["Tin"].list.SetInParent()
+    node.attr["Tout"].list.SetInParent()
+    node.attr["f"].func.name = "Relay"
+    node.attr["f"].func.attr["g"].CopyFrom(attr_value_pb2.AttrValue(func=attr_value_pb2.NameAttrList(name="Evil")))
+    next(n for n in graph_def.node if n.name == restore_op).input.append("^relay_call")
+
+
+def _elsewhere(graph_def: object, restore_op: str, prefix: Path) -> None:
+    """Make the RestoreV2 that ``restore_op`` waits for read the checkpoint ``prefix`` names, whatever the loader
+    feeds: its prefix becomes a constant."""
+    from tensorflow.core.framework import types_pb2
+
+    const = graph_def.node.add(name="elsewhere", op="Const")
+    const.attr["dtype"].type = types_pb2.DT_STRING
+    const.attr["value"].tensor.dtype = types_pb2.DT_STRING
+    const.attr["value"].tensor.string_val.append(str(prefix).encode())
+    scope = restore_op.rsplit("/", 1)[0]
+    restore = next(n for n in graph_def.node if n.op == "RestoreV2" and n.name.startswith(f"{scope}/"))
+    restore.input[0] = "elsewhere"
+
+
+def relay_files(folder: Path) -> dict[str, Path]:
+    """Round three (issue 19): a TF1 checkpoint and a TF1 SavedModel whose restore op waits for
+    ``StatefulPartitionedCall(f=Relay[g=Evil])``, ``Evil`` a ``WriteFile`` of the marker; and a checkpoint and a
+    SavedModel whose RestoreV2 reads another checkpoint (a constant prefix), beside the clean ones."""
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+    from ..builders import tf1_graph, tf_module
+
+    tf = tf_module()
+    v1 = tf.compat.v1
+    out = {"relay_marker": folder.parent / f"{folder.name}-relay-wrote"}
+
+    def gru() -> None:
+        x = v1.placeholder(tf.float32, [None, None, I], "x")
+        o, s = v1.nn.dynamic_rnn(v1.nn.rnn_cell.GRUCell(H), x, dtype=tf.float32)
+        tf.identity(o, "output")
+        tf.identity(s, "state")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf1_graph(tf, folder, "clean", gru, np.random.default_rng(19), checkpoint=True, saved_model=True)
+        tf1_graph(tf, folder, "other", gru, np.random.default_rng(20), checkpoint=True)
+    out["clean_ckpt"] = folder / "clean_ckpt" / "model"
+    out["clean_saved_model"] = folder / "clean_saved_model"
+    out["other_ckpt"] = folder / "other_ckpt" / "model"
+
+    def edited_checkpoint(name: str, edit) -> Path:
+        shutil.copytree(folder / "clean_ckpt", folder / name)
+        meta = folder / name / "model.meta"
+        graph = meta_graph_pb2.MetaGraphDef.FromString(meta.read_bytes())
+        edit(graph.graph_def, graph.saver_def.restore_op_name)
+        meta.write_bytes(graph.SerializeToString())
+        return folder / name / "model"
+
+    def edited_saved_model(name: str, edit) -> Path:
+        shutil.copytree(folder / "clean_saved_model", folder / name)
+        pb = folder / name / "saved_model.pb"
+        proto = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+        graph = proto.meta_graphs[0]
+        edit(graph.graph_def, graph.saver_def.restore_op_name)
+        pb.write_bytes(proto.SerializeToString())
+        return folder / name
+
+    def relay(g: object, restore_op: str) -> None:
+        _relay_evil(g, out["relay_marker"], restore_op)
+
+    def elsewhere(g: object, restore_op: str) -> None:
+        _elsewhere(g, restore_op, out["other_ckpt"])
+
+    out["relay_ckpt"] = edited_checkpoint("relay_ckpt", relay)
+    out["relay_saved_model"] = edited_saved_model("relay_saved_model", relay)
+    out["elsewhere_ckpt"] = edited_checkpoint("elsewhere_ckpt", elsewhere)
+    out["elsewhere_saved_model"] = edited_saved_model("elsewhere_saved_model", elsewhere)
+    # the clean checkpoint named by a dotted prefix, as the TF1 docs write it (model.ckpt)
+    (folder / "dotted").mkdir()
+    for part in (folder / "clean_ckpt").iterdir():
+        if part.name.startswith("model."):
+            shutil.copy(part, folder / "dotted" / part.name.replace("model.", "model.ckpt.", 1))
+    out["dotted_ckpt"] = folder / "dotted" / "model.ckpt"
+    return out
+
+
 def _datasets(f: object) -> list[str]:
     names: list[str] = []
     f.visititems(lambda name, obj: names.append(name) if hasattr(obj, "dtype") else None)

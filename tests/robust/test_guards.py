@@ -114,6 +114,111 @@ def test_allowlist_refuses_unknown_ops_by_name() -> None:
         allowlist.check_graph(g, ["y"], "g")
 
 
+@pytest.mark.tf
+def test_allowlist_follows_functions_named_in_the_attributes_of_a_call() -> None:
+    """``f=Relay[g=Evil]``: Evil is named only inside the attributes of the call's NameAttrList, and is checked."""
+    pytest.importorskip("tensorflow")
+    from onnxgru.frameworks.tf import allowlist
+
+    functions = {"Relay": ([("one", "Identity", [])], {}), "Evil": ([("write", "WriteFile", [])], {})}
+    g = _graph([("x", "Placeholder", []), ("call", "StatefulPartitionedCall", []), ("y", "Identity", ["x", "^call"])],
+               functions)
+    call = g.node[1].attr["f"].func
+    call.name = "Relay"
+    call.attr["g"].list.func.add(name="Evil")  # a list of functions, one level down
+    with pytest.raises(UserError, match="WriteFile operation \\(node 'Evil/write'\\)"):
+        allowlist.check_graph(g, ["y"], "g")
+    pruned = allowlist.library_of_nodes(g, "g", trust=True)
+    assert {f.signature.name for f in pruned.library.function} == {"Relay", "Evil"}
+
+
+@pytest.mark.tf
+def test_allowlist_refuses_references_it_cannot_follow() -> None:
+    """A function attribute its caller binds (a placeholder), and a name that is no function of the file (TensorFlow
+    would run the op of that name), are refused by node; trusted, they are passed over."""
+    pytest.importorskip("tensorflow")
+    from onnxgru.frameworks.tf import allowlist
+
+    g = _graph([("x", "Placeholder", []), ("call", "PartitionedCall", ["x"])])
+    g.node[1].attr["f"].placeholder = "g"
+    with pytest.raises(UserError, match="node \\('call'\\) whose attribute 'f' is bound by its caller"):
+        allowlist.check_graph(g, ["call"], "g")
+    g.node[1].attr["f"].func.name = "WriteFile"
+    with pytest.raises(UserError, match="names 'WriteFile', which is no function of the file"):
+        allowlist.check_graph(g, ["call"], "g")
+    with pytest.raises(UserError, match="no function of the file"):
+        allowlist.library_of_nodes(g, "g")  # every node, reached or not, before TensorFlow imports the graph
+    allowlist.check_graph(g, ["call"], "g", trust=True)
+
+
+@pytest.mark.tf
+def test_allowlist_checks_what_grappler_may_swap_in_and_the_loader_sees_only_that() -> None:
+    """A function with an ``api_implements`` may be swapped for any other of the same kind declaring the same, so
+    they are checked together; the backward half of a training pair is not swapped for an inference call, and a
+    function nothing calls is left out of what TensorFlow is given."""
+    pytest.importorskip("tensorflow")
+    from onnxgru.frameworks.tf import allowlist
+
+    functions = {"Fast": ([("one", "Identity", [])], {}), "Slow": ([("write", "WriteFile", [])], {}),
+                 "Grad": ([("grad", "SigmoidGrad", [])], {}), "Unused": ([("dump", "DebugIdentityV2", [])], {})}
+    g = _graph([("x", "Placeholder", []), ("y", "Fast", ["x"])], functions)
+    for f in g.library.function:
+        f.attr["api_implements"].s = b"gru" if f.signature.name != "Unused" else b""
+    g.library.function[2].attr["forward_function_name"].s = b"Fast"
+    with pytest.raises(UserError, match="WriteFile operation \\(node 'Slow/write'\\)"):
+        allowlist.check_graph(g, ["y"], "g")
+    del g.library.function[1]  # Slow
+    allowlist.check_graph(g, ["y"], "g")
+    pruned, _ = allowlist.prune(g, ["y"])
+    assert [f.signature.name for f in pruned.library.function] == ["Fast"]
+
+
+@pytest.mark.tf
+def test_restore_ops_read_only_the_file_the_loader_feeds() -> None:
+    """In a meta graph, a restore op's prefix is the saver's filename tensor (through Identity); in a function, an
+    argument, and then every call passes the filename tensor; an init op reaches none."""
+    pytest.importorskip("tensorflow")
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    from onnxgru.frameworks.tf import allowlist
+
+    def meta(nodes: list, functions: dict | None = None, init: str = "") -> object:
+        m = meta_graph_pb2.MetaGraphDef()
+        m.graph_def.CopyFrom(_graph(nodes, functions))
+        m.saver_def.filename_tensor_name = "save/Const:0"
+        m.saver_def.restore_op_name = "save/restore_all"
+        if init:
+            m.collection_def["legacy_init_op"].node_list.value.append(init)
+        return m
+
+    saver = [("save/Const", "PlaceholderWithDefault", []), ("save/names", "Const", []), ("other", "Const", [])]
+    fed = meta([*saver, ("save/id", "Identity", ["save/Const"]),
+                ("save/RestoreV2", "RestoreV2", ["save/id", "save/names", "save/names"]),
+                ("save/restore_all", "NoOp", ["^save/RestoreV2"])])
+    allowlist.check_meta_graph(fed, "m")
+    fed.graph_def.node[4].input[0] = "other"
+    with pytest.raises(UserError, match="'save/RestoreV2'.*from 'other:0'.*a file you did not name"):
+        allowlist.check_meta_graph(fed, "m")
+    allowlist.check_meta_graph(fed, "m", trust=True)
+
+    restores = {"R": ([("id", "Identity", ["prefix"]), ("r", "RestoreV2", ["id:output:0", "prefix", "prefix"])], {})}
+    called = meta([*saver, ("save/call", "R", ["save/Const"]), ("save/restore_all", "NoOp", ["^save/call"])],
+                  restores)
+    called.graph_def.library.function[0].signature.input_arg.add(name="prefix")
+    allowlist.check_meta_graph(called, "m")
+    called.graph_def.node[3].input[0] = "other"
+    with pytest.raises(UserError, match="'save/call'.*a file you did not name"):
+        allowlist.check_meta_graph(called, "m")
+    body = meta([*saver, ("save/call", "R", ["save/Const"]), ("save/restore_all", "NoOp", ["^save/call"])],
+                {"R": ([("c", "Const", []), ("r", "RestoreV2", ["c:output:0", "c:output:0", "c:output:0"])], {})})
+    with pytest.raises(UserError, match="'R/r'.*from 'c:output:0'"):
+        allowlist.check_meta_graph(body, "m")
+    unfed = meta([*saver, ("init/RestoreV2", "RestoreV2", ["save/Const", "save/names", "save/names"]),
+                  ("save/restore_all", "NoOp", [])], init="init/RestoreV2")
+    with pytest.raises(UserError, match="'init/RestoreV2'.*an init op"):
+        allowlist.check_meta_graph(unfed, "m")
+
+
 # --- the TorchScript screen ----------------------------------------------------------------------------------------
 def _archive(tmp_path: Path, code: str, pickles: dict[str, bytes] | None = None) -> Path:
     path = tmp_path / "m.pt"

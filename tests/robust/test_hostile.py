@@ -485,3 +485,62 @@ def test_a_function_that_calls_itself_is_refused() -> None:
     model.functions[0].node[0].CopyFrom(helper.make_node("f2", [], ["v"], domain="local"))  # f0 -> f2 -> f1 -> f0
     with pytest.raises(UserError, match="levels deep"):
         nesting.check(model, "m.onnx")
+
+
+# A TF1 checkpoint or SavedModel whose restore op waits for StatefulPartitionedCall(f=Relay[g=Evil]), Relay calling
+# whatever its attribute g names: the walk followed node attributes one level deep, never entered Relay's g, and Evil
+# (a WriteFile) ran on restore. Every AttrValue is now followed through NameAttrList attributes, a reference bound by
+# a caller (a placeholder) is refused, and the loader is given only the functions that were checked. A RestoreV2
+# whose prefix is a constant read another checkpoint than the one named; a restore op now reads only the file name
+# the loader feeds.
+
+@pytest.mark.tf
+@pytest.mark.parametrize("which", ["relay_ckpt", "relay_saved_model"])
+def test_a_restore_that_relays_to_a_file_writer_is_refused(which: str, env: Env, refused, tf_relay) -> None:
+    watch, markers = _watched(env, tf_relay)
+    sentence = refused(["inspect", tf_relay[which]], ("bound by its caller",), watch, markers)
+    assert "'Relay/call'" in sentence and "'f'" in sentence
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("which", ["relay_ckpt", "relay_saved_model"])
+def test_the_relay_really_writes_when_trusted(which: str, tf_relay, capsys) -> None:
+    """The refusal proves something only if the file is hostile: trusted, its restore runs Evil, which writes."""
+    marker = tf_relay["relay_marker"]
+    marker.unlink(missing_ok=True)
+    _report(capsys, ["inspect", tf_relay[which], "--trust-code"], codes=(0,))
+    assert marker.read_text() == "ran"
+    marker.unlink()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("which", ["elsewhere_ckpt", "elsewhere_saved_model"])
+def test_a_restore_that_reads_another_checkpoint_is_refused(which: str, env: Env, refused, tf_relay) -> None:
+    watch, markers = _watched(env, tf_relay)
+    sentence = refused(["inspect", tf_relay[which]], ("a file you did not name",), watch, markers)
+    assert "RestoreV2'" in sentence and "'elsewhere:0'" in sentence
+
+
+@pytest.mark.tf
+def test_the_other_checkpoint_is_read_when_trusted(tf_relay, tmp_path: Path, capsys) -> None:
+    """Trusted, the constant prefix wins over the checkpoint named: the weights are the other checkpoint's."""
+    reports = {}
+    for which in ("elsewhere_ckpt", "other_ckpt", "clean_ckpt"):
+        reports[which] = tmp_path / f"{which}.json"
+        _report(capsys, ["inspect", tf_relay[which], "--trust-code", "--json", reports[which]], codes=(0,))
+    weights = {k: json.loads(v.read_text())["models"][0]["gru_layers"] for k, v in reports.items()}
+    assert weights["elsewhere_ckpt"] == weights["other_ckpt"] != weights["clean_ckpt"]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("part", ["", ".meta", ".index", ".data-00000-of-00001"])
+def test_a_checkpoint_named_by_a_dotted_prefix(part: str, tf_relay, capsys) -> None:
+    """model.ckpt (files model.ckpt.meta, .index, .data-*) is a checkpoint prefix, not a frozen .pb."""
+    from onnxgru.sources.load import kind_of, parts_of
+
+    prefix = tf_relay["dotted_ckpt"]
+    given = Path(f"{prefix}{part}")
+    assert kind_of(given) == "tf"
+    assert sorted(parts_of(given)) == sorted(Path(f"{prefix}{s}") for s in
+                                             (".meta", ".index", ".data-00000-of-00001"))
+    _report(capsys, ["inspect", given], codes=(0,))

@@ -112,3 +112,15 @@ def test_external_data_outside_the_folder_is_unreadable_with_the_screens_off(onn
                                                                                             "absolute")]
     seen = _check(cases, [onnx_files["outside"].parent], tmp_path)
     assert all(code == 2 for code, _ in seen.values()), seen
+
+
+@pytest.mark.tf
+def test_a_relayed_writer_and_a_foreign_checkpoint_are_contained_with_the_screens_off(tf_relay, tmp_path: Path) -> None:
+    """A restore op waiting for StatefulPartitionedCall(f=Relay[g=Evil]), Evil a WriteFile, runs Evil in the confined
+    child, which cannot write the marker; a RestoreV2 whose prefix is a constant naming a checkpoint in another folder
+    cannot read it there."""
+    cases = [(n, ["inspect", tf_relay[n]], [tf_relay["relay_marker"]])
+             for n in ("relay_ckpt", "relay_saved_model", "elsewhere_ckpt", "elsewhere_saved_model")]
+    seen = _check(cases, [tf_relay["clean_saved_model"].parent], tmp_path)
+    print("\n".join(f"{name}: exit {code} {last}" for name, (code, last) in seen.items()))
+    assert seen["elsewhere_ckpt"][0] == seen["elsewhere_saved_model"][0] == 2, seen

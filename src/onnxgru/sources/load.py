@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +45,33 @@ class LoadOptions:
 
 
 KIND_NAMES = {"onnx": "an ONNX", "tf": "a TensorFlow", "keras": "a Keras", "torch": "a PyTorch"}
+_DATA_SHARD = re.compile(r"\.data-\d+-of-\d+$")
+
+
+def checkpoint_prefix(path: str | Path) -> Path | None:
+    """The prefix of the TF1 checkpoint ``path`` names (its ``.meta``, ``.index`` or a ``.data-*`` shard, or the
+    prefix itself, dots and all: ``model.ckpt``), or None when it names no checkpoint."""
+    p = Path(path)
+    if p.suffix in (".meta", ".index"):
+        return p.with_suffix("")
+    if _DATA_SHARD.search(p.name):
+        return p.with_name(_DATA_SHARD.sub("", p.name))
+    if not p.is_file() and not p.is_dir() and (
+        not p.suffix or Path(f"{p}.meta").exists() or Path(f"{p}.index").exists()
+    ):
+        return p
+    return None
+
 
 
 def kind_of(path: str | Path) -> str:
     """``"onnx"``, ``"tf"``, ``"keras"`` or ``"torch"`` from the path; a UserError for anything else."""
     p = Path(path)
     suffix = p.suffix.lower()
+    if not p.exists() and (Path(f"{p}.meta").exists() or Path(f"{p}.index").exists()):
+        return "tf"  # a TF1 checkpoint prefix, whatever its dots say (model.ckpt, model.v2)
+    if _DATA_SHARD.search(p.name):
+        return "tf"  # a shard of a TF1 checkpoint's data
     if suffix in ONNX_SUFFIXES:
         return "onnx"
     if suffix in KERAS_SUFFIXES:
@@ -89,8 +111,8 @@ def parts_of(path: str | Path) -> list[Path]:
         return [p]
     if p.is_dir() or p.name == "saved_model.pb":
         return _tree(p if p.is_dir() else p.parent)
-    if p.suffix in (".meta", ".index") or not p.exists():  # a checkpoint, as frameworks/tf/graph.py reads one
-        prefix = p.with_suffix("") if p.suffix in (".meta", ".index") else p
+    prefix = checkpoint_prefix(p)
+    if prefix is not None:  # a checkpoint, as frameworks/tf/graph.py reads one
         try:
             data = [f for f in prefix.parent.iterdir() if f.name.startswith(f"{prefix.name}.data-")]
         except OSError:  # a folder one may write in but not list: the one shard Saver writes by default

@@ -7,7 +7,9 @@ native runner both start from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from onnxgru.errors import UserError
 from onnxgru.files import existing
 from onnxgru.frameworks.tf import allowlist
 from onnxgru.frameworks.tf.tfimport import quiet, tf, tf2onnx
+from onnxgru.sources.load import checkpoint_prefix
 
 _VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 # Sinks that are bookkeeping, not results: saving, initialising, training.
@@ -138,11 +141,11 @@ def load(
     """Any TensorFlow graph source -> a frozen ``TFGraph``; every user error is a ``UserError``. Nothing runs
     unless every op it reaches is on the allowlist (``trust_code`` skips the check)."""
     path = Path(path)
+    prefix = checkpoint_prefix(path)
     if path.is_dir() or path.name == "saved_model.pb":
         folder = path if path.is_dir() else path.parent
         tfg = _saved_model(folder, input_names, output_names, trust_code, time_limit)
-    elif path.suffix in (".meta", ".index") or not path.suffix or path.suffix.startswith(".data-"):
-        prefix = path.with_suffix("") if path.suffix in (".meta", ".index") else path
+    elif prefix is not None:
         tfg = _checkpoint(prefix, input_names, output_names, trust_code, time_limit)
     else:
         tfg = _frozen(path, input_names, output_names, trust_code)
@@ -171,6 +174,7 @@ def _frozen(path: Path, input_names: tuple[str, ...], output_names: tuple[str, .
             f"{str(path)!r} is a GraphDef with variables but not their values; freeze it "
             "(tf.compat.v1.graph_util.convert_variables_to_constants) or give the checkpoint prefix with its .meta."
         )
+    graph_def = allowlist.library_of_nodes(graph_def, str(path), trust)  # TensorFlow sees no other function
     graph = _import(graph_def, path)  # importing runs nothing: shape functions only
     inputs, outputs = discover(graph, input_names, output_names, str(path))
     allowlist.check_graph(graph_def, outputs, str(path), trust)
@@ -190,18 +194,18 @@ def _checkpoint(
     existing(meta, "checkpoint meta graph")
     if not Path(str(prefix) + ".index").exists():
         raise UserError(f"the TF1 checkpoint {str(prefix)!r} has no .index file; give the prefix saver.save wrote.")
-    from tensorflow.core.protobuf import meta_graph_pb2
+    from tensorflow.python.framework.meta_graph import read_meta_graph_file
 
-    try:
-        meta_graph = meta_graph_pb2.MetaGraphDef.FromString(meta.read_bytes())
-    except Exception:  # noqa: BLE001 - unreadable: import_meta_graph says so below
-        meta_graph = None
-    if meta_graph is not None:  # before TensorFlow runs any of it (restoring runs the saver's ops)
-        allowlist.check_meta_graph(meta_graph, str(meta), trust)
+    try:  # as import_meta_graph reads it: binary, or else text
+        meta_graph = read_meta_graph_file(str(meta))
+    except Exception as exc:
+        raise UserError(f"{str(meta)!r} is not a readable TensorFlow meta graph ({type(exc).__name__}).") from None
+    # before TensorFlow runs any of it (restoring runs the saver's ops); TensorFlow is given the checked copy
+    meta_graph = allowlist.check_meta_graph(meta_graph, str(meta), trust)
     graph = t.Graph()
     with graph.as_default(), quiet():
         try:
-            saver = t.compat.v1.train.import_meta_graph(str(meta), clear_devices=True)
+            saver = t.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True)
         except Exception as exc:
             raise UserError(f"{str(meta)!r} is not a readable TensorFlow meta graph ({type(exc).__name__}).") from None
         if saver is None:
@@ -229,7 +233,7 @@ def _saved_model(
     folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool, time_limit: float
 ) -> TFGraph:
     """TF1 SavedModels are read with the v1 loader and frozen; TF2 ones through their serving signature."""
-    t = tf()
+    tf()
     pb = folder / "saved_model.pb"
     if not pb.is_file():
         raise UserError(f"{str(folder)!r} is not a TensorFlow SavedModel (no saved_model.pb in it).")
@@ -244,19 +248,45 @@ def _saved_model(
         ) from None
     if not proto.meta_graphs:
         raise UserError(f"{str(pb)!r} holds no meta graph; save the model again.")
-    for meta_graph in proto.meta_graphs:  # loading runs init ops and restore functions
-        allowlist.check_meta_graph(meta_graph, str(folder), trust)
-    if proto.meta_graphs[0].object_graph_def.nodes:
-        return _saved_model_v2(folder, input_names, output_names, trust)
+    checked = [allowlist.check_meta_graph(m, str(folder), trust) for m in proto.meta_graphs]  # init ops, restores
+    del proto.meta_graphs[:]
+    proto.meta_graphs.extend(checked)
+    with _checked_copy(folder, proto) as copy:  # the loaders read the checked meta graphs, the same variables
+        if proto.meta_graphs[0].object_graph_def.nodes:
+            return _saved_model_v2(copy, folder, input_names, output_names, trust)
+        return _saved_model_v1(copy, folder, proto, input_names, output_names, trust, time_limit)
+
+
+@contextmanager
+def _checked_copy(folder: Path, proto: Any) -> Iterator[Path]:
+    """A temporary SavedModel folder holding ``proto`` as its ``saved_model.pb`` and links to everything else of
+    ``folder`` (variables, assets): what a loader reads from it is the checked graph and the user's weights."""
+    with tempfile.TemporaryDirectory(prefix="onnxgru-savedmodel-") as tmp:
+        copy = Path(tmp)
+        (copy / "saved_model.pb").write_bytes(proto.SerializeToString())
+        for entry in folder.iterdir():
+            if entry.name not in ("saved_model.pb", "saved_model.pbtxt"):
+                (copy / entry.name).symlink_to(entry.resolve())
+        yield copy
+
+
+def _saved_model_v1(
+    copy: Path, folder: Path, proto: Any, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool,
+    time_limit: float,
+) -> TFGraph:
+    t = tf()
     tags = list(proto.meta_graphs[0].meta_info_def.tags) or ["serve"]
     graph = t.Graph()
     with graph.as_default(), quiet():
         sess = new_session(graph, time_limit)
         try:
-            meta = t.compat.v1.saved_model.loader.load(sess, tags, str(folder))
+            meta = t.compat.v1.saved_model.loader.load(sess, tags, str(copy))
         except Exception as exc:
             over_limit(exc, "SavedModel's init ops", time_limit)
-            raise UserError(f"the SavedModel {str(folder)!r} cannot be loaded ({type(exc).__name__}: {exc}).") from None
+            lines = str(exc).replace(str(copy), str(folder)).strip().splitlines()
+            message = lines[0][:200].rstrip(".") if lines else ""
+            raise UserError(f"the SavedModel {str(folder)!r} cannot be loaded ({type(exc).__name__}: {message}).") \
+                from None
         sig = _signature(meta.signature_def, folder)
         rename = {}
         if sig is not None and not input_names:
@@ -283,14 +313,13 @@ def _signature(signatures: Any, folder: Path) -> Any:
 
 
 def _saved_model_v2(
-    folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool
+    copy: Path, folder: Path, input_names: tuple[str, ...], output_names: tuple[str, ...], trust: bool
 ) -> TFGraph:
-
     loader = tf2onnx().tf_loader
     try:
         with quiet():
             frozen, ins, outs, rename = loader.from_saved_model(
-                str(folder), list(input_names) or None, list(output_names) or None, return_tensors_to_rename=True
+                str(copy), list(input_names) or None, list(output_names) or None, return_tensors_to_rename=True
             )
     except Exception as exc:
         raise UserError(
