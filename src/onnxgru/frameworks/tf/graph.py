@@ -112,16 +112,23 @@ def over_limit(exc: BaseException, what: str, time_limit: float) -> None:
         ) from None
 
 
-def check_saved_model(folder: Path, trust: bool = False) -> None:
-    """``allowlist.check_meta_graph`` on every meta graph of a SavedModel, before anything loads it."""
+@contextmanager
+def checked_saved_model(folder: Path, trust: bool = False) -> Iterator[Path]:
+    """The SavedModel ``folder`` as a loader is to read it (Keras's, here): a copy whose ``saved_model.pb`` holds
+    the meta graphs ``allowlist.check_meta_graph`` checked and pruned, beside links to the rest. ``folder`` itself
+    when its ``saved_model.pb`` is unreadable (the loader that comes next says so in its own words)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     try:
         proto = saved_model_pb2.SavedModel.FromString((Path(folder) / "saved_model.pb").read_bytes())
-    except Exception:  # noqa: BLE001 - unreadable: the loader that comes next says so in its own words
+    except Exception:  # noqa: BLE001 - see above
+        yield Path(folder)
         return
-    for meta_graph in proto.meta_graphs:  # loading runs init ops and restore functions
-        allowlist.check_meta_graph(meta_graph, str(folder), trust)
+    checked = [allowlist.check_meta_graph(m, str(folder), trust) for m in proto.meta_graphs]  # init ops, restores
+    del proto.meta_graphs[:]
+    proto.meta_graphs.extend(checked)
+    with _checked_copy(Path(folder), proto) as copy:
+        yield copy
 
 
 def tensor_name(name: str) -> str:

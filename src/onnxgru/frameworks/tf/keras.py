@@ -291,14 +291,19 @@ def load_model(path: Path, trust_code: bool = False) -> KerasModel:
             "layers, in safe mode. Replace it with a built-in layer and save again."
         )
     tf()
-    if Path(path).is_dir():  # Keras revives layers it has no class for from their traced TensorFlow functions
-
-        graph.check_saved_model(Path(path), trust_code)
     module = keras3() if major == 3 else tf_keras()
     try:
-        with quiet(), _safe_mode(module), _without_training_objects(Path(path), config, dropped) as clean:
+        with contextlib.ExitStack() as stack:
+            source = Path(path)
+            if source.is_dir():  # Keras revives layers it has no class for from their traced TensorFlow functions
+                source = stack.enter_context(graph.checked_saved_model(source, trust_code))
+            clean = stack.enter_context(_without_training_objects(source, config, dropped))
+            stack.enter_context(quiet())
+            stack.enter_context(_safe_mode(module))
             model = module.models.load_model(str(clean), compile=False, safe_mode=screens.on())
             model.inputs  # noqa: B018 - a layer Keras failed to rebuild (it warns and goes on) leaves the model none
+    except UserError:
+        raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(
