@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -176,3 +177,21 @@ def _create(tmp: Path, path: Path) -> None:
             raise
         return
     tmp.unlink()
+
+
+DATA_SHARD = re.compile(r"\.data-\d+-of-\d+$")  # a TF1 checkpoint's data shard: model.data-00000-of-00001
+
+
+def checkpoint_prefix(path: str | Path) -> Path | None:
+    """The prefix of the TF1 checkpoint ``path`` names (its ``.meta``, ``.index`` or a ``.data-*`` shard, or the
+    prefix itself, dots and all: ``model.ckpt``), or None when it names no checkpoint."""
+    p = Path(path)
+    if p.suffix in (".meta", ".index"):
+        return p.with_suffix("")
+    if DATA_SHARD.search(p.name):
+        return p.with_name(DATA_SHARD.sub("", p.name))
+    if not p.is_file() and not p.is_dir() and (
+        not p.suffix or Path(f"{p}.meta").exists() or Path(f"{p}.index").exists()
+    ):
+        return p
+    return None

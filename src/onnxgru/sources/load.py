@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 from onnxgru import limits
 from onnxgru.core.model import LoadedModel
 from onnxgru.errors import UserError
-from onnxgru.files import existing
+from onnxgru.files import DATA_SHARD, checkpoint_prefix, existing
 from onnxgru.graph.read import external_files
 
 ONNX_SUFFIXES = {".onnx"}
@@ -45,23 +44,6 @@ class LoadOptions:
 
 
 KIND_NAMES = {"onnx": "an ONNX", "tf": "a TensorFlow", "keras": "a Keras", "torch": "a PyTorch"}
-_DATA_SHARD = re.compile(r"\.data-\d+-of-\d+$")
-
-
-def checkpoint_prefix(path: str | Path) -> Path | None:
-    """The prefix of the TF1 checkpoint ``path`` names (its ``.meta``, ``.index`` or a ``.data-*`` shard, or the
-    prefix itself, dots and all: ``model.ckpt``), or None when it names no checkpoint."""
-    p = Path(path)
-    if p.suffix in (".meta", ".index"):
-        return p.with_suffix("")
-    if _DATA_SHARD.search(p.name):
-        return p.with_name(_DATA_SHARD.sub("", p.name))
-    if not p.is_file() and not p.is_dir() and (
-        not p.suffix or Path(f"{p}.meta").exists() or Path(f"{p}.index").exists()
-    ):
-        return p
-    return None
-
 
 
 def kind_of(path: str | Path) -> str:
@@ -70,7 +52,7 @@ def kind_of(path: str | Path) -> str:
     suffix = p.suffix.lower()
     if not p.exists() and (Path(f"{p}.meta").exists() or Path(f"{p}.index").exists()):
         return "tf"  # a TF1 checkpoint prefix, whatever its dots say (model.ckpt, model.v2)
-    if _DATA_SHARD.search(p.name):
+    if DATA_SHARD.search(p.name):
         return "tf"  # a shard of a TF1 checkpoint's data
     if suffix in ONNX_SUFFIXES:
         return "onnx"

@@ -19,10 +19,9 @@ import numpy as np
 from onnxgru import limits
 from onnxgru.core.walk import closure
 from onnxgru.errors import UserError
-from onnxgru.files import existing
+from onnxgru.files import checkpoint_prefix, existing
 from onnxgru.frameworks.tf import allowlist
 from onnxgru.frameworks.tf.tfimport import quiet, tf, tf2onnx
-from onnxgru.sources.load import checkpoint_prefix
 
 _VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 # Sinks that are bookkeeping, not results: saving, initialising, training.
