@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,30 @@ def stack_file(tmp_path: Path, rng: np.random.Generator):
 
 def pytest_configure(config: pytest.Config) -> None:
     _validate_every_report()
+
+
+# folders whose every test carries the folder's framework mark (tests/layout/test_marks.py holds them to it): their
+# modules import the framework when collected (torch alone is 2.5 s), so a -m selecting none of their tests skips them
+FRAMEWORK_FOLDERS = {"torch": "torch", "tf": "tf"}
+MARKS = ("tf", "torch", "runtime", "slow")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    from _pytest.mark.expression import Expression
+
+    mark = FRAMEWORK_FOLDERS.get(collection_path.name)
+    expr = config.getoption("markexpr", "")
+    if mark is None or not expr or collection_path.parent != Path(__file__).parent:
+        return None
+    compiled = Expression.compile(expr)
+    others = [m for m in MARKS if m != mark]
+    # a test there has the folder's mark and any of the others: skip the folder only when no such test is selected
+    selectable = any(
+        compiled.evaluate(lambda name, marks={mark, *extra}, **_: name in marks)
+        for n in range(len(others) + 1)
+        for extra in combinations(others, n)
+    )
+    return None if selectable else True
 
 
 def _validate_every_report() -> None:

@@ -96,6 +96,7 @@ def test_per_output_tolerances(near_pair: tuple[str, str], capsys, tmp_path: Pat
     assert "--atol must be" in error_line(capsys)
 
 
+@pytest.mark.slow
 def test_quiet_and_verbose(lbr0: str, capsys) -> None:
     assert main(["compare", lbr0, lbr0, "-q"]) == 0
     out = capsys.readouterr().out

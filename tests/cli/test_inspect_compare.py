@@ -66,6 +66,7 @@ def test_compare_equal_models_passes(stack_file, two_layers, tmp_path: Path) -> 
     assert report.to_dict()["inputs"]["seed"] == 0
 
 
+@pytest.mark.slow
 def test_compare_reset_semantics_fails_with_gru001_and_gru010(stack_file, two_layers, tmp_path: Path) -> None:
     a = stack_file(two_layers, "a.onnx")
     b = stack_file([with_attrs(x, linear_before_reset=0) for x in two_layers], "b.onnx")

@@ -64,6 +64,7 @@ def test_fit() -> None:
     assert fit("abcdef", 0) == ""
 
 
+@pytest.mark.slow
 def test_the_elapsed_time_ticks_and_stops_with_done() -> None:
     out = FakeTTY()
     line = Progress(stream=out, width=WIDTH, tick=0.05)

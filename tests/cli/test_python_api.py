@@ -26,6 +26,7 @@ def test_a_single_path_is_one_path_not_its_characters(tmp_path: Path) -> None:
         onnxgru.check(onnx=tmp_path / "missing.onnx")  # a Path too
 
 
+@pytest.mark.slow
 def test_several_paths_and_path_objects(pair: tuple[str, str]) -> None:
     a, b = pair
     report = onnxgru.check(onnx=[Path(a)], runtimes=["onnxruntime", "reference"])

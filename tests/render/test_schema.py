@@ -35,6 +35,7 @@ def test_a_report_missing_a_stable_key_is_refused() -> None:
         jsonschema.validate({"command": "check", "verdict": "pass"}, schema())
 
 
+@pytest.mark.slow
 def test_onnx_commands(stack_file, rng: np.random.Generator, tmp_path: Path) -> None:
     a = stack_file([random_layer(rng, 5, 4, linear_before_reset=0)], "a.onnx")
     b = stack_file([random_layer(rng, 5, 4, linear_before_reset=1)], "b.onnx")

@@ -210,6 +210,7 @@ def test_gru_whose_output_nothing_uses(command: str, onnx_hostile, refused, env:
     refused(args, "no GRU that an output of the model depends on", watch)
 
 
+@pytest.mark.slow
 def test_a_dead_gru_is_no_layer(onnx_hostile, tmp_path: Path, capsys) -> None:
     """A GRU no output depends on was layer 0 of a two-layer stack and the check compared nothing; now it is named
     as unused and the live GRU is checked."""
@@ -232,6 +233,7 @@ def test_a_dead_tf_cell_is_no_layer(tf_hostile, tmp_path: Path, capsys) -> None:
     assert any(f["code"] == "GRU011" and "dead/rnn/gru_cell" in f["message"] for f in data["findings"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["scalar_beside", "scalar_only"])
 def test_scalar_graph_outputs(which: str, onnx_hostile, capsys) -> None:
     from onnxgru.cli import main
@@ -423,6 +425,7 @@ def test_a_size_only_the_feeds_decide_is_refused_before_a_runtime_runs(command: 
     refused(argv(command, src, env), "when fed what onnxgru feeds it (x ", watch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["inspect", "check"])
 def test_a_small_if_and_loop_pass(command: str, onnx_bombs, capsys) -> None:
     from onnxgru.cli import main

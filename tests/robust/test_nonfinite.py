@@ -33,6 +33,7 @@ def test_compare_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tm
     assert not all(p["passed"] for p in rep["pairs"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["overflows", "inf_bias_relu"])
 def test_check_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tmp_path: Path, capsys) -> None:
     code, rep = report(["check", "--onnx", onnx_files[model], "--runtimes", "onnxruntime,reference"], tmp_path, capsys)
@@ -40,6 +41,7 @@ def test_check_reports_nan_and_inf_a_model_produces(model: str, onnx_files, tmp_
     assert nonfinite_findings(rep), rep["findings"]
 
 
+@pytest.mark.slow
 def test_inf_weights_with_finite_outputs_are_not_a_silent_pass(onnx_files, tmp_path: Path, capsys) -> None:
     """An Inf in an update-gate weight saturates the gate; the outputs stay finite and agree, so the run passes,
     but the report says the weights prove nothing (GRU006) instead of passing in silence."""
@@ -71,6 +73,7 @@ def test_tf_inf_bias_under_relu(tf_files, tmp_path: Path, capsys) -> None:
     assert code == 1 and nonfinite_findings(rep)
 
 
+@pytest.mark.slow
 def test_a_check_that_compares_nothing_fails(onnx_files, tmp_path: Path, capsys) -> None:
     """Unrolled cells: no GRU to hold the runtimes against, and one runtime has nothing to agree with. That is no
     pass: the report (and its JUnit) says so with a GRU011 error, the one truth invariant of ``Verification.report``."""

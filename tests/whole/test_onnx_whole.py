@@ -41,6 +41,7 @@ def test_final_state_only_is_compared_and_tract_reverse_is_caught(models, tmp_pa
     assert code == 0 and all(r["status"] == "ok" for r in report["runtimes"])
 
 
+@pytest.mark.slow
 def test_fixed_input_shape_is_honoured(models, tmp_path, capsys) -> None:
     """Every dim of X is fixed (6 steps, 2 rows): the generated inputs fit it, so no runtime 'refuses' the model."""
     code, report, _ = run(["check", "--onnx", models["yh_only_forward.onnx"], "--runtimes", "onnxruntime",
@@ -64,6 +65,7 @@ def test_layout1_initial_h_is_fed_batch_major(models, tmp_path, capsys) -> None:
     assert len(checks) == 2 and all(c["passed"] and c["max_abs"] < 1e-5 for c in checks)
 
 
+@pytest.mark.slow
 def test_sequence_lens_given_are_followed_by_the_reference(models, tmp_path, capsys) -> None:
     """--input sequence_lens=lens.npy with short rows: the reference GRU runs each row to its length, so a correct
     ONNX Runtime is not accused (it used to be, by 0.11)."""
@@ -77,6 +79,7 @@ def test_sequence_lens_given_are_followed_by_the_reference(models, tmp_path, cap
     assert "sequence_lens" in report["inputs"]["how"]
 
 
+@pytest.mark.slow
 def test_constant_recurrent_weights_are_measured_not_guessed(models, tmp_path, capsys) -> None:
     """ONNX Runtime's own test weights (R constant): flipping linear_before_reset changes the outputs (measured), so
     no GRU006; inspect and compare measure too."""
@@ -87,6 +90,7 @@ def test_constant_recurrent_weights_are_measured_not_guessed(models, tmp_path, c
         assert code == 0 and not [f for f in report["findings"] if f["code"] == "GRU006"], argv
 
 
+@pytest.mark.slow
 def test_weights_given_as_feeds_make_the_gru_checkable(models, tmp_path, capsys) -> None:
     """ONNX's node-test models take W, R, B as graph inputs: given with --input NAME=FILE.npy (or by name in
     --inputs), the GRU is described and checked; without them one sentence names what is missing."""
