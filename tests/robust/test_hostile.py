@@ -200,7 +200,6 @@ def test_deeply_nested_keras_config(tf_hostile, refused, env: Env) -> None:
     refused(["inspect", tf_hostile["deep_h5"]], "nests more than", watch, markers)
 
 
-@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 @pytest.mark.parametrize("command", ["inspect", "check", "compare"])
 def test_gru_whose_output_nothing_uses(command: str, onnx_hostile, refused, env: Env) -> None:
     watch, _ = _watched(env, onnx_hostile)
@@ -248,7 +247,6 @@ def test_scalar_graph_outputs(which: str, onnx_hostile, capsys) -> None:
 
 
 # --- outputs ---------------------------------------------------------------------------------------------------
-@pytest.mark.slow  # spawns onnxgru and its runtime children: seconds each (make test-fast skips it)
 @pytest.mark.parametrize("flag", ["--inputs", "--input"])
 def test_outputs_never_over_an_input_file(flag: str, onnx_hostile, refused, env: Env) -> None:
     watch, _ = _watched(env, onnx_hostile)
@@ -497,12 +495,21 @@ def test_a_function_that_calls_itself_is_refused() -> None:
 # whose prefix is a constant read another checkpoint than the one named; a restore op now reads only the file name
 # the loader feeds.
 
+RESTORE_REFUSALS = {  # file: what the sentence says, then the names it holds
+    "relay_ckpt": ("bound by its caller", "'Relay/call'", "'f'"),
+    "relay_saved_model": ("bound by its caller", "'Relay/call'", "'f'"),
+    "elsewhere_ckpt": ("a file you did not name", "RestoreV2'", "'elsewhere:0'"),
+    "elsewhere_saved_model": ("a file you did not name", "RestoreV2'", "'elsewhere:0'"),
+}
+
+
 @pytest.mark.tf
-@pytest.mark.parametrize("which", ["relay_ckpt", "relay_saved_model"])
-def test_a_restore_that_relays_to_a_file_writer_is_refused(which: str, env: Env, refused, tf_relay) -> None:
+@pytest.mark.parametrize("which", sorted(RESTORE_REFUSALS))
+def test_a_restore_that_relays_or_reads_another_checkpoint_is_refused(which: str, env: Env, refused, tf_relay) -> None:
     watch, markers = _watched(env, tf_relay)
-    sentence = refused(["inspect", tf_relay[which]], ("bound by its caller",), watch, markers)
-    assert "'Relay/call'" in sentence and "'f'" in sentence
+    says = RESTORE_REFUSALS[which]
+    sentence = refused(["inspect", tf_relay[which]], says[:1], watch, markers)
+    assert all(s in sentence for s in says[1:]), sentence
 
 
 @pytest.mark.tf
@@ -514,14 +521,6 @@ def test_the_relay_really_writes_when_trusted(which: str, tf_relay, capsys) -> N
     _report(capsys, ["inspect", tf_relay[which], "--trust-code"], codes=(0,))
     assert marker.read_text() == "ran"
     marker.unlink()
-
-
-@pytest.mark.tf
-@pytest.mark.parametrize("which", ["elsewhere_ckpt", "elsewhere_saved_model"])
-def test_a_restore_that_reads_another_checkpoint_is_refused(which: str, env: Env, refused, tf_relay) -> None:
-    watch, markers = _watched(env, tf_relay)
-    sentence = refused(["inspect", tf_relay[which]], ("a file you did not name",), watch, markers)
-    assert "RestoreV2'" in sentence and "'elsewhere:0'" in sentence
 
 
 @pytest.mark.tf
