@@ -26,7 +26,7 @@ import json, sys
 import numpy as np
 from onnxgru import runtimes as rt
 from onnxgru.cli import build_parser, _load_options, _settings
-from onnxgru.commands.check_cmd import Group, _exporter
+from onnxgru.commands.check_cmd import _exporter
 from onnxgru.core import inputs as inp
 from onnxgru.sources.load import load
 from onnxgru.verify.inputs import make_inputs
@@ -35,7 +35,7 @@ options, settings = _load_options(args), _settings(args)
 models = [load(p, f"{k}:{p}", options, kind="onnx" if k == "onnx" else None)
           for k in ("tf", "torch", "onnx") for p in getattr(args, k)]
 inputs = make_inputs(models, settings, options.fixed)
-export = _exporter(settings, options, Group("", args.tf, args.torch, args.onnx))
+export = _exporter(settings, options)
 outputs = [list(m.run(inputs, False).outputs.values()) for m in models]
 onnx_models = [m for m in models if m.kind == "onnx"] + [e for m in models if m.kind != "onnx" if (e := export(m)[0])]
 for m in onnx_models:

@@ -13,9 +13,11 @@ pytestmark = pytest.mark.slow
 RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 
+@pytest.mark.tf
+@pytest.mark.torch
 def test_quick_bench_prints_the_ratio_and_scaling_tables() -> None:
     done = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--sections", "compare,scaling"],
+        [sys.executable, str(RUN), "--quick", "--sections", "compare,scaling,zoo"],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -23,6 +25,7 @@ def test_quick_bench_prints_the_ratio_and_scaling_tables() -> None:
     assert out.startswith("machine: ") and "versions: " in out
     assert "side by side with" in out and "1 compare" in out and "onnxgru compare a.onnx b.onnx" in out
     assert "check --onnx scaling" in out and "baseline" in out
+    assert "7 zoo" in out and "keras_imdb_gru: check" in out  # the owner's script ran (it fails the bench on exit 1)
     assert "quick: tiny sizes, not a measurement" in out
 
 
