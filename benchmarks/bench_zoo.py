@@ -25,13 +25,13 @@ NATIVE = """
 import json, sys
 import numpy as np
 from onnxgru import runtimes as rt
-from onnxgru.cli import build_parser, _load_options, _settings
+from onnxgru.cli_parser import build_parser, load_options, settings_of
 from onnxgru.commands.check_cmd import _exporter
 from onnxgru.core import inputs as inp
 from onnxgru.sources.load import load
 from onnxgru.verify.inputs import make_inputs
 args = build_parser().parse_args(json.loads(sys.argv[1]))
-options, settings = _load_options(args), _settings(args)
+options, settings = load_options(args), settings_of(args)
 models = [load(p, f"{k}:{p}", options, kind="onnx" if k == "onnx" else None)
           for k in ("tf", "torch", "onnx") for p in getattr(args, k)]
 inputs = make_inputs(models, settings, options.fixed)

@@ -24,7 +24,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("report", ("report",)),
     ("verify", ("verify",)),
     ("frameworks", ("frameworks",)),
-    ("commands", ("commands", "request", "example", "cli_help")),
+    ("commands", ("commands", "request", "example", "cli_help", "cli_parser")),
     ("entry", ("cli", "__main__", "")),
 ]
 
