@@ -1,5 +1,5 @@
-"""Graph rewrites of ``onnx_fuse`` and ``onnx_tidy`` on hand-built ONNX graphs, each run in ONNX Runtime before and
-after: the rewrite must compute the same values (or make a refused graph run) under the same output names."""
+"""Graph rewrites of ``graph.bidirectional`` and ``graph.tidy`` on hand-built ONNX graphs, each run in ONNX Runtime
+before and after: the rewrite must compute the same values (or make a refused graph run) under the same output names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxgru.graph import fuse as onnx_fuse
+from onnxgru.graph import bidirectional
 from onnxgru.graph import tidy as onnx_tidy
 
 
@@ -74,7 +74,7 @@ def test_a_forward_and_a_reversed_gru_become_one_bidirectional_node() -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     x = rng.uniform(-2, 2, (6, 2, size)).astype(np.float32)
     before = _session(model).run(None, {"x": x})
-    assert onnx_fuse.merge_bidirectional(model) == 1
+    assert bidirectional.merge_bidirectional(model) == 1
     grus = [n for n in model.graph.node if n.op_type == "GRU"]
     assert len(grus) == 1 and helper.get_attribute_value(
         next(a for a in grus[0].attribute if a.name == "direction")) == b"bidirectional"
@@ -91,7 +91,7 @@ def test_grus_on_unrelated_inputs_are_not_merged() -> None:
         [fwd, back], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, None, 3]) for n in "xz"],
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("fwd_Y", "back_Y")], fw + bw)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    assert onnx_fuse.merge_bidirectional(model) == 0
+    assert bidirectional.merge_bidirectional(model) == 0
     assert [n.op_type for n in model.graph.node] == ["GRU", "GRU"]
 
 

@@ -1,5 +1,6 @@
 """Editing an ONNX graph in place: fresh names, constants, a node swapped for others, a topological order, and
-pruning what no output needs. Only onnx and numpy; the rewrites of ``onnx_fuse`` and ``onnx_tidy`` build on these."""
+pruning what no output needs. Only onnx and numpy; the rewrites of ``fuse``, ``splice``, ``bidirectional`` and
+``tidy`` build on these."""
 
 from __future__ import annotations
 

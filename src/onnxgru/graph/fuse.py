@@ -1,19 +1,18 @@
-"""Rewriting an exporter's ONNX graph so every GRU in it is one fused ``GRU`` node, wherever it sits.
+"""Rewriting an exporter's loops so every GRU in them is one fused ``GRU`` node.
 
 Exporters leave GRUs as something else when they sit inside a larger model: tf2onnx writes a Keras GRU as a ``Loop``
-(``from_function``) and a ``static_rnn`` as unrolled cells; torch.onnx writes onnxgru's exact ``GRUStack`` as nested
-loops. Each rewrite here replaces that part of the graph by ``GRU`` nodes computing the same values under the same
-names, so everything around it (embeddings, heads, the model's inputs and outputs) stays as the exporter wrote it:
+(``from_function``), TF1 cells in a ``while_loop`` as a ``Loop`` or ``Scan`` over their cells. Each rewrite here
+replaces the loop by ``GRU`` nodes computing the same values under the same names, so everything around it
+(embeddings, heads, the model's inputs and outputs) stays as the exporter wrote it:
 
 - ``fuse_keras_loops``: a Keras GRU ``Loop``: the body's cell gives W/R/B (``onnx_loops``), the body's reads give
   the outer sequence and the state the loop carries, the loop's outputs are the sequence and the final state.
-- ``splice``: a GRU whose input, initial state and outputs are named tensors of the graph (a ``static_rnn``'s steps,
-  whose names tf2onnx keeps; a module's scope in a torch.onnx export): new nodes produce those names, the old
-  producers go.
-- ``merge_bidirectional``: two forward GRU nodes, one on the sequence reversed in time, as one bidirectional node.
+- ``fuse_cell_scans``, ``fuse_cell_loops``: TF1 cells (one or a MultiRNNCell stack) stepped by a ``Scan`` or a
+  control flow v2 ``Loop``, one GRU node per cell.
 
-Rewrites that keep the computation and only make runtimes run it (dropout at keep_prob 1, one-hot indices, optional
-inputs) are ``onnx_tidy``'s; the editing primitives (names, constants, pruning) ``onnx_edit``'s.
+A GRU whose tensors the graph names (a ``static_rnn``'s steps, a module's scope) is ``splice``'s; two forward nodes
+that are one bidirectional GRU are ``bidirectional``'s; rewrites that keep the computation and only make runtimes run
+it (dropout at keep_prob 1, one-hot indices, optional inputs) are ``tidy``'s; the editing primitives ``edit``'s.
 
 Every rewrite ends with ``prune`` (nodes no output depends on go). The callers verify the result against the
 framework before anything is written; a rewrite that cannot be made leaves the graph as it was.
@@ -22,57 +21,22 @@ framework before anything is written; a rewrite that cannot be made leaves the g
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from onnxgru.core.spec import GRULayer
 from onnxgru.graph import loops as onnx_loops
-from onnxgru.graph.build import gru_node_attrs
 from onnxgru.graph.constants import constants
-from onnxgru.graph.describe import gru_layer, outer_names
-from onnxgru.graph.edit import Names, add_const, ordered, prune, swap_node
+from onnxgru.graph.describe import outer_names
+from onnxgru.graph.edit import Names, add_const, prune, swap_node
+from onnxgru.graph.splice import float_type, gru_nodes
 
 if TYPE_CHECKING:
     import onnx
 
 _PASS = {"Identity", "Cast"}
-
-
-def _gru_nodes(graph: onnx.GraphProto, names: Names, layer: GRULayer, x: str, h0: str | None, dtype: np.dtype,
-               y: str | None, y_h: str | None) -> list[onnx.NodeProto]:
-    """A GRU node on time-major ``x`` (T, N, I) with ``h0`` (N, H) or None, writing ``y`` as (T, N, D*H) and ``y_h``
-    as (N, H) (one direction) or (D, N, H), under those exact names."""
-    from onnx import helper
-
-    d = layer.attrs.num_directions
-    W = add_const(graph, names, layer.W.astype(dtype), "W")
-    R = add_const(graph, names, layer.R.astype(dtype), "R")
-    B = add_const(graph, names, layer.B.astype(dtype), "B")
-    nodes = []
-    initial = ""
-    if h0:
-        initial = names("initial_h")
-        axes = add_const(graph, names, np.array([0], np.int64), "axes")
-        nodes.append(helper.make_node("Unsqueeze", [h0, axes], [initial], name=names("unsqueeze")) if d == 1 else
-                     helper.make_node("Identity", [h0], [initial], name=names("identity")))
-    Y, Yh = names("Y"), names("Y_h")
-    nodes.append(helper.make_node("GRU", [x, W, R, B, "", initial], [Y, Yh], name=names("GRU"),
-                                  **gru_node_attrs(layer.attrs)))
-    if y:
-        # (T, D, N, H) -> (T, N, D*H)
-        perm = names("Y_perm")
-        nodes.append(helper.make_node("Transpose", [Y], [perm], perm=[0, 2, 1, 3], name=names("transpose")))
-        shape = add_const(graph, names, np.array([0, 0, -1], np.int64), "shape")
-        nodes.append(helper.make_node("Reshape", [perm, shape], [y], name=names("reshape")))
-    if y_h:
-        if d == 1:
-            axes = add_const(graph, names, np.array([0], np.int64), "axes")
-            nodes.append(helper.make_node("Squeeze", [Yh, axes], [y_h], name=names("squeeze")))
-        else:
-            nodes.append(helper.make_node("Identity", [Yh], [y_h], name=names("identity")))
-    return nodes
 
 
 # --- Keras GRU loops --------------------------------------------------------------------------------------------
@@ -121,12 +85,12 @@ def fuse_cell_scans(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
         plan = _scan_plan(node, layers, read)
         if plan is None:
             continue
-        dtype = np.dtype(_float_type(model))
+        dtype = np.dtype(float_type(model))
         new, seq = [], plan.x
         for k, (layer, h0, final) in enumerate(plan.cells):
             names = Names(graph, layer.name)  # the node named after its cell, as TensorFlow names it
             out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
-            new += _gru_nodes(graph, names, layer, seq, h0, dtype, out, final)
+            new += gru_nodes(graph, names, layer, seq, h0, dtype, out, final)
             seq = out
         swap_node(graph, node, new)
         fused += 1
@@ -158,7 +122,7 @@ def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
         if plan is None:
             continue
         new, seq, finals = [], plan.x, []
-        dtype = np.dtype(_float_type(model))
+        dtype = np.dtype(float_type(model))
         for k, (layer, h0, _) in enumerate(plan.cells):
             names = Names(graph, layer.name)
             out = plan.sequence if k == len(plan.cells) - 1 else names("sequence")
@@ -172,7 +136,7 @@ def fuse_cell_loops(model: onnx.ModelProto, layers: Sequence[GRULayer]) -> int:
                 from onnx import helper
 
                 new.append(helper.make_node("Slice", [source, *args], [start], name=names("columns")))
-            new += _gru_nodes(graph, names, layer, seq, start, dtype, out, final)
+            new += gru_nodes(graph, names, layer, seq, start, dtype, out, final)
             finals.append(final)
             seq = out
         new += _loop_states(plan, finals)
@@ -455,300 +419,5 @@ def _loop_plan(graph: onnx.GraphProto, node: onnx.NodeProto, body: onnx.GraphPro
 def _replace_loop(model: onnx.ModelProto, node: onnx.NodeProto, plan: _LoopPlan) -> None:
     graph = model.graph
     names = Names(graph, node.name or "fused_gru")
-    dtype = np.dtype(_float_type(model))
-    swap_node(graph, node, _gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state))
-
-
-def _float_type(model: onnx.ModelProto) -> np.dtype:
-    from onnx import helper
-
-    for t in model.graph.initializer:
-        if t.data_type in (1, 11):
-            return np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
-    return np.dtype(np.float32)
-
-
-# --- splicing a GRU by the names of its tensors -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Span:
-    """A GRU layer in a graph, by the names of its tensors. ``steps`` (one name per step, (N, I)) or ``sequence``
-    ((N, T, I) batch-major, or (T, N, I) with ``time_major``) is its input; ``h0`` its initial state ((N, H) per
-    direction), or none; its outputs are per-step states ``step_outputs`` ((N, H)), a sequence ``output``, and
-    ``final`` ((N, H) per direction). Missing names are not written."""
-
-    layer: GRULayer
-    steps: tuple[str, ...] = ()
-    sequence: str = ""
-    time_major: bool = False
-    h0: tuple[str, ...] = ()
-    step_outputs: tuple[str, ...] = ()
-    output: str = ""
-    final: tuple[str, ...] = ()
-
-
-def splice(model: onnx.ModelProto, spans: Sequence[Span]) -> bool:
-    """Replace each span's computation by a GRU node that writes the same names. False (the graph untouched) when a
-    name is missing from the graph."""
-    from onnx import helper
-
-    graph = model.graph
-    present = {o for n in graph.node for o in n.output} | {i.name for i in graph.input}
-    for span in spans:
-        needed = [*span.steps, *([span.sequence] if span.sequence else []), *span.h0]
-        if any(n not in present for n in needed):
-            return False
-    dtype = np.dtype(_float_type(model))
-    for span in spans:
-        names = Names(graph, f"{span.layer.name}/fused")
-        new: list[onnx.NodeProto] = []
-        axes0 = add_const(graph, names, np.array([0], np.int64), "axes")
-        if span.steps:
-            parts = []
-            # an exporter may keep a step as (N, 1, I) (tf2onnx's Split for Unpack): every step as (1, N, I)
-            row = add_const(graph, names, np.array([1, -1, span.layer.attrs.input_size], np.int64), "step_shape")
-            for s in span.steps:
-                parts.append(names("step"))
-                new.append(helper.make_node("Reshape", [s, row], [parts[-1]], name=names("reshape")))
-            x = names("X")
-            new.append(helper.make_node("Concat", parts, [x], axis=0, name=names("concat")))
-        elif span.time_major:
-            x = span.sequence
-        else:
-            x = names("X")
-            new.append(helper.make_node("Transpose", [span.sequence], [x], perm=[1, 0, 2], name=names("transpose")))
-        d = span.layer.attrs.num_directions
-        h0 = ""
-        if span.h0:
-            h0 = names("h0")
-            parts = []
-            for s in span.h0:
-                parts.append(names("h0_part"))
-                new.append(helper.make_node("Unsqueeze", [s, axes0], [parts[-1]], name=names("unsqueeze")))
-            new.append(helper.make_node("Concat", parts, [h0], axis=0, name=names("concat")))
-        seq = names("sequence") if (span.step_outputs or span.output) else None
-        final = names("final") if span.final else None
-        gru = _gru_nodes(graph, names, span.layer, x, h0 or None, dtype, seq, final)
-        if h0 and d == 1:  # _gru_nodes unsqueezes an (N, H) state; ours is (1, N, H) already
-            gru[0] = helper.make_node("Identity", [h0], [gru[0].output[0]], name=names("identity"))
-        new += gru
-        seq = seq or ""  # named whenever the sequence or a step output reads it
-        if span.output:
-            if span.time_major:
-                new.append(helper.make_node("Identity", [seq], [span.output], name=names("identity")))
-            else:
-                new.append(helper.make_node("Transpose", [seq], [span.output], perm=[1, 0, 2], name=names("out")))
-        for t, name in enumerate(span.step_outputs):
-            index = add_const(graph, names, np.array(t, np.int64), "t")
-            new.append(helper.make_node("Gather", [seq, index], [name], axis=0, name=names("step_out")))
-        if span.final and final:
-            if d == 1:
-                new.append(helper.make_node("Identity", [final], [span.final[0]], name=names("final")))
-            else:
-                for k, name in enumerate(span.final):
-                    index = add_const(graph, names, np.array(k, np.int64), "dir")
-                    new.append(helper.make_node("Gather", [final, index], [name], axis=0, name=names("final")))
-        written = set(span.step_outputs) | ({span.output} if span.output else set()) | set(span.final)
-        kept = [n for n in graph.node if not (set(n.output) & written)]
-        del graph.node[:]
-        graph.node.extend(ordered(kept + new, graph))
-    prune(model)
-    return True
-
-
-# --- a whole GRU stack, by its scope ---------------------------------------------------------------------------
-def stack_nodes(graph: onnx.GraphProto, names: Names, layers: Sequence[GRULayer], x: str, batch_first: bool,
-                dtype: np.dtype, output: str | None, state: str | None) -> list[onnx.NodeProto]:
-    """GRU nodes for a stack of layers on ``x`` ((N, T, I) with ``batch_first``, else (T, N, I)), writing the last
-    layer's sequence as ``output`` in the same layout and every layer's final state stacked ``(rows, N, H)`` as
-    ``state`` (torch's ``nn.GRU`` and onnxgru's ``GRUStack`` interface)."""
-    from onnx import helper
-
-    nodes = []
-    seq = x
-    if batch_first:
-        seq = names("X")
-        nodes.append(helper.make_node("Transpose", [x], [seq], perm=[1, 0, 2], name=names("transpose")))
-    finals = []
-    for layer in layers:
-        y, y_h = names("sequence"), names("final")
-        one = _gru_nodes(graph, names, layer, seq, None, dtype, y, None)
-        gru = next(n for n in one if n.op_type == "GRU")
-        nodes += one
-        finals.append(gru.output[1])
-        seq = y
-        del y_h
-    if output:
-        if batch_first:
-            nodes.append(helper.make_node("Transpose", [seq], [output], perm=[1, 0, 2], name=names("out")))
-        else:
-            nodes.append(helper.make_node("Identity", [seq], [output], name=names("out")))
-    if state:
-        nodes.append(helper.make_node("Concat", finals, [state], axis=0, name=names("state")))
-    return nodes
-
-
-def scope_boundary(graph: onnx.GraphProto, prefix: str) -> tuple[list[onnx.NodeProto], list[str], list[str]]:
-    """The nodes an exporter named under ``prefix`` (torch.onnx names nodes by module scope, ``/gru/...``), the
-    computed values they read from outside (constants left out), and the values they give to the rest."""
-    inside = [n for n in graph.node if n.name.startswith(prefix)]
-    made = {o for n in inside for o in n.output}
-    constant = {o for n in graph.node if n.op_type == "Constant" for o in n.output} | {
-        t.name for t in graph.initializer}
-    reads = []
-    for n in inside:
-        for i in [*n.input, *outer_names(n)]:
-            if i and i not in made and i not in constant and i not in reads:
-                reads.append(i)
-    used_outside = {i for n in graph.node if not n.name.startswith(prefix) for i in [*n.input, *outer_names(n)]}
-    used_outside |= {o.name for o in graph.output}
-    gives = [o for n in inside for o in n.output if o in used_outside]
-    return inside, reads, gives
-
-
-def replace_scope(model: onnx.ModelProto, inside: list[onnx.NodeProto], new: list[onnx.NodeProto]) -> None:
-    graph = model.graph
-    drop = {id(n) for n in inside}
-    kept = [n for n in graph.node if id(n) not in drop]
-    del graph.node[:]
-    graph.node.extend(ordered(kept + new, graph))
-    prune(model)
-
-
-# --- reversals tract can run ------------------------------------------------------------------------------------
-def reverse_v2_as_slice(model: onnx.ModelProto) -> int:
-    """tf2onnx writes TensorFlow's ``ReverseV2`` (Keras ``go_backwards``) as a ``ReverseSequence`` over the full
-    length, which tract does not implement; a ``Slice`` with step -1 along the time axis is the same reversal."""
-
-    graph = model.graph
-    changed = 0
-    for node in list(graph.node):
-        if node.op_type != "ReverseSequence" or "ReverseV2" not in node.name:
-            continue
-        axis = next((a.i for a in node.attribute if a.name == "time_axis"), 0)
-        swap_node(graph, node, [_time_reversal(graph, Names(graph, node.name), node.input[0], node.output[0], axis)])
-        changed += 1
-    if changed:
-        prune(model)
-    return changed
-
-
-# --- two forward GRUs, one on the reversed sequence: one bidirectional node ------------------------------------------
-def merge_bidirectional(model: onnx.ModelProto) -> int:
-    """Two forward GRU nodes that read the same time-major sequence, one of them reversed in time (a Keras
-    ``Bidirectional``, whose backward layer tf2onnx writes as a loop on ``ReverseV2(x)``), as one bidirectional GRU
-    node. ONNX's reverse direction returns its steps in the input's order, so the backward node's old outputs (in
-    reversed order) are that direction's slice reversed again: everything after it stays as the exporter wrote it.
-    Only nodes without ``sequence_lens`` merge (padded rows reverse differently). Returns how many pairs merged."""
-    merged = 0
-    while _merge_one_bidirectional(model):  # one pair at a time: a merge rewrites the node list
-        merged += 1
-    if merged:
-        prune(model)
-    return merged
-
-
-def _merge_one_bidirectional(model: onnx.ModelProto) -> bool:
-    from onnx import helper
-
-
-    graph = model.graph
-    consts = constants(graph)
-    producer = {o: n for n in graph.node for o in n.output}
-
-    def plain(n: onnx.NodeProto) -> GRULayer | None:
-        inputs = list(n.input) + [""] * 6
-        if n.op_type != "GRU" or inputs[4]:
-            return None
-        try:
-            layer = gru_layer(n, consts)
-        except Exception:
-            return None
-        a = layer.attrs
-        return layer if a.direction == "forward" and a.layout == 0 else None
-
-    layers = {id(n): layer for n in graph.node if (layer := plain(n)) is not None}
-    grus = [n for n in graph.node if id(n) in layers]
-    for back in grus:
-        rev = producer.get(back.input[0])
-        if rev is None or not _reverses_time(rev, consts):
-            continue
-        fwd = next((n for n in grus if n is not back and n.input[0] == rev.input[0]
-                    and _same_cell(layers[id(n)], layers[id(back)]) and bool(_h0(n)) == bool(_h0(back))), None)
-        if fwd is None:
-            continue
-        f, b = layers[id(fwd)], layers[id(back)]
-        attrs = replace(f.attrs, direction="bidirectional", activations=f.attrs.activations + b.attrs.activations,
-                        activation_alpha=f.attrs.activation_alpha + b.attrs.activation_alpha,
-                        activation_beta=f.attrs.activation_beta + b.attrs.activation_beta)
-        both = GRULayer(_common_scope(f.name, b.name), attrs, np.concatenate([f.W, b.W]),
-                        np.concatenate([f.R, b.R]), np.concatenate([f.B, b.B]))
-        names = Names(graph, both.name)
-        dtype = f.W.dtype
-        W, R, B = (add_const(graph, names, v.astype(dtype), what) for v, what in ((both.W, "W"), (both.R, "R"),
-                                                                                 (both.B, "B")))
-        Y, Yh = names("Y"), names("Y_h")
-        new = []
-        h0 = ""
-        if _h0(fwd):
-            h0 = names("initial_h")
-            new.append(helper.make_node("Concat", [_h0(fwd), _h0(back)], [h0], axis=0, name=names("concat")))
-        new.append(helper.make_node("GRU", [rev.input[0], W, R, B, "", h0], [Y, Yh], name=names("GRU"),
-                                    **gru_node_attrs(both.attrs)))
-        one = add_const(graph, names, np.array([1], np.int64), "one")
-        for k, node in enumerate((fwd, back)):
-            lo = add_const(graph, names, np.array([k], np.int64), "start")
-            hi = add_const(graph, names, np.array([k + 1], np.int64), "end")
-            outs = list(node.output) + ["", ""]
-            if outs[0]:
-                sliced = outs[0] if k == 0 else names("Y_reverse")
-                new.append(helper.make_node("Slice", [Y, lo, hi, one], [sliced], name=names("direction")))
-                if k == 1:  # back to the order the backward node gave its steps in
-                    new.append(_time_reversal(graph, names, sliced, outs[0]))
-            if outs[1]:
-                zero = add_const(graph, names, np.array([0], np.int64), "axis")
-                new.append(helper.make_node("Slice", [Yh, lo, hi, zero], [outs[1]], name=names("direction")))
-        kept = [n for n in graph.node if n is not fwd and n is not back]
-        del graph.node[:]
-        graph.node.extend(ordered(kept + new, graph))
-        return True
-    return False
-
-
-def _h0(node: onnx.NodeProto) -> str:
-    return node.input[5] if len(node.input) > 5 else ""
-
-
-def _same_cell(a: GRULayer, b: GRULayer) -> bool:
-    x, y = a.attrs, b.attrs
-    return (x.hidden_size, x.input_size, x.linear_before_reset, x.clip) == (
-        y.hidden_size, y.input_size, y.linear_before_reset, y.clip) and a.W.dtype == b.W.dtype
-
-
-def _common_scope(a: str, b: str) -> str:
-    parts = []
-    for x, y in zip(a.split("/"), b.split("/")):
-        if x != y:
-            break
-        parts.append(x)
-    return "/".join(parts) or a
-
-
-def _reverses_time(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool:
-    """Whether ``node`` reverses axis 0 of its input whole: a Slice from -1 with step -1 (``reverse_v2_as_slice``)."""
-    if node.op_type != "Slice" or len(node.input) != 5:
-        return False
-    starts, ends, axes, steps = (consts.get(i) for i in node.input[1:])
-    if starts is None or ends is None or axes is None or steps is None or any(
-            v.size != 1 for v in (starts, ends, axes, steps)):
-        return False
-    return int(axes[0]) == 0 and int(steps[0]) == -1 and int(starts[0]) == -1 and int(ends[0]) <= -(1 << 31)
-
-
-def _time_reversal(graph: onnx.GraphProto, names: Names, x: str, out: str, axis: int = 0) -> onnx.NodeProto:
-    """A Slice writing ``x`` reversed along ``axis`` as ``out`` (what ``_reverses_time`` recognises)."""
-    from onnx import helper
-
-    args = [add_const(graph, names, np.array([v], np.int64), what) for v, what in (
-        (-1, "starts"), (np.iinfo(np.int64).min, "ends"), (axis, "axes"), (-1, "steps"))]
-    return helper.make_node("Slice", [x, *args], [out], name=names("reverse"))
-
+    dtype = np.dtype(float_type(model))
+    swap_node(graph, node, gru_nodes(graph, names, plan.layer, plan.x, plan.h0, dtype, plan.sequence, plan.state))

@@ -26,6 +26,7 @@ from onnxgru.entries import ExportAttempt, ExportDetails
 from onnxgru.errors import UserError
 from onnxgru.frameworks.tf import cells, convert, graph, keras, rewrite
 from onnxgru.frameworks.tf.graph_source import TFHandle
+from onnxgru.graph import bidirectional, splice
 from onnxgru.graph import build as onnx_build
 from onnxgru.graph import fuse as onnx_fuse
 from onnxgru.graph import tidy as onnx_tidy
@@ -206,10 +207,11 @@ def _try(
 
 
 def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
-    """What tf2onnx leaves unfused inside a larger graph, as GRU nodes (``onnx_fuse``): Keras GRU loops, MultiRNNCell
-    loops written as a ``Scan``, static_rnn cells (by the names of their steps, which tf2onnx keeps), and the
-    inference-time no-ops tract cannot load (dropout with keep_prob 1, ``ReverseV2``), a Keras ``Bidirectional``'s two
-    loops as one bidirectional node, and one-hot ids in a type ONNX Runtime has no OneHot kernel for."""
+    """What tf2onnx leaves unfused inside a larger graph, as GRU nodes (``graph.fuse``, ``graph.splice``,
+    ``graph.bidirectional``): Keras GRU loops, MultiRNNCell loops written as a ``Scan``, static_rnn cells (by the
+    names of their steps, which tf2onnx keeps), and the inference-time no-ops tract cannot load (dropout with
+    keep_prob 1, ``ReverseV2``), a Keras ``Bidirectional``'s two loops as one bidirectional node, and one-hot ids
+    in a type ONNX Runtime has no OneHot kernel for."""
 
     onnx_tidy.drop_inference_dropout(proto)
     onnx_tidy.one_hot_indices_as_int64(proto)
@@ -218,16 +220,16 @@ def _fuse(proto: onnx.ModelProto, tfm: LoadedModel) -> None:
     onnx_fuse.fuse_cell_scans(proto, tfm.layers)
     onnx_fuse.fuse_cell_loops(proto, tfm.layers)
     onnx_tidy.body_outputs_through_identity(proto)
-    onnx_fuse.reverse_v2_as_slice(proto)
-    onnx_fuse.merge_bidirectional(proto)
+    bidirectional.reverse_v2_as_slice(proto)
+    bidirectional.merge_bidirectional(proto)
     if isinstance(tfm.handle, TFHandle):
         names = convert.renames(tfm.handle.graph)
-        spans = [onnx_fuse.Span(
+        spans = [splice.Span(
             tfm.layers[spec.first], steps=spec.x, h0=tuple(names.get(t, t) for t in spec.h0[0]),
             step_outputs=spec.y[0], final=tuple(f for f in spec.y_h[0] if f not in spec.y[0]))
             for spec in tfm.handle.specs if spec.kind == "static" and len(spec.y) == 1]
         if spans:
-            onnx_fuse.splice(proto, spans)
+            splice.splice(proto, spans)
     onnx_tidy.drop_unread_inputs(proto)
 
 

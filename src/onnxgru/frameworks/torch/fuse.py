@@ -16,8 +16,7 @@ import numpy as np
 
 from onnxgru.core import inputs as inp
 from onnxgru.graph import edit as onnx_edit
-from onnxgru.graph import fuse as onnx_fuse
-from onnxgru.graph import sizes
+from onnxgru.graph import sizes, splice
 from onnxgru.runtimes import RuntimeRefused, get
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
     # ModuleDict or ModuleList that forward iterates is named by its key alone (``/gru_a/...``)
     path = call.path  # type: ignore[attr-defined]
     for prefix in dict.fromkeys(("/" + path.replace(".", "/") + "/", "/" + path.rsplit(".", 1)[-1] + "/")):
-        inside, reads, gives = onnx_fuse.scope_boundary(proto.graph, prefix)
+        inside, reads, gives = splice.scope_boundary(proto.graph, prefix)
         if inside:
             break
     if not inside or len(reads) != 1 or not gives:
@@ -85,14 +84,14 @@ def _splice(proto: onnx.ModelProto, model: LoadedModel, inputs: Inputs, call: ob
     dtype = np.dtype(model.dtype)
     if other_layout and not output_name:
         output_name = names("output")
-    new = onnx_fuse.stack_nodes(proto.graph, names, call.layers, reads[0], batch_first, dtype,  # type: ignore[attr-defined]
+    new = splice.stack_nodes(proto.graph, names, call.layers, reads[0], batch_first, dtype,  # type: ignore[attr-defined]
                                 output_name, state_name)
     if other_layout and output_name:  # named above whenever the other layout is read
         from onnx import helper
 
         new.append(helper.make_node("Transpose", [output_name], [other_layout], perm=[1, 0, 2],
                                     name=names("other_layout")))
-    onnx_fuse.replace_scope(proto, inside, new)
+    splice.replace_scope(proto, inside, new)
     return True
 
 
