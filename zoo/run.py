@@ -63,7 +63,8 @@ def build(name: str) -> list[Run]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    module = importlib.util.find_spec(f"zoo.models.{name}")  # noqa: F841 (fails early on a typo)
+    if not (MODELS / f"{name}.py").is_file():
+        raise SystemExit(f"zoo: no model {name!r}; the models are {', '.join(names())}.")
     legacy = "LEGACY_KERAS = True" in (MODELS / f"{name}.py").read_text()
     env.pop("TF_USE_LEGACY_KERAS", None)
     if legacy:
