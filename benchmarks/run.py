@@ -89,8 +89,9 @@ def main() -> None:
             found = worker("bench_whole.py", repeats(5, 1))
         elif section == "confine":
             found = worker("bench_confine.py", repeats(5, 1))
-        elif section == "zoo":  # quick: one model (the zoo's whole run takes minutes a round)
-            found = worker("bench_zoo.py", [*repeats(1, 1), *(["--only", "torch_seq2seq_tutorial"] if args.quick else [])])
+        elif section == "zoo":  # quick: one small model (the zoo's whole run takes minutes a round)
+            only = ["--only", "torch_seq2seq_tutorial"] if args.quick else []
+            found = worker("bench_zoo.py", [*repeats(1, 1), *only])
         elif section == "exact":
             found = worker("bench_exact_module.py", [*repeats(9, 3),
                                                      *(["--sizes", QUICK_SIZES] if args.quick else [])])

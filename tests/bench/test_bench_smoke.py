@@ -24,7 +24,8 @@ def test_quick_bench_prints_the_ratio_and_scaling_tables() -> None:
     assert out.startswith("machine: ") and "versions: " in out
     assert "side by side with" in out and "1 compare" in out and "onnxgru compare a.onnx b.onnx" in out
     assert "check --onnx scaling" in out and "baseline" in out
-    assert "7 zoo" in out and "torch_seq2seq_tutorial: check" in out  # the owner's script ran (it fails the bench on exit 1)
+    # the owner's script ran (the bench fails on its exit 1)
+    assert "7 zoo" in out and "torch_seq2seq_tutorial: check" in out
     assert "quick: tiny sizes, not a measurement" in out
 
 
